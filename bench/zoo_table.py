@@ -1,0 +1,56 @@
+"""The model table for README: test accuracy through ONNX Runtime + the app's preprocessing,
+train time per epoch on this machine (measured now: one full epoch each), parameters, ONNX size.
+
+    python bench/zoo_table.py            # accuracy re-measured through the runtime, epoch timed now
+    python bench/zoo_table.py --no-time  # skip the epoch timing (no torch needed then)
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demo.runtime import ModelZoo  # noqa: E402
+from training.data import load_split  # noqa: E402
+
+
+def runtime_accuracy(model, images, labels) -> float:
+    batch = np.stack([model.preprocess(img).tensor for img in images])
+    predictions = np.concatenate([model.run(batch[i:i + 1000]).argmax(1) for i in range(0, len(batch), 1000)])
+    return float((predictions == labels).mean())
+
+
+def time_one_epoch(model_id: str) -> float:
+    from training.train import config_for, train
+
+    record = train(config_for(model_id, {"epochs": 1}), out_dir=Path("runs/bench-epoch"))
+    return record["seconds_per_epoch"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--no-time", action="store_true", help="don't train an epoch per model")
+    args = p.parse_args()
+    zoo = ModelZoo(provider="cpu")
+    rows = []
+    for model_id in zoo.ids("image-classification"):
+        model = zoo.get(model_id)
+        row = zoo.manifest["models"][model_id]
+        images, labels = load_split(row["dataset"], "test")
+        acc = runtime_accuracy(model, images, labels)
+        epoch_s = float("nan") if args.no_time else time_one_epoch(model_id)
+        rows.append((model_id, acc, row["epochs"], epoch_s, row["params"], row["bytes"] / 1024))
+    print(f"\nmachine: {os.cpu_count()} CPU cores; accuracy on the full 10,000-image test set via ONNX Runtime")
+    print("| model | test accuracy | epochs shipped | train s/epoch (this machine) | parameters | ONNX KiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for model_id, acc, epochs, epoch_s, params, kib in rows:
+        print(f"| {model_id} | {acc:.2%} | {epochs} | {epoch_s:.1f} | {params:,} | {kib:.0f} |")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"({time.perf_counter() - started:.0f} s)")

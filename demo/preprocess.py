@@ -1,0 +1,235 @@
+"""The one preprocessing path for every way an image reaches a model: sketchpad, upload, HTTP API, CLI.
+
+Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX file's metadata
+(`input` block); nothing here knows about MNIST beyond the name of its recipe.
+"""
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
+MAX_BYTES = 50 * 1024 * 1024
+ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
+MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
+INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for cropping
+DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
+
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class ImageInputError(ValueError):
+    """The input can't be turned into a model input; the message says why, for a person."""
+
+
+class EmptyImageError(ImageInputError):
+    """Nothing drawn / a blank picture: the app says 'draw a digit' instead of guessing."""
+
+
+@dataclass
+class Preprocessed:
+    tensor: np.ndarray  # float32 [C, H, W], normalized as the model was trained
+    seen: np.ndarray  # uint8 [H, W], what the model sees, in its training polarity
+
+
+def open_image(source) -> Image.Image:
+    """bytes | path | PIL image | numpy array -> decoded PIL image in L, LA, RGB or RGBA."""
+    if isinstance(source, Image.Image):
+        img = source
+    elif isinstance(source, np.ndarray):
+        img = _from_array(source)
+    else:
+        data = _read_bytes(source)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+                if img.format not in ALLOWED_FORMATS:
+                    raise ImageInputError(f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
+                _check_size(img.size)
+                img.seek(0)  # animated GIF/WebP: the first frame
+                img.load()
+        except ImageInputError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageInputError("not an image (or a format that can't be read): "
+                                  f"use one of {', '.join(ALLOWED_FORMATS)}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise ImageInputError(f"corrupt or truncated image: {e}") from None
+        img = ImageOps.exif_transpose(img)
+    _check_size(img.size)
+    return _normalize_mode(img)
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError(f"{path}: no such file")
+        if path.stat().st_size > MAX_BYTES:
+            raise ImageInputError(f"{path}: file larger than {MAX_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    else:
+        raise ImageInputError(f"expected image bytes, a path, a PIL image or an array, got {type(source).__name__}")
+    if not data:
+        raise ImageInputError("empty file: no image data")
+    if len(data) > MAX_BYTES:
+        raise ImageInputError(f"file larger than {MAX_BYTES // 2**20} MiB")
+    return data
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise ImageInputError(f"image has no pixels ({w}x{h})")
+    if w * h > MAX_PIXELS:
+        raise ImageInputError(f"image too large: {w}x{h} is more than {MAX_PIXELS:,} pixels")
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    """[H,W], [H,W,1|3|4] arrays of any real dtype; floats are taken as 0..1, ints by their range."""
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageInputError(f"array image must be [H,W] or [H,W,1|3|4], got shape {list(a.shape)}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageInputError("array image contains NaN or infinity")
+        a = np.clip(a, 0, 1) * 255
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.dtype != np.uint8:
+            a = np.clip(a, 0, None) * (255 / max(np.iinfo(a.dtype).max, 1))
+    else:
+        raise ImageInputError(f"array image has non-numeric dtype {a.dtype}")
+    _check_size((a.shape[1], a.shape[0]))
+    return Image.fromarray(np.ascontiguousarray(a).astype(np.uint8))
+
+
+def _normalize_mode(img: Image.Image) -> Image.Image:
+    if img.mode in ("L", "LA", "RGB", "RGBA"):
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16/32-bit grey: scale by the type's range
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return Image.fromarray((np.clip(a, 0, top) * (255.0 / top)).astype(np.uint8))
+    if img.mode in ("P", "PA"):  # palette may carry transparency
+        return img.convert("RGBA")
+    if img.mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """-> float32 [H,W] 0..255 with transparency flattened onto a background that contrasts with the ink."""
+    alpha = None
+    if img.mode in ("LA", "RGBA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
+        img = img.convert("L")
+    gray = np.asarray(img.convert("L"), dtype=np.float32)
+    if alpha is None or alpha.min() > 0.98:
+        return gray
+    opaque = alpha > 0.5
+    if not opaque.any():
+        raise EmptyImageError("the image is fully transparent: nothing to classify")
+    ink_is_dark = float(np.average(gray, weights=alpha + 1e-6)) < 128  # dark ink goes on white paper
+    background = 255.0 if ink_is_dark else 0.0
+    return alpha * gray + (1 - alpha) * background
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+
+def orient(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """-> (light-ink-on-dark picture, its background level); the border tells the paper's colour."""
+    background = float(np.median(_border(gray)))
+    if background > 127:  # dark ink on light paper: invert
+        gray, background = 255 - gray, 255 - background
+    if float(gray.max()) - background < MIN_INK_CONTRAST:
+        raise EmptyImageError("no ink found: the image is blank (draw or upload a digit)")
+    return gray, background
+
+
+def to_ink(gray: np.ndarray) -> np.ndarray:
+    """Grey picture -> ink map (bright strokes on 0 background), 0..255, background removed."""
+    gray, background = orient(gray)
+    peak = float(gray.max())
+    return np.clip((gray - background) / (peak - background), 0, 1) * 255
+
+
+def _bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero((ink > INK_THRESHOLD * 255).any(1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD * 255).any(0))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def _fit(ink: np.ndarray, box: int) -> np.ndarray:
+    """Crop to the ink and scale so the longer side is `box` pixels, keeping the aspect ratio."""
+    top, bottom, left, right = _bbox(ink)
+    crop = ink[top:bottom, left:right]
+    h, w = crop.shape
+    scale = box / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)
+    patch = np.clip(np.asarray(resized), 0, 255)
+    return patch * (255 / max(patch.max(), 1e-6))  # peak stroke back to full intensity
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, top: int, left: int) -> np.ndarray:
+    h, w = patch.shape
+    top = int(np.clip(top, 0, canvas.shape[0] - h))
+    left = int(np.clip(left, 0, canvas.shape[1] - w))
+    canvas[top:top + h, left:left + w] = patch
+    return canvas
+
+
+def mnist_digit(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The MNIST recipe: digit into 20x20 keeping aspect, centre of mass at the centre of 28x28."""
+    patch = _fit(ink, DIGIT_BOX * size[0] // 28)
+    ys, xs = np.indices(patch.shape)
+    mass = patch.sum()
+    cy, cx = (ys * patch).sum() / mass, (xs * patch).sum() / mass
+    return _paste(np.zeros(size, np.float32), patch, round(size[0] / 2 - cy - 0.5), round(size[1] / 2 - cx - 0.5))
+
+
+def fit_pad(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Fashion-MNIST style: the object fills the frame's longer side, centred, padded with background."""
+    patch = _fit(ink, min(size))
+    h, w = patch.shape
+    return _paste(np.zeros(size, np.float32), patch, (size[0] - h) // 2, (size[1] - w) // 2)
+
+
+RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
+
+
+def preprocess(source, input_spec: dict) -> Preprocessed:
+    """Any image -> the tensor a model takes, per its metadata's `input` block.
+
+    A picture already at the model's size is taken as is (only polarity and normalization):
+    it is a dataset-style sample, and re-centring would only blur it.
+    """
+    channels, height, width = input_spec["shape"]
+    recipe = RECIPES.get(input_spec["recipe"])
+    if recipe is None:
+        raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec['recipe']!r}")
+    gray = to_gray(open_image(source))
+    if gray.shape == (height, width):
+        ink, _ = orient(gray)
+    else:
+        ink = recipe(to_ink(gray), (height, width))
+    if input_spec["polarity"] == "black-on-white":
+        ink = 255 - ink
+    seen = np.clip(np.rint(ink), 0, 255).astype(np.uint8)
+    mean = np.asarray(input_spec["mean"], np.float32).reshape(-1, 1, 1)
+    std = np.asarray(input_spec["std"], np.float32).reshape(-1, 1, 1)
+    x = (np.broadcast_to(seen.astype(np.float32) * np.float32(input_spec["scale"]), (channels, height, width)) - mean) / std
+    return Preprocessed(tensor=np.ascontiguousarray(x, dtype=np.float32), seen=seen)

@@ -1,0 +1,184 @@
+"""Torch-free ONNX Runtime serving: load a model by id, read everything from its metadata.
+
+CUDA is used only when a GPU is really there and the session really got the CUDA provider
+(`session.get_providers()`); otherwise CPU, quietly. The provider a session got is reported.
+"""
+import ctypes
+import json
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from demo.manifest import read_manifest, sha256_file
+from demo.preprocess import Preprocessed, preprocess
+
+METADATA_KEY = "tinyzoo"
+PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+REBUILD_HINT = "rebuild it with `make models` (or `tinyzoo train <id> && tinyzoo export <id>`)"
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, corrupt or doesn't match the manifest."""
+
+
+class InputError(ValueError):
+    """An input tensor the model can't take; the message says what was expected."""
+
+
+def default_models_dir() -> Path:
+    env = os.environ.get("TINYZOO_MODELS")
+    if env:
+        return Path(env)
+    if PROJECT_MODELS_DIR.is_dir():  # a checkout / editable install
+        return PROJECT_MODELS_DIR
+    return Path.cwd() / "models"
+
+
+@lru_cache(maxsize=1)
+def gpu_present() -> bool:
+    """True when the NVIDIA driver sees at least one device (cheap; loads no CUDA runtime)."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            cuda = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    return False
+
+
+def requested_providers(preference: str | None = None) -> list[str]:
+    """preference: 'auto' (default, env TINYZOO_PROVIDER), 'cpu' or 'cuda'."""
+    preference = (preference or os.environ.get("TINYZOO_PROVIDER") or "auto").lower()
+    if preference not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"provider must be auto, cpu or cuda, got {preference!r}")
+    wants_cuda = preference == "cuda" or (preference == "auto" and gpu_present())
+    if wants_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from pip's nvidia-* wheels, when present
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads  # 0: ORT's default (one per physical core)
+    opts.log_severity_level = 3  # errors only: provider fallbacks are reported by us, not as log spam
+    return opts
+
+
+@dataclass
+class Prediction:
+    model: str
+    label: str
+    confidence: float
+    top_k: list[dict]
+    provider: str
+    latency_ms: float
+    seen: np.ndarray | None = None  # the [H,W] picture the model saw
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "label": self.label, "confidence": self.confidence, "top_k": self.top_k,
+                "provider": self.provider, "latency_ms": self.latency_ms}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class OnnxModel:
+    def __init__(self, path: Path, expected_sha256: str | None = None, provider: str | None = None, threads: int = 0):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: model file missing; {REBUILD_HINT}")
+        if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+            raise ModelError(f"{path}: sha256 does not match models/manifest.json (corrupt or replaced); {REBUILD_HINT}")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                                providers=requested_providers(provider))
+            raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+            self.meta = json.loads(raw) if raw else None
+        except Exception as e:  # ORT raises its own exception types for unreadable graphs
+            raise ModelError(f"{path}: not a loadable ONNX model ({e}); {REBUILD_HINT}") from None
+        if not isinstance(self.meta, dict):
+            raise ModelError(f"{path}: no '{METADATA_KEY}' metadata: not a tinyzoo export; {REBUILD_HINT}")
+        self.path = path
+        self.id: str = self.meta["id"]
+        self.labels: list[str] = self.meta.get("labels", [])
+        self.input_name: str = self.meta["input_name"]
+        self.output_name: str = self.meta["output_name"]
+        self.input_shape: list[int] = self.meta["input"]["shape"]  # one sample, no batch axis
+        self.provider: str = self.session.get_providers()[0]  # what we really got, not what we asked for
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """[N, *input_shape] float32 -> [N, classes] logits."""
+        batch = np.asarray(batch)
+        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
+            raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
+        if batch.ndim != len(self.input_shape) + 1 or list(batch.shape[1:]) != self.input_shape:
+            raise InputError(f"{self.id}: input must have shape [N, {', '.join(map(str, self.input_shape))}], "
+                             f"got {list(batch.shape)}")
+        if batch.shape[0] == 0:
+            raise InputError(f"{self.id}: empty batch")
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if not np.isfinite(batch).all():
+            raise InputError(f"{self.id}: input contains NaN or infinity")
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def preprocess(self, image) -> Preprocessed:
+        return preprocess(image, self.meta["input"])
+
+    def top_k(self, probs: np.ndarray, k: int) -> list[dict]:
+        order = np.argsort(-probs)[:k]
+        return [{"label": self.labels[i], "confidence": float(probs[i])} for i in order]
+
+    def classify(self, image, top_k: int = 3) -> Prediction:
+        """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end."""
+        started = time.perf_counter()
+        pre = self.preprocess(image)
+        probs = softmax(self.run(pre.tensor[None]))[0]
+        latency_ms = (time.perf_counter() - started) * 1000
+        best = self.top_k(probs, top_k)
+        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen)
+
+
+class ModelZoo:
+    """Loads models by id from a models dir, verified against its manifest, once each."""
+
+    def __init__(self, models_dir: Path | None = None, provider: str | None = None, verify: bool = True):
+        self.models_dir = Path(models_dir or default_models_dir())
+        self.provider = provider
+        self.verify = verify
+        try:
+            self.manifest = read_manifest(self.models_dir)
+        except ValueError as e:
+            raise ModelError(str(e)) from None
+        self._loaded: dict[str, OnnxModel] = {}
+
+    def ids(self, task: str | None = None) -> list[str]:
+        rows = self.manifest["models"]
+        return [i for i, row in rows.items() if task is None or row.get("task") == task]
+
+    def get(self, model_id: str) -> OnnxModel:
+        if model_id not in self._loaded:
+            row = self.manifest["models"].get(model_id)
+            if row is None:
+                known = ", ".join(self.ids()) or f"none: {self.models_dir / 'manifest.json'} is missing or empty"
+                raise ModelError(f"unknown model {model_id!r}; available: {known}")
+            model = OnnxModel(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider)
+            if model.id != model_id:
+                raise ModelError(f"{model.path}: metadata says it is {model.id!r}, manifest says {model_id!r}; {REBUILD_HINT}")
+            self._loaded[model_id] = model
+        return self._loaded[model_id]
+
+    def describe(self) -> list[dict]:
+        """Every model's manifest row plus its ONNX metadata, for `GET /api/models` and the app."""
+        return [{"id": i, **self.manifest["models"][i], "metadata": self.get(i).meta} for i in self.ids()]

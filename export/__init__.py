@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX (+ metadata), parity check vs PyTorch."""

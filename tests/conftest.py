@@ -1,0 +1,93 @@
+"""Shared fixtures. MNIST-only tests skip (with the reason) where MNIST files are absent;
+Fashion-MNIST must be there: `make test` installs it."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from demo.runtime import ModelZoo, default_models_dir
+from training.data import dataset_available, load_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def require_dataset(name: str) -> None:
+    if dataset_available(name):
+        return
+    if name == "mnist":
+        pytest.skip("MNIST IDX files not found (set TINYZOO_DATA or put them in ../shared/data/mnist)")
+    pytest.fail(f"{name} data missing: `make test` installs it (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture(scope="session")
+def zoo() -> ModelZoo:
+    return ModelZoo(default_models_dir(), provider="cpu")
+
+
+@pytest.fixture(scope="session")
+def test_split():
+    """dataset name -> (images uint8 [N,28,28], labels [N]), loaded once per session."""
+    cache = {}
+
+    def get(name: str):
+        require_dataset(name)
+        if name not in cache:
+            cache[name] = load_split(name, "test")
+        return cache[name]
+
+    return get
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """`python -m demo` in a subprocess on a free port -> its base URL."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "TINYZOO_PROVIDER": "cpu"}
+    proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited early:\n{proc.stdout.read()}")
+        try:
+            urllib.request.urlopen(url + "/api/models", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("server did not answer within 90 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def drawn_digit_png(size: int = 240, mode: str = "RGB", width: int = 18) -> bytes:
+    """A '7' in black marker on white paper, off-centre, as a person would photograph/scan it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    s = size / 240
+    draw.line([(70 * s, 60 * s), (170 * s, 60 * s), (110 * s, 200 * s)], fill="black", width=max(1, int(width * s)),
+              joint="curve")
+    buf = io.BytesIO()
+    img.convert(mode).save(buf, format="PNG")
+    return buf.getvalue()

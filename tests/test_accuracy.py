@@ -1,0 +1,19 @@
+"""Accuracy floors on the real test sets, measured the way users are served: each test image
+through demo's one preprocessing function and the shipped ONNX file in ONNX Runtime."""
+import numpy as np
+import pytest
+
+from training.registry import REGISTRY
+
+
+@pytest.mark.parametrize("model_id", REGISTRY)
+def test_shipped_model_reaches_its_floor(zoo, test_split, model_id):
+    entry = REGISTRY[model_id]
+    images, labels = test_split(entry.dataset)
+    model = zoo.get(model_id)
+    batch = np.stack([model.preprocess(img).tensor for img in images])
+    predictions = np.concatenate([model.run(batch[i:i + 1000]).argmax(1) for i in range(0, len(batch), 1000)])
+    accuracy = float((predictions == labels).mean())
+    assert accuracy >= entry.accuracy_floor, f"{model_id}: {accuracy:.4f} < floor {entry.accuracy_floor}"
+    # the figure recorded in the file is the one users get through the runtime
+    assert accuracy == pytest.approx(model.meta["test_accuracy"], abs=1e-4)

@@ -1,0 +1,83 @@
+"""The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+from demo.app import sketch_to_ink
+from tests.conftest import drawn_digit_png
+
+
+@pytest.fixture(scope="module")
+def client(live_server):
+    return Client(live_server, verbose=False)
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_gradio_upload_endpoint(client, tmp_path):
+    image = tmp_path / "seven.png"
+    image.write_bytes(drawn_digit_png())
+    label, seen, info = client.predict("mnist-cnn", handle_file(str(image)), api_name="/classify_mnist_upload")
+    assert label["label"] == "7"
+    assert "CPUExecutionProvider" in info and "mnist-cnn" in info and " ms" in info
+    assert seen  # the 28x28 the model saw comes back as an image file
+
+
+def test_gradio_sketch_endpoint_with_composite_only(client, tmp_path):
+    image = tmp_path / "seven.png"
+    image.write_bytes(drawn_digit_png(size=280, mode="RGBA"))
+    sketch = {"background": None, "layers": [], "composite": handle_file(str(image))}
+    label, _, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
+    assert label["label"] == "7", info
+
+
+def test_gradio_sketch_endpoint_empty_canvas_says_draw(client):
+    sketch = {"background": None, "layers": [], "composite": None}
+    label, seen, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
+    assert info == "draw a digit" and seen is None
+
+
+def test_sketch_layers_alpha_is_the_ink():
+    layer = np.zeros((280, 280, 4), np.uint8)
+    layer[60:220, 130:150, 3] = 255  # a vertical stroke, colour irrelevant
+    ink = sketch_to_ink({"background": None, "layers": [layer], "composite": None})
+    assert ink.shape == (280, 280) and ink[100, 140] == 255 and ink[0, 0] == 0
+    assert sketch_to_ink({"background": None, "layers": [np.zeros((9, 9, 4), np.uint8)], "composite": None}) is None
+    assert sketch_to_ink(None) is None
+
+
+def test_http_api_classify(live_server):
+    status, body = post(f"{live_server}/api/classify?model=mnist-cnn", drawn_digit_png())
+    assert status == 200, body
+    assert body["model"] == "mnist-cnn" and body["label"] == "7"
+    assert set(body) == {"model", "label", "confidence", "top_k", "provider", "latency_ms"}
+    assert [t["label"] for t in body["top_k"]][0] == "7" and len(body["top_k"]) == 3
+
+
+def test_http_api_models(live_server, zoo):
+    with urllib.request.urlopen(f"{live_server}/api/models", timeout=30) as response:
+        models = json.loads(response.read())["models"]
+    assert sorted(m["id"] for m in models) == sorted(zoo.ids())
+    assert all(m["metadata"]["labels"] and m["sha256"] for m in models)
+
+
+@pytest.mark.parametrize("query, body, status, message", [
+    ("model=mnist-cnn", b"not an image", 415, "not an image"),
+    ("model=mnist-cnn", b"", 400, "empty body"),
+    ("model=nope", drawn_digit_png(), 404, "unknown model"),
+    ("model=mnist-cnn&top_k=0", drawn_digit_png(), 400, "top_k"),
+])
+def test_http_api_errors_are_json_4xx(live_server, query, body, status, message):
+    got_status, got = post(f"{live_server}/api/classify?{query}", body)
+    assert got_status == status and message in got["error"]

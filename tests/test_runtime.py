@@ -1,0 +1,92 @@
+"""The torch-free runtime: labels from metadata, provider reporting, clear errors on bad input."""
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from demo.preprocess import EmptyImageError, ImageInputError
+from demo.runtime import InputError, ModelError, ModelZoo
+from tests.conftest import drawn_digit_png
+
+
+def test_fixed_fashion_test_image_gets_its_label(zoo, test_split):
+    images, labels = test_split("fashion")
+    model = zoo.get("fashion-cnn")
+    buf = io.BytesIO()
+    Image.fromarray(images[0]).save(buf, format="PNG")
+    pred = model.classify(buf.getvalue())
+    assert model.labels[labels[0]] == "Ankle boot"
+    assert pred.label == "Ankle boot" and pred.confidence > 0.5
+    assert pred.top_k[0]["label"] == pred.label and len(pred.top_k) == 3
+    assert pred.provider == "CPUExecutionProvider"
+    assert pred.seen.shape == (28, 28) and pred.seen.dtype == np.uint8
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_drawn_seven_on_white_paper_is_a_seven(zoo, mode):
+    pred = zoo.get("mnist-cnn").classify(drawn_digit_png(mode=mode))
+    assert pred.label == "7", pred.top_k
+    assert pred.seen[0].max() == 0 and pred.seen.max() == 255  # white-on-black, background cleared
+
+
+def test_labels_and_names_come_from_metadata(zoo):
+    model = zoo.get("fashion-mlp")
+    assert model.labels == model.meta["labels"] and len(model.labels) == 10
+    assert model.input_name == model.session.get_inputs()[0].name
+    assert model.output_name == model.session.get_outputs()[0].name
+
+
+def test_provider_is_what_the_session_got(zoo):
+    model = zoo.get("mnist-softmax")
+    assert model.provider == model.session.get_providers()[0] == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("batch, message", [
+    (np.zeros((2, 28, 28), np.float32), r"shape \[N, 1, 28, 28\], got \[2, 28, 28\]"),
+    (np.zeros((2, 1, 32, 32), np.float32), r"got \[2, 1, 32, 32\]"),
+    (np.zeros((0, 1, 28, 28), np.float32), "empty batch"),
+    (np.full((1, 1, 28, 28), np.nan, np.float32), "NaN"),
+    (np.array([["a"] * 28] * 28, dtype=object)[None, None], "numeric"),
+])
+def test_bad_tensor_gets_a_clear_error(zoo, batch, message):
+    with pytest.raises(InputError, match=message):
+        zoo.get("mnist-cnn").run(batch)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"this is not an image", "not an image"),
+    (b"", "empty file"),
+    (drawn_digit_png()[:200], "corrupt or truncated"),
+])
+def test_non_image_gets_a_clear_error(zoo, data, message):
+    with pytest.raises(ImageInputError, match=message):
+        zoo.get("mnist-cnn").classify(data)
+
+
+def test_blank_picture_is_empty_not_a_guess(zoo):
+    buf = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(buf, format="PNG")
+    with pytest.raises(EmptyImageError, match="blank"):
+        zoo.get("mnist-cnn").classify(buf.getvalue())
+
+
+def test_unknown_model_names_the_available_ones(zoo):
+    with pytest.raises(ModelError, match="unknown model 'mnist-nope'.*mnist-cnn"):
+        zoo.get("mnist-nope")
+
+
+def test_corrupt_model_file_is_refused_by_name(zoo, tmp_path):
+    shutil.copy(zoo.models_dir / "manifest.json", tmp_path)
+    data = bytearray((zoo.models_dir / "mnist-softmax.onnx").read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / "mnist-softmax.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"mnist-softmax\.onnx: sha256 does not match.*make models"):
+        ModelZoo(tmp_path, provider="cpu").get("mnist-softmax")
+
+
+def test_missing_model_file_says_how_to_rebuild(zoo, tmp_path):
+    shutil.copy(zoo.models_dir / "manifest.json", tmp_path)
+    with pytest.raises(ModelError, match=r"mnist-cnn\.onnx: model file missing.*make models"):
+        ModelZoo(tmp_path, provider="cpu").get("mnist-cnn")

@@ -1,0 +1,95 @@
+"""The one list of shipped models. Train, export, tests and bench iterate over REGISTRY.
+
+Each entry carries its constructor, its input/preprocessing spec and its training recipe, so
+nothing downstream re-lists a model (cf. timm's register_model + pretrained cfg).
+"""
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from training import models
+from training.data import dataset_info
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[int, ...]  # one sample, no batch axis: (C, H, W)
+    mean: tuple[float, ...]  # per channel, on pixels scaled to [0, 1]; applied by the runtime
+    std: tuple[float, ...]
+    polarity: str = "white-on-black"  # what the model was trained on: light ink, dark background
+    # "mnist-digit": crop ink, fit 20x20, centre by mass in 28x28 (the MNIST recipe);
+    # "fit-pad": fit the object into HxW keeping aspect, pad with background (Fashion-MNIST).
+    recipe: str = "mnist-digit"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    dataset: str
+    arch: str
+    build: Callable[..., nn.Module]
+    model_args: dict[str, Any]
+    input: InputSpec
+    labels: tuple[str, ...]
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides: the recipe that ships
+    accuracy_floor: float = 0.0  # the shipped file must reach this on the real test set (tests enforce it)
+    task: str = "image-classification"
+
+    def make_model(self) -> nn.Module:
+        return self.build(**self.model_args)
+
+    def metadata(self) -> dict[str, Any]:
+        """The part of the ONNX metadata that comes from the registry (export adds measurements)."""
+        return {
+            "id": self.id,
+            "task": self.task,
+            "dataset": self.dataset,
+            "arch": self.arch,
+            "model_args": self.model_args,
+            "labels": list(self.labels),
+            "input": {**asdict(self.input), "shape": list(self.input.shape),
+                      "mean": list(self.input.mean), "std": list(self.input.std),
+                      "scale": 1 / 255, "normalization": "runtime"},
+        }
+
+
+REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    if entry.id in REGISTRY:
+        raise ValueError(f"model id {entry.id!r} registered twice")
+    REGISTRY[entry.id] = entry
+    return entry
+
+
+def get_entry(model_id: str) -> ModelEntry:
+    try:
+        return REGISTRY[model_id]
+    except KeyError:
+        raise KeyError(f"unknown model {model_id!r}; registered: {', '.join(sorted(REGISTRY))}") from None
+
+
+def _image_input(dataset: str) -> InputSpec:
+    info = dataset_info(dataset)
+    recipe = "mnist-digit" if dataset == "mnist" else "fit-pad"
+    return InputSpec(shape=(1, 28, 28), mean=(info.mean,), std=(info.std,), recipe=recipe)
+
+
+# One (constructor, args, recipe) per course architecture, registered for both datasets with
+# the test-accuracy floor each shipped file must reach: {dataset: floor}.
+_IMAGE_ARCHS = {
+    "softmax": (models.SoftmaxRegression, {}, {"epochs": 10, "lr": 2e-3}, {"mnist": 0.92, "fashion": 0.83}),
+    "mlp": (models.MLP, {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4}, {"mnist": 0.98, "fashion": 0.88}),
+    "cnn": (models.CourseCNN, {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
+            {"mnist": 0.99, "fashion": 0.90}),
+}
+
+for _dataset in ("mnist", "fashion"):
+    for _arch, (_build, _args, _recipe, _floors) in _IMAGE_ARCHS.items():
+        register_model(ModelEntry(
+            id=f"{_dataset}-{_arch}", dataset=_dataset, arch=_arch, build=_build, model_args=dict(_args),
+            input=_image_input(_dataset), labels=dataset_info(_dataset).labels, train=dict(_recipe),
+            accuracy_floor=_floors[_dataset],
+        ))
