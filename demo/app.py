@@ -16,7 +16,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError
-from demo.runtime import InputError, ModelError, ModelZoo, Prediction
+from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
@@ -93,6 +93,41 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
         pad.change(draw, [model, pad], outputs, api_name=f"classify_{dataset}_sketch", trigger_mode="always_last")
 
 
+def probability_table(pred: SequencePrediction) -> list[list]:
+    """One row per position: input char, predicted char, then P(next = c) for each vocab char."""
+    return [[i + 1, pred.text[i], pred.predicted[i], *[round(float(p), 4) for p in row]]
+            for i, row in enumerate(pred.probabilities)]
+
+
+def hello_tab(zoo: ModelZoo):
+    ids = zoo.ids("sequence-prediction")
+    if not ids:
+        gr.Markdown(f"No sequence models in `{zoo.models_dir}`: run `make models`.")
+        return
+
+    def predict(model_id: str, text: str):
+        try:
+            pred = zoo.get(model_id).predict(text)
+        except (InputError, ModelError) as e:
+            raise gr.Error(str(e)) from None
+        table = {"headers": ["#", "input", "predicted", *pred.vocab], "data": probability_table(pred)}
+        info = f"model `{pred.model}` · provider `{pred.provider}` · {pred.latency_ms:.2f} ms"
+        return pred.predicted, table, info
+
+    with gr.Row():
+        with gr.Column():
+            model = gr.Dropdown(ids, value=ids[0], label="model")
+            vocab = ", ".join(repr(c) for c in zoo.get(ids[0]).vocab)
+            text = gr.Textbox(value="hello", label=f"text over the model's vocabulary ({vocab})", max_length=256)
+            button = gr.Button("predict", variant="primary")
+        with gr.Column():
+            predicted = gr.Textbox(label="predicted next characters", interactive=False)
+            table = gr.Dataframe(label="per-position probabilities", interactive=False)
+            info = gr.Markdown()
+    button.click(predict, [model, text], [predicted, table, info], api_name="predict_hello")
+    text.submit(predict, [model, text], [predicted, table, info], api_name=False)
+
+
 def build_ui(zoo: ModelZoo) -> gr.Blocks:
     with gr.Blocks(title="tinyzoo") as ui:
         gr.Markdown("# tinyzoo\nThe course's models, exported to ONNX and served by ONNX Runtime. "
@@ -101,6 +136,10 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
             image_tab(zoo, "mnist", "a handwritten digit", sketch=True, empty_message="draw a digit")
         with gr.Tab("Fashion"):
             image_tab(zoo, "fashion", "a clothing picture", sketch=False, empty_message="upload a clothing picture")
+        with gr.Tab("Hello"):
+            gr.Markdown("The course's char RNN learned `hello` → `ohlol`: at each position it predicts the next "
+                        "character. Try other strings over its vocabulary.")
+            hello_tab(zoo)
     return ui
 
 
@@ -123,6 +162,8 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             onnx_model = zoo.get(model)
         except ModelError as e:
             return error(404, str(e))
+        if not isinstance(onnx_model, ImageClassifier):
+            return error(400, f"{model} is a {onnx_model.meta['task']} model, not an image classifier")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk

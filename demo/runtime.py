@@ -95,6 +95,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class OnnxModel:
+    """One verified ONNX file with its metadata and an ORT session on the best real provider."""
+
     def __init__(self, path: Path, expected_sha256: str | None = None, provider: str | None = None, threads: int = 0):
         path = Path(path)
         if not path.is_file():
@@ -112,11 +114,16 @@ class OnnxModel:
             raise ModelError(f"{path}: no '{METADATA_KEY}' metadata: not a tinyzoo export; {REBUILD_HINT}")
         self.path = path
         self.id: str = self.meta["id"]
-        self.labels: list[str] = self.meta.get("labels", [])
         self.input_name: str = self.meta["input_name"]
         self.output_name: str = self.meta["output_name"]
-        self.input_shape: list[int] = self.meta["input"]["shape"]  # one sample, no batch axis
         self.provider: str = self.session.get_providers()[0]  # what we really got, not what we asked for
+
+
+class ImageClassifier(OnnxModel):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels: list[str] = self.meta["labels"]
+        self.input_shape: list[int] = self.meta["input"]["shape"]  # one sample, no batch axis
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[N, *input_shape] float32 -> [N, classes] logits."""
@@ -150,6 +157,67 @@ class OnnxModel:
         return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen)
 
 
+@dataclass
+class SequencePrediction:
+    model: str
+    text: str
+    predicted: str
+    probabilities: np.ndarray  # [T, V]: per position, per vocab character
+    vocab: list[str]
+    state: dict[str, np.ndarray]  # final state, feed it back to continue the sequence
+    provider: str
+    latency_ms: float
+
+
+class CharPredictor(OnnxModel):
+    """Char RNN: text over the model's vocab -> the next-character prediction at each position."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vocab: list[str] = self.meta["idx_to_char"]
+        self.char_to_index: dict[str, int] = self.meta["vocab"]
+        self.max_length: int = self.meta["max_length"]
+        self.state_inputs: list[str] = self.meta["state_inputs"]
+        self.state_outputs: list[str] = self.meta["state_outputs"]
+        layers, _, hidden = self.meta["state_shape"]
+        self.state_size = (layers, hidden)
+
+    def encode(self, text: str) -> np.ndarray:
+        if not isinstance(text, str) or not text:
+            raise InputError(f"{self.id}: type some text using the characters {', '.join(map(repr, self.vocab))}")
+        if len(text) > self.max_length:
+            raise InputError(f"{self.id}: text is {len(text)} characters; the limit is {self.max_length}")
+        unknown = sorted(set(text) - set(self.vocab))
+        if unknown:
+            raise InputError(f"{self.id}: {', '.join(map(repr, unknown))} not in the model's vocabulary; "
+                             f"allowed characters: {', '.join(map(repr, self.vocab))}")
+        return np.array([[self.char_to_index[c] for c in text]], dtype=np.int64)
+
+    def zero_state(self, batch: int = 1) -> dict[str, np.ndarray]:
+        layers, hidden = self.state_size
+        return {name: np.zeros((layers, batch, hidden), np.float32) for name in self.state_inputs}
+
+    def predict(self, text: str, state: dict[str, np.ndarray] | None = None) -> SequencePrediction:
+        """state: the previous call's final state (continue a sequence); omitted -> zeros."""
+        started = time.perf_counter()
+        tokens = self.encode(text)
+        feeds = {self.input_name: tokens, **self.zero_state()}
+        for name, value in (state or {}).items():
+            if name not in feeds or np.shape(value) != feeds[name].shape:
+                raise InputError(f"{self.id}: state {name!r} must be one of {self.state_inputs} with shape "
+                                 f"{list(self.zero_state()[self.state_inputs[0]].shape)}")
+            feeds[name] = np.asarray(value, np.float32)
+        logits, *final = self.session.run([self.output_name, *self.state_outputs], feeds)
+        probs = softmax(logits[0])
+        predicted = "".join(self.vocab[i] for i in probs.argmax(-1))
+        latency_ms = (time.perf_counter() - started) * 1000
+        return SequencePrediction(self.id, text, predicted, probs, self.vocab,
+                                  dict(zip(self.state_inputs, final)), self.provider, latency_ms)
+
+
+MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction": CharPredictor}
+
+
 class ModelZoo:
     """Loads models by id from a models dir, verified against its manifest, once each."""
 
@@ -167,13 +235,16 @@ class ModelZoo:
         rows = self.manifest["models"]
         return [i for i, row in rows.items() if task is None or row.get("task") == task]
 
-    def get(self, model_id: str) -> OnnxModel:
+    def get(self, model_id: str) -> ImageClassifier | CharPredictor:
         if model_id not in self._loaded:
             row = self.manifest["models"].get(model_id)
             if row is None:
                 known = ", ".join(self.ids()) or f"none: {self.models_dir / 'manifest.json'} is missing or empty"
                 raise ModelError(f"unknown model {model_id!r}; available: {known}")
-            model = OnnxModel(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider)
+            model_class = MODEL_CLASSES.get(row.get("task"))
+            if model_class is None:
+                raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")
+            model = model_class(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider)
             if model.id != model_id:
                 raise ModelError(f"{model.path}: metadata says it is {model.id!r}, manifest says {model_id!r}; {REBUILD_HINT}")
             self._loaded[model_id] = model

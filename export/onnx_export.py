@@ -8,6 +8,7 @@ normalization, polarity, measured accuracy, source checkpoint sha256, versions) 
 the metadata_props key "tinyzoo". Parity failure raises and writes nothing.
 """
 import argparse
+import io
 import json
 import os
 from pathlib import Path
@@ -19,30 +20,34 @@ import torch
 from safetensors.torch import load_file
 
 from demo.manifest import sha256_file, update_manifest
-from export.parity import ATOL, check_parity
+from export.parity import ATOL, ParityReport, check_parity, check_sequence_parity
+from training.charrnn import MAX_TEXT, CharRNN, encode
 from training.data import PROJECT_ROOT, load_split
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
 from training.train import Normalizer
 
 OPSET = 18
-INPUT_NAME, OUTPUT_NAME = "image", "logits"
+INPUT_NAME, OUTPUT_NAME, TOKENS_NAME = "image", "logits", "tokens"
 METADATA_KEY = "tinyzoo"
 DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
 
 
 def load_checkpoint(model_id: str, models_dir: Path) -> tuple[ModelEntry, torch.nn.Module, dict, Path]:
-    """Weights come from safetensors: loading executes no pickle."""
+    """Weights come from safetensors: loading executes no pickle. The checkpoint's JSON carries
+    the constructor args (the registry's, plus any fixed by the data, e.g. vocab_size)."""
     entry = get_entry(model_id)
     weights, record_path = Path(models_dir) / f"{model_id}.safetensors", Path(models_dir) / f"{model_id}.json"
     for path in (weights, record_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: train it first (`tinyzoo train {model_id}` or `make models`)")
     record = json.loads(record_path.read_text())
-    if record.get("model_args") != entry.model_args:
-        raise ValueError(f"{record_path}: trained with model_args {record.get('model_args')}, but the registry "
-                         f"now says {entry.model_args}; retrain `tinyzoo train {model_id}`")
-    model = entry.make_model()
+    saved_args = record.get("model_args") or {}
+    derived = {k: saved_args[k] for k in entry.derived_args if k in saved_args}
+    if saved_args != {**entry.model_args, **derived} or len(derived) != len(entry.derived_args):
+        raise ValueError(f"{record_path}: trained with model_args {saved_args}, but the registry "
+                         f"now says {entry.model_args} (+ {list(entry.derived_args)}); retrain `tinyzoo train {model_id}`")
+    model = entry.make_model(**derived)
     model.load_state_dict(load_file(weights), strict=True)
     return entry, model.eval(), record, weights
 
@@ -64,20 +69,62 @@ def normalized_test_set(entry: ModelEntry, data_dir=None) -> tuple[np.ndarray, n
     return np.ascontiguousarray(x, dtype=np.float32), labels
 
 
+def export_image(entry: ModelEntry, model, record: dict, data_dir) -> tuple[onnx.ModelProto, ParityReport, dict]:
+    proto = to_onnx(model, entry)
+    inputs, labels = normalized_test_set(entry, data_dir)
+    report = check_parity(model, proto.SerializeToString(), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+    return proto, report, {"input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "output": "logits"}
+
+
+def sequence_io_names(model: CharRNN) -> tuple[list[str], list[str]]:
+    states = ["h", "c"][:model.state_count]
+    return [TOKENS_NAME] + [f"{s}0" for s in states], [OUTPUT_NAME] + [f"{s}n" for s in states]
+
+
+def sequence_to_onnx(model: CharRNN) -> onnx.ModelProto:
+    # Legacy TorchScript exporter on purpose: torch 2.14's dynamo exporter unrolls nn.RNN over the
+    # example's time steps (sequence length fixed at 5) and declares a static sequence axis on the
+    # LSTM/GRU outputs; the legacy path emits ONNX RNN/LSTM/GRU ops with a truly dynamic length.
+    inputs, outputs = sequence_io_names(model)
+    tokens = torch.zeros(2, 5, dtype=torch.long)
+    axes = {TOKENS_NAME: {0: "batch", 1: "sequence"}, OUTPUT_NAME: {0: "batch", 1: "sequence"},
+            **{name: {1: "batch"} for name in inputs[1:] + outputs[1:]}}
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (tokens, *model.initial_state(2)), buffer, dynamo=False, input_names=inputs,
+                      output_names=outputs, dynamic_axes=axes, opset_version=OPSET)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def export_sequence(entry: ModelEntry, model: CharRNN, record: dict) -> tuple[onnx.ModelProto, ParityReport, dict]:
+    proto = sequence_to_onnx(model)
+    vocab, pair = record["vocab"], record["pair"]
+    inputs, outputs = sequence_io_names(model)
+    tokens = encode(pair["input_text"], vocab).numpy()
+    targets = encode(pair["target_text"], vocab).numpy()
+    report = check_sequence_parity(model, proto.SerializeToString(), inputs, outputs, tokens, targets,
+                                   (model.layers, model.hidden), len(vocab))
+    return proto, report, {
+        "input_name": TOKENS_NAME, "output_name": OUTPUT_NAME, "output": "logits",
+        "state_inputs": inputs[1:], "state_outputs": outputs[1:], "state_shape": [model.layers, "batch", model.hidden],
+        "vocab": {c: i for i, c in enumerate(vocab)}, "idx_to_char": vocab, "max_length": MAX_TEXT,
+        "trained_pair": pair, "solved_at_epoch": record["solved_at_epoch"],
+    }
+
+
 def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: Path | None = None,
                  data_dir=None) -> dict:
     """-> the manifest row written for this model."""
     out_dir = Path(out_dir or models_dir)
     entry, model, record, weights_path = load_checkpoint(model_id, models_dir)
-    proto = to_onnx(model, entry)
-    inputs, labels = normalized_test_set(entry, data_dir)
-    report = check_parity(model, proto.SerializeToString(), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+    if entry.task == "sequence-prediction":
+        proto, report, task_meta = export_sequence(entry, model, record)
+    else:
+        proto, report, task_meta = export_image(entry, model, record, data_dir)
 
     metadata = {
         **entry.metadata(),
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "output": "logits",  # softmax is the runtime's job
+        **task_meta,
+        "model_args": record["model_args"],
         "test_accuracy": report.ort_accuracy,
         "test_examples": report.examples,
         "parity": {"atol": ATOL, "max_abs_diff": report.max_abs_diff, "argmax_agreement": report.argmax_agreement},
@@ -87,7 +134,8 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
         "train": {"seconds_per_epoch": record["seconds_per_epoch"], "epochs": len(record["history"]),
                   "device": record["device"], "config": record["config"]},
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "opset": OPSET, "exporter": "torch.onnx dynamo"},
+                     "opset": OPSET,
+                     "exporter": "torch.onnx legacy" if entry.task == "sequence-prediction" else "torch.onnx dynamo"},
     }
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
@@ -114,7 +162,7 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
         "epochs": len(record["history"]),
     }
     update_manifest(out_dir, model_id, row)
-    diffs = ", ".join(f"b{bs}: {d:.1e}" for bs, d in report.max_abs_diff.items())
+    diffs = ", ".join(f"{case}: {d:.1e}" for case, d in report.max_abs_diff.items())
     print(f"{path}: parity ok ({diffs}; argmax {report.argmax_agreement:.2%} of {report.examples}), "
           f"test accuracy {report.ort_accuracy:.4f}, {row['bytes'] / 1024:.0f} KiB")
     return row

@@ -69,7 +69,9 @@ def test_http_api_models(live_server, zoo):
     with urllib.request.urlopen(f"{live_server}/api/models", timeout=30) as response:
         models = json.loads(response.read())["models"]
     assert sorted(m["id"] for m in models) == sorted(zoo.ids())
-    assert all(m["metadata"]["labels"] and m["sha256"] for m in models)
+    assert all(m["sha256"] and m["metadata"]["id"] == m["id"] for m in models)
+    assert all(m["metadata"]["labels"] for m in models if m["task"] == "image-classification")
+    assert all(m["metadata"]["idx_to_char"] for m in models if m["task"] == "sequence-prediction")
 
 
 @pytest.mark.parametrize("query, body, status, message", [
@@ -77,7 +79,19 @@ def test_http_api_models(live_server, zoo):
     ("model=mnist-cnn", b"", 400, "empty body"),
     ("model=nope", drawn_digit_png(), 404, "unknown model"),
     ("model=mnist-cnn&top_k=0", drawn_digit_png(), 400, "top_k"),
+    ("model=hello-rnn", drawn_digit_png(), 400, "not an image classifier"),
 ])
 def test_http_api_errors_are_json_4xx(live_server, query, body, status, message):
     got_status, got = post(f"{live_server}/api/classify?{query}", body)
     assert got_status == status and message in got["error"]
+
+
+def test_gradio_hello_endpoint(client):
+    predicted, table, info = client.predict("hello-rnn", "hello", api_name="/predict_hello")
+    assert predicted == "ohlol" and "hello-rnn" in info
+    assert table["headers"] == ["#", "input", "predicted", "e", "h", "l", "o"] and len(table["data"]) == 5
+
+
+def test_gradio_hello_endpoint_names_allowed_characters(client):
+    with pytest.raises(Exception, match="allowed characters: 'e', 'h', 'l', 'o'"):
+        client.predict("hello-rnn", "hi!", api_name="/predict_hello")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from training.charrnn import TextPair, TextPairError, train_charrnn
 from training.data import PROJECT_ROOT, load_split
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
@@ -37,7 +38,7 @@ class TrainConfig:
     optimizer: str = "adamw"  # adamw | sgd
     momentum: float = 0.9  # sgd only
     scheduler: str = "onecycle"  # onecycle | none
-    augment: str = "auto"  # auto (digits: affine, fashion: flip-shift, off for linear/MLP) | none | affine | flip-shift
+    augment: str = "auto"  # auto (digit CNNs: affine, else none) | none | affine | flip-shift
     seed: int = 0
     eval_batch_size: int = 1000
     device: str = "auto"  # auto | cpu | cuda
@@ -48,9 +49,9 @@ class TrainConfig:
 def resolve_augment(cfg: TrainConfig, entry: ModelEntry) -> str:
     if cfg.augment != "auto":
         return cfg.augment
-    if entry.arch in ("softmax", "mlp"):  # too little capacity: augmentation only costs accuracy
-        return "none"
-    return "affine" if entry.dataset == "mnist" else "flip-shift"
+    # Linear/MLP models can't use it, and the course CNN (22k weights) underfits Fashion already:
+    # flip-shift measured 89.2% vs 90.x% without, at 15 epochs.
+    return "affine" if entry.dataset == "mnist" and entry.arch not in ("softmax", "mlp") else "none"
 
 
 def random_affine(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
@@ -214,19 +215,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (env TINYZOO_DATA)")
     p.add_argument("--download", action="store_true", help="let torchvision download missing data (needs internet)")
     p.add_argument("--out-dir", default=None, help=f"default: {DEFAULT_OUT_DIR} (runs/dry-run with --dry-run)")
+    p.add_argument("--input-text", default=None, help="sequence models: input string (default 'hello')")
+    p.add_argument("--target-text", default=None, help="sequence models: target string, same length (default 'ohlol')")
     return p
 
 
+def text_pair(parser: argparse.ArgumentParser, args, ids: list[str]) -> TextPair:
+    if args.input_text is None and args.target_text is None:
+        return TextPair()
+    if args.input_text is None or args.target_text is None:
+        parser.error("--input-text and --target-text go together")
+    not_sequence = [i for i in ids if get_entry(i).task != "sequence-prediction"]
+    if not_sequence:
+        parser.error(f"--input-text/--target-text apply to sequence models only, not {', '.join(not_sequence)}")
+    pair = TextPair(args.input_text, args.target_text)
+    try:
+        pair.validate()
+    except TextPairError as e:
+        parser.error(str(e))
+    return pair
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     ids = list(REGISTRY) if args.models == ["all"] else args.models
     for model_id in ids:
         get_entry(model_id)  # fail on a typo before any training starts
+    pair = text_pair(parser, args, ids)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name not in ("model", "dry_run") and getattr(args, f.name) is not None}
     overrides["dry_run"] = args.dry_run
     out_dir = Path(args.out_dir or (PROJECT_ROOT / "runs" / "dry-run" if args.dry_run else DEFAULT_OUT_DIR))
     torch.set_num_threads(int(os.environ.get("TINYZOO_THREADS", os.cpu_count() or 1)))
     for model_id in ids:
-        train(config_for(model_id, overrides), args.data_dir, out_dir, args.download)
+        cfg = config_for(model_id, overrides)
+        entry = get_entry(model_id)
+        if entry.task == "sequence-prediction":
+            train_charrnn(entry, pair, 2 if cfg.dry_run else cfg.epochs, cfg.lr, cfg.seed, out_dir)
+        else:
+            train(cfg, args.data_dir, out_dir, args.download)
     return 0
