@@ -6,7 +6,7 @@ PORT ?= 7860
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test models data bench clean
+.PHONY: demo test models system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,20 +24,24 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.serve
 	PORT=$(PORT) $(BIN)/tinyzoo demo
 
-# Fashion-MNIST from Debian's package when running as root and it is missing (MNIST: see README)
-data:
-	@if [ -z "$$TINYZOO_DATA" ] && [ ! -f $(FASHION_DIR)/t10k-images-idx3-ubyte.gz ]; then \
+# Debian packages the tests use, when running as root and they are missing: Fashion-MNIST
+# (unless TINYZOO_DATA points elsewhere) and Chromium for the browser test. MNIST: see README.
+APT_NEEDS := $(if $(or $(TINYZOO_DATA),$(wildcard $(FASHION_DIR)/t10k-images-idx3-ubyte.gz)),,dataset-fashion-mnist) \
+	$(if $(wildcard /usr/bin/chromium),,chromium)
+system-packages:
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+	    echo "apt-get install $(strip $(APT_NEEDS))"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_NEEDS)) >/dev/null; \
 	  else \
-	    echo "Fashion-MNIST missing: sudo apt-get install dataset-fashion-mnist, or set TINYZOO_DATA"; \
+	    echo "missing Debian packages: sudo apt-get install $(strip $(APT_NEEDS)) (or set TINYZOO_DATA)"; \
 	  fi; \
 	fi
 
-test: $(VENV)/.dev data
+test: $(VENV)/.dev system-packages
 	$(BIN)/python -m pytest -q
 
-models: $(VENV)/.dev data
+models: $(VENV)/.dev system-packages
 	$(BIN)/tinyzoo train all
 	$(BIN)/tinyzoo export all
 

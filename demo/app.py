@@ -5,7 +5,11 @@
     curl -s http://127.0.0.1:7860/api/models
 """
 import argparse
+import base64
+import binascii
 import os
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -20,13 +24,36 @@ from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo, Pred
 
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
-SEEN_DISPLAY = 224  # the 28x28 the model saw, shown enlarged with hard pixel edges
+PIXELATED = ".seen-pixels img { image-rendering: pixelated; }"  # the 28x28 the model saw, enlarged crisply
+
+
+class UploadedImage(gr.Image):
+    """gr.Image whose upload reaches our validating decoder untouched.
+
+    Stock gr.Image opens the file with PIL before the handler runs, so a non-image or a
+    decompression bomb fails inside Gradio with a generic error; here the handler gets the path
+    (or the bytes of a data: URL) and demo.preprocess says precisely what is wrong.
+    """
+
+    is_template = True  # render with gr.Image's front end
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.path:
+            return payload.path
+        if payload.url and payload.url.startswith("data:") and "," in payload.url:
+            try:
+                return base64.b64decode(payload.url.split(",", 1)[1], validate=True)
+            except binascii.Error:
+                raise gr.Error("the uploaded data URL is not valid base64") from None
+        raise gr.Error("no image data in the upload")
 
 
 def prediction_outputs(pred: Prediction):
     """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
-    seen = Image.fromarray(pred.seen).resize((SEEN_DISPLAY, SEEN_DISPLAY), Image.Resampling.NEAREST)
+    seen = Image.fromarray(pred.seen)  # 28x28; the page scales it up with hard pixel edges (CSS)
     verdict = f"**{pred.label}**" if pred.confidence >= UNSURE_BELOW else f"unsure: maybe **{pred.label}**"
     info = (f"{verdict} ({pred.confidence:.1%}) · model `{pred.model}` · provider `{pred.provider}` · "
             f"{pred.latency_ms:.1f} ms")
@@ -64,10 +91,33 @@ def make_classifier(zoo: ModelZoo, empty_message: str):
             return prediction_outputs(zoo.get(model_id).classify(image, TOP_K))
         except EmptyImageError:
             return {}, None, empty_message
-        except (ImageInputError, InputError, ModelError) as e:
+        except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
+            return {}, None, f"**Can't use this image:** {e}"
+        except (InputError, ModelError) as e:
             raise gr.Error(str(e)) from None
 
     return classify
+
+
+def example_images(dataset: str, labels: list[str]) -> list[str]:
+    """One PNG per class from the real test set, written at start-up (datasets are never committed).
+    None where the dataset isn't on this machine: the app works without examples."""
+    from training.data import DataNotFoundError, load_split  # numpy-only reader
+
+    try:
+        images, targets = load_split(dataset, "test")
+    except (DataNotFoundError, ValueError):
+        return []
+    folder = Path(tempfile.gettempdir()) / "tinyzoo-examples" / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cls, name in enumerate(labels):
+        index = int(np.flatnonzero(targets == cls)[0])
+        path = folder / f"{index:05d}-{name.replace('/', '-').replace(' ', '-')}.png"
+        if not path.exists():
+            Image.fromarray(images[index]).save(path)
+        paths.append(str(path))
+    return paths
 
 
 def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str):
@@ -81,12 +131,16 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
             model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
             if sketch:
                 pad = gr.Sketchpad(label="draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280))
-            upload = gr.Image(label=f"or upload {title.lower()}", type="filepath", sources=["upload", "clipboard"])
+            upload = UploadedImage(label=f"upload {title}" if not sketch else f"or upload {title}", type="filepath",
+                                   sources=["upload", "clipboard"], elem_id=f"{dataset}-upload")
         with gr.Column():
-            label = gr.Label(num_top_classes=TOP_K, label="top 3")
-            seen = gr.Image(label="what the model saw (28x28)", interactive=False)
-            info = gr.Markdown()
+            label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label")
+            seen = gr.Image(label="what the model saw (28x28)", interactive=False, elem_classes=["seen-pixels"])
+            info = gr.Markdown(elem_id=f"{dataset}-info")
     outputs = [label, seen, info]
+    examples = example_images(dataset, zoo.get(ids[0]).labels)
+    if examples:
+        gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="test-set examples (click one)")
     upload.change(classify, [model, upload], outputs, api_name=f"classify_{dataset}_upload")
     if sketch:
         draw = lambda model_id, value: classify(model_id, sketch_to_ink(value))  # noqa: E731
@@ -186,7 +240,7 @@ def create_app(zoo: ModelZoo) -> FastAPI:
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
     return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                               footer_links=["api"])
+                               footer_links=["api"], css=PIXELATED)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,3 +91,41 @@ def drawn_digit_png(size: int = 240, mode: str = "RGB", width: int = 18) -> byte
     buf = io.BytesIO()
     img.convert(mode).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height (a decompression bomb's header) with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def odd_uploads() -> dict[str, tuple[bytes, str | None]]:
+    """name -> (file bytes, expected error fragment or None when it must classify as '7')."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    seven = Image.open(io.BytesIO(drawn_digit_png())).convert("L")
+
+    def encode(img, fmt, **kw) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **kw)
+        return buf.getvalue()
+
+    blank = Image.new("L", seven.size, 255)
+    sixteen = Image.fromarray(np.asarray(seven, np.uint16) * 257)  # I;16, full 16-bit range
+    return {
+        "not-an-image": (b"GIF89a? no, just text pretending", "not an image"),
+        "truncated-png": (drawn_digit_png()[:300], "corrupt or truncated"),
+        "20000x20000": (png_header_only(20000, 20000), "too large"),
+        "animated-gif": (encode(seven, "GIF", save_all=True, append_images=[blank], duration=100, loop=0), None),
+        "16-bit-png": (encode(sixteen, "PNG"), None),
+        "cmyk-jpeg": (encode(seven.convert("CMYK"), "JPEG", quality=95), None),
+    }

@@ -42,6 +42,22 @@ def test_gradio_sketch_endpoint_with_composite_only(client, tmp_path):
     assert label["label"] == "7", info
 
 
+def test_gradio_sketch_endpoint_with_layers_only(client, tmp_path):
+    """What the browser sends after drawing: strokes in a transparent layer, no composite."""
+    import io
+
+    from PIL import Image
+
+    stroke = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    alpha = Image.open(io.BytesIO(drawn_digit_png(size=280))).convert("L").point(lambda v: 255 - v)
+    stroke.putalpha(alpha)  # ink only where the 7 is; colour channels stay black
+    path = tmp_path / "layer.png"
+    stroke.save(path)
+    sketch = {"background": None, "layers": [handle_file(str(path))], "composite": None}
+    label, _, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
+    assert label["label"] == "7", info
+
+
 def test_gradio_sketch_endpoint_empty_canvas_says_draw(client):
     sketch = {"background": None, "layers": [], "composite": None}
     label, seen, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
