@@ -52,7 +52,7 @@ def gpu_present() -> bool:
     return False
 
 
-def requested_providers(preference: str | None = None) -> list[str]:
+def requested_providers(preference: str | None = None) -> list:
     """preference: 'auto' (default, env TINYZOO_PROVIDER), 'cpu' or 'cuda'."""
     preference = (preference or os.environ.get("TINYZOO_PROVIDER") or "auto").lower()
     if preference not in ("auto", "cpu", "cuda"):
@@ -61,7 +61,8 @@ def requested_providers(preference: str | None = None) -> list[str]:
     if wants_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA/cuDNN from pip's nvidia-* wheels, when present
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        # TF32 off: measured 1e-2 logit drift vs CPU with it on (argmax 99.99%); exact > fast for these nets
+        return [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
 

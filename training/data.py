@@ -68,8 +68,8 @@ def _idx_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def _has_split_files(directory: Path) -> bool:
-    return all(_idx_file(directory, stem) for pair in SPLIT_FILES.values() for stem in pair)
+def _has_split_files(directory: Path, splits) -> bool:
+    return all(_idx_file(directory, stem) for split in splits for stem in SPLIT_FILES[split])
 
 
 def candidate_dirs(info: DatasetInfo, data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -80,21 +80,22 @@ def candidate_dirs(info: DatasetInfo, data_dir: str | os.PathLike | None = None)
     return dirs
 
 
-def find_dataset_dir(name: str, data_dir=None, download: bool = False) -> Path:
+def find_dataset_dir(name: str, data_dir=None, download: bool = False, splits=tuple(SPLIT_FILES)) -> Path:
+    """The first candidate folder holding the IDX files of `splits` (serving/benches need only 'test')."""
     info = dataset_info(name)
     dirs = candidate_dirs(info, data_dir)
     for directory in dirs:
-        if _has_split_files(directory):
+        if _has_split_files(directory, splits):
             return directory
     if download:
         import torchvision  # training extra; only users with internet get here
 
         getattr(torchvision.datasets, info.torchvision_class)(CACHE_DIR, train=True, download=True)
         getattr(torchvision.datasets, info.torchvision_class)(CACHE_DIR, train=False, download=True)
-        return find_dataset_dir(name, data_dir, download=False)
+        return find_dataset_dir(name, data_dir, False, splits)
     searched = "\n  ".join(str(d) for d in dirs)
     raise DataNotFoundError(
-        f"{name}: no IDX files ({', '.join(s for p in SPLIT_FILES.values() for s in p)}[.gz]) in:\n  "
+        f"{name}: no IDX files ({', '.join(s for split in splits for s in SPLIT_FILES[split])}[.gz]) in:\n  "
         f"{searched}\nPass --data-dir / set TINYZOO_DATA, or use --download (needs internet)."
     )
 
@@ -125,7 +126,7 @@ def load_split(name: str, split: str, data_dir=None, download: bool = False):
     """-> images uint8 [N, 28, 28], labels int64 [N]."""
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {list(SPLIT_FILES)}, got {split!r}")
-    directory = find_dataset_dir(name, data_dir, download)
+    directory = find_dataset_dir(name, data_dir, download, (split,))
     image_stem, label_stem = SPLIT_FILES[split]
     images = read_idx(_idx_file(directory, image_stem))
     labels = read_idx(_idx_file(directory, label_stem)).astype(np.int64)
