@@ -10,6 +10,7 @@ COMMANDS = {
     "train": ("training.train", "train a registered model (needs tinyzoo[train])"),
     "export": ("export.onnx_export", "checkpoint -> ONNX with parity check (needs tinyzoo[train])"),
     "demo": ("demo.app", "serve the models: Gradio app + HTTP API"),
+    "classify": ("demo.classify", "classify image files, folders, globs, archives -> CSV/JSONL"),
 }
 
 
@@ -37,3 +38,7 @@ def main(argv=None) -> int:
             return 2
         raise
     return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -70,6 +70,9 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads  # 0: ORT's default (one per physical core)
+    # no busy-waiting between runs: a server is idle most of the time, and the CLI's decode
+    # workers need the cores ORT's spinning threads would burn
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # errors only: provider fallbacks are reported by us, not as log spam
     return opts
 
@@ -222,10 +225,12 @@ MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction":
 class ModelZoo:
     """Loads models by id from a models dir, verified against its manifest, once each."""
 
-    def __init__(self, models_dir: Path | None = None, provider: str | None = None, verify: bool = True):
+    def __init__(self, models_dir: Path | None = None, provider: str | None = None, verify: bool = True,
+                 threads: int = 0):
         self.models_dir = Path(models_dir or default_models_dir())
         self.provider = provider
         self.verify = verify
+        self.threads = threads
         try:
             self.manifest = read_manifest(self.models_dir)
         except ValueError as e:
@@ -245,7 +250,8 @@ class ModelZoo:
             model_class = MODEL_CLASSES.get(row.get("task"))
             if model_class is None:
                 raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")
-            model = model_class(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider)
+            model = model_class(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider,
+                                self.threads)
             if model.id != model_id:
                 raise ModelError(f"{model.path}: metadata says it is {model.id!r}, manifest says {model_id!r}; {REBUILD_HINT}")
             self._loaded[model_id] = model

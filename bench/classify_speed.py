@@ -1,0 +1,97 @@
+"""`tinyzoo classify` throughput against (a) a bare decode loop, open + decode + grayscale in N
+processes with no model: the ceiling, and (b) the course-style loop: PIL per image ->
+ToTensor/Normalize -> the PyTorch model at batch 1. One run, same files, side by side.
+
+    python bench/classify_speed.py             # 10,000 28x28 PNGs + 2,000 256x256 JPEGs from MNIST test
+"""
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demo.classify import main as classify  # noqa: E402
+from demo.runtime import ModelZoo  # noqa: E402
+from training.data import load_split  # noqa: E402
+
+
+def decode_gray(path: str) -> int:
+    with Image.open(path) as img:
+        return img.convert("L").size[0]
+
+
+def bare_decode(files: list[str], workers: int) -> float:
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for _ in pool.imap(decode_gray, files, chunksize=64):
+            pass
+    return len(files) / (time.perf_counter() - started)
+
+
+def course_loop(files: list[str], model_id: str, models_dir: Path) -> float:
+    import torch
+    from torchvision import transforms
+
+    from export.onnx_export import load_checkpoint
+
+    entry, module, _, _ = load_checkpoint(model_id, models_dir)
+    to_tensor = transforms.Compose([transforms.Grayscale(), transforms.Resize((28, 28)), transforms.ToTensor(),
+                                    transforms.Normalize(entry.input.mean, entry.input.std)])
+    started = time.perf_counter()
+    with torch.no_grad():
+        for path in files:
+            module(to_tensor(Image.open(path)).unsqueeze(0)).argmax(1)
+    return len(files) / (time.perf_counter() - started)
+
+
+def cli_rate(folder: Path, model_id: str, out: Path) -> tuple[float, Path]:
+    started = time.perf_counter()
+    status = classify([str(folder), "--model", model_id, "--out", str(out)])
+    rate = sum(1 for _ in folder.iterdir()) / (time.perf_counter() - started)
+    if status != 0:
+        raise SystemExit(f"classify exited {status}")
+    return rate, out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="mnist-cnn")
+    p.add_argument("--n-png", type=int, default=10_000)
+    p.add_argument("--n-jpeg", type=int, default=2_000)
+    args = p.parse_args()
+    zoo = ModelZoo(provider="cpu")
+    images, labels = load_split(zoo.manifest["models"][args.model]["dataset"], "test")
+    workers = os.cpu_count() or 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = {"28x28 PNG": (Path(tmp) / "png", args.n_png, "png", 28),
+                "256x256 JPEG": (Path(tmp) / "jpeg", args.n_jpeg, "jpg", 256)}
+        for name, (folder, n, ext, side) in sets.items():
+            folder.mkdir()
+            for i in range(n):
+                img = Image.fromarray(images[i])
+                (img if side == 28 else img.resize((side, side), Image.Resampling.BICUBIC)).save(folder / f"{i:05d}.{ext}")
+            files = sorted(str(f) for f in folder.iterdir())
+            decode = bare_decode(files, workers)
+            cli, out = cli_rate(folder, args.model, Path(tmp) / f"{ext}.csv")
+            predicted = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
+            accuracy = float(np.mean([p == str(y) for p, y in zip(predicted, labels[:n])]))
+            course = course_loop(files, args.model, zoo.models_dir)
+            rows.append((name, n, decode, cli, course, accuracy))
+    print(f"\n{workers} CPU cores; model {args.model}; images/s (higher is better)")
+    print("| files | count | bare decode (no model) | tinyzoo classify | course loop (PIL -> torch, batch 1) "
+          "| classify / decode | classify / course | classify accuracy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, n, decode, cli, course, accuracy in rows:
+        print(f"| {name} | {n:,} | {decode:,.0f} | {cli:,.0f} | {course:,.0f} | {cli / decode:.2f} | "
+              f"{cli / course:.1f}x | {accuracy:.2%} |")
+
+
+if __name__ == "__main__":
+    main()

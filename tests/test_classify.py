@@ -1,0 +1,138 @@
+"""`tinyzoo classify`: every input kind, error rows, exit codes, resume after SIGTERM, and the
+accuracy of real test images written as files."""
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+
+import pytest
+from PIL import Image
+
+from demo.classify import main as classify
+from tests.conftest import ROOT, drawn_digit_png
+
+
+@pytest.fixture(scope="module")
+def fashion_files(tmp_path_factory, test_split):
+    """The full Fashion-MNIST test set as 10,000 PNG files, label in the name."""
+    images, labels = test_split("fashion")
+    folder = tmp_path_factory.mktemp("fashion-png")
+    for i, (img, y) in enumerate(zip(images, labels)):
+        Image.fromarray(img).save(folder / f"{i:05d}-{y}.png")
+    return folder
+
+
+def read_rows(path):
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines()]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_accuracy_on_the_real_test_set_matches_the_recorded_figure(fashion_files, zoo, tmp_path):
+    out = tmp_path / "results.csv"
+    assert classify([str(fashion_files), "--model", "fashion-cnn", "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 10_000 and len({r["path"] for r in rows}) == 10_000
+    labels = zoo.get("fashion-cnn").labels
+    correct = sum(r["label"] == labels[int(r["path"].rsplit("-", 1)[1][:-4])] for r in rows)
+    assert abs(correct / 10_000 - zoo.get("fashion-cnn").meta["test_accuracy"]) <= 0.002
+    assert all(r["error"] == "" and float(r["top1_confidence"]) >= float(r["top2_confidence"]) for r in rows)
+
+
+@pytest.fixture()
+def mixed_inputs(tmp_path):
+    """A folder tree, a zip, a tar.gz, a broken file and a text file."""
+    seven = drawn_digit_png()
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "a.png").write_bytes(seven)
+    (tmp_path / "in" / "sub" / "b.png").write_bytes(seven)
+    (tmp_path / "in" / "notes.txt").write_text("not part of a folder's images")
+    with zipfile.ZipFile(tmp_path / "batch.zip", "w") as z:
+        z.writestr("x/one.png", seven)
+        z.writestr("x/two.png", seven)
+        z.writestr("readme.md", "skipped: not an image name")
+    with tarfile.open(tmp_path / "batch.tar.gz", "w:gz") as t:
+        info = tarfile.TarInfo("three.png")
+        info.size = len(seven)
+        t.addfile(info, io.BytesIO(seven))
+    (tmp_path / "broken.png").write_bytes(seven[:150])
+    (tmp_path / "fake.jpg").write_text("hello")
+    return tmp_path
+
+
+def test_every_input_kind(mixed_inputs, tmp_path, monkeypatch):
+    out = tmp_path / "all.jsonl"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{mixed_inputs / 'broken.png'}\n{mixed_inputs / 'fake.jpg'}\n"))
+    status = classify([str(mixed_inputs / "in"), "--recursive", str(mixed_inputs / "*.zip"), str(mixed_inputs / "batch.tar.gz"),
+                       "-", "--model", "mnist-cnn", "--out", str(out), "--workers", "2"])
+    rows = {r["path"]: r for r in read_rows(out)}
+    assert status == 1  # some failed
+    ok = [p for p, r in rows.items() if not r["error"]]
+    assert sorted(os.path.basename(p.split("::")[-1]) for p in ok) == ["a.png", "b.png", "one.png", "three.png", "two.png"]
+    assert all(rows[p]["label"] == "7" for p in ok)
+    assert f"{mixed_inputs / 'batch.zip'}::x/one.png" in rows
+    assert "corrupt or truncated" in rows[str(mixed_inputs / "broken.png")]["error"]
+    assert "not an image" in rows[str(mixed_inputs / "fake.jpg")]["error"]
+    assert rows[str(mixed_inputs / "fake.jpg")]["label"] == ""
+
+
+def test_directory_without_recursive_takes_only_its_own_files(mixed_inputs, tmp_path):
+    out = tmp_path / "flat.csv"
+    assert classify([str(mixed_inputs / "in"), "--model", "mnist-cnn", "--out", str(out), "--workers", "1"]) == 0
+    assert [os.path.basename(r["path"]) for r in read_rows(out)] == ["a.png"]
+
+
+def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
+    out = tmp_path / "k.csv"
+    assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--out", str(out), "--top-k", "5",
+                     "--min-confidence", "1.01", "--workers", "1"]) == 0
+    [row] = read_rows(out)
+    assert row["label"] == "" and row["top1_label"] == "7" and "top5_label" in row
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["x.png", "--model", "mnist-nope"], "unknown model"),
+    (["/no/such/file.png", "--model", "mnist-cnn"], "no such file"),
+    (["/no/such/*.png", "--model", "mnist-cnn"], "no file matches"),
+    (["x.png", "--model", "hello-rnn"], "image classifier"),
+    (["x.png", "--model", "mnist-cnn", "--out", "results.xlsx"], ".csv or .jsonl"),
+])
+def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.png").write_bytes(drawn_digit_png())
+    assert classify(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_stdout_output_parses_as_csv(mixed_inputs, capfd):
+    assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--workers", "1"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
+    assert rows[0]["label"] == "7"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_sigterm_then_resume_gives_exactly_one_row_per_input(fashion_files, tmp_path, suffix):
+    out = tmp_path / f"results{suffix}"
+    cmd = [sys.executable, "-m", "demo.cli", "classify", str(fashion_files), "--model", "fashion-cnn",
+           "--out", str(out), "--batch-size", "16", "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 20_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    first = read_rows(out)
+    assert 0 < len(first) < 10_000, "the run should have been stopped part-way"
+    with open(out, "a") as f:
+        f.write('{"path": "cut-off mid-li' if suffix == ".jsonl" else "/cut/off/mid-li")  # as a hard kill might leave
+    assert classify([str(fashion_files), "--model", "fashion-cnn", "--out", str(out), "--resume"]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 10_000 and len({r["path"] for r in rows}) == 10_000
