@@ -6,7 +6,7 @@ PORT ?= 7860
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test models system-packages clean
+.PHONY: demo test fuzz models system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ system-packages:
 
 test: $(VENV)/.dev system-packages
 	$(BIN)/python -m pytest -q
+
+# 10,000 generated cases per fuzz property (the default suite runs 200)
+fuzz: $(VENV)/.dev
+	TINYZOO_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 models: $(VENV)/.dev system-packages
 	$(BIN)/tinyzoo train all

@@ -182,8 +182,115 @@ def hello_tab(zoo: ModelZoo):
     text.submit(predict, [model, text], [predicted, table, info], api_name=False)
 
 
+SPIRAL_VIEW = 1.2  # the boundary image spans [-1.2, 1.2] on both axes
+SPIRAL_PIXELS = 300
+SPIRAL_COLORS = np.array([[214, 39, 40], [44, 160, 44], [31, 119, 180]], np.uint8)  # class 0, 1, 2
+
+
+def spiral_boundary(model, point: tuple[float, float] | None) -> Image.Image:
+    """Each pixel coloured by the class the model gives its (x, y); the point marked in black."""
+    axis = np.linspace(-SPIRAL_VIEW, SPIRAL_VIEW, SPIRAL_PIXELS, dtype=np.float32)
+    gx, gy = np.meshgrid(axis, axis[::-1])  # row 0 is the top: y = +1.2
+    zone = model.run(np.c_[gx.ravel(), gy.ravel()]).argmax(1).reshape(gx.shape)
+    pixels = (255 - (255 - SPIRAL_COLORS[zone].astype(np.float32)) * 0.35).astype(np.uint8)  # pale zones
+    if point is not None:
+        col = int(round((point[0] + SPIRAL_VIEW) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1)))
+        row = int(round((SPIRAL_VIEW - point[1]) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1)))
+        pixels[max(row - 4, 0):row + 5, max(col - 4, 0):col + 5] = 0
+    return Image.fromarray(pixels)
+
+
+def lessons_tab(zoo: ModelZoo):
+    ids = set(zoo.ids("tabular"))
+    if not ids:
+        gr.Markdown(f"No lesson models in `{zoo.models_dir}`: run `make models`.")
+        return
+
+    def guarded(fn):
+        def call(*args):
+            try:
+                return fn(*args)
+            except (InputError, ModelError) as e:
+                raise gr.Error(str(e)) from None
+        return call
+
+    if "linear-regression" in ids:
+        with gr.Tab("Linear regression"):
+            gr.Markdown("nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model).")
+            x = gr.Number(value=4, label="x")
+            y = gr.Number(label="predicted y", interactive=False)
+            gr.Button("predict").click(guarded(lambda v: zoo.get("linear-regression").predict([v])["value"]),
+                                       [x], [y], api_name="predict_linear")
+
+    if "logistic-regression" in ids:
+        with gr.Tab("Logistic regression"):
+            logistic = zoo.get("logistic-regression")
+            crossing = logistic.meta["results"]["crossing"]
+            gr.Markdown(f"Trained with BCE on x = 1, 2, 3 → 0, 0, 1; P(y=1) crosses 0.5 at x = {crossing:.2f}.")
+            xs = np.linspace(0, 10, 101, dtype=np.float32)
+            curve = {"x": xs.tolist(), "P(y=1)": logistic.run(xs[:, None])[:, 0].tolist()}
+            gr.LinePlot(value=pd_frame(curve), x="x", y="P(y=1)", label="probability curve over [0, 10]")
+            x = gr.Slider(0, 10, value=2.5, step=0.05, label="x")
+            out = gr.Markdown()
+            x.change(guarded(lambda v: f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**"),
+                     [x], [out], api_name="predict_logistic")
+
+    if "diabetes-mlp" in ids:
+        with gr.Tab("Diabetes"):
+            diabetes = zoo.get("diabetes-mlp")
+            results = diabetes.meta["results"]
+            gr.Markdown(f"The course's MLP on the Pima data (MASS Pima.tr → Pima.te): test accuracy "
+                        f"{results['test_accuracy']:.1%}; logistic regression {results['logistic_test_accuracy']:.1%}; "
+                        f"always-'No' {results['majority_test_accuracy']:.1%}.")
+            fields = [gr.Number(label=f"{f['name']}: {f['help']}", minimum=f["min"], maximum=f["max"],
+                                info=f"{f['min']:g} – {f['max']:g}") for f in diabetes.features]
+            out = gr.Markdown()
+
+            def diabetes_form(*values):
+                try:
+                    pred = diabetes.predict(list(values))
+                except InputError as e:
+                    return f"**Check the form:** {e}"
+                return f"P(diabetes) = **{pred['probability']:.1%}** → {pred['label']}"
+
+            gr.Button("predict", variant="primary").click(diabetes_form, fields, [out], api_name="predict_diabetes")
+
+    spirals = sorted(i for i in ids if i.startswith("spiral-"))
+    if spirals:
+        with gr.Tab("Spiral"):
+            gr.Markdown("Three spiral arms: a linear classifier can't separate them, a 2-layer ReLU net can. "
+                        "Type a point or click the map.")
+            choice = gr.Dropdown(spirals, value=spirals[-1], label="model")
+            px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
+            out = gr.Markdown()
+            board = gr.Image(spiral_boundary(zoo.get(spirals[-1]), (0.5, 0.2)), interactive=False,
+                             label="decision regions (x, y in [-1.2, 1.2])")
+
+            def classify_point(model_id, x, y):
+                model = zoo.get(model_id)
+                pred = model.predict([x, y])
+                return (f"class **{pred['label']}** ({pred['probabilities'][pred['label']]:.1%})",
+                        spiral_boundary(model, (float(x), float(y))))
+
+            def clicked(model_id, event: gr.SelectData):
+                col, row = event.index
+                x = -SPIRAL_VIEW + 2 * SPIRAL_VIEW * col / (SPIRAL_PIXELS - 1)
+                y = SPIRAL_VIEW - 2 * SPIRAL_VIEW * row / (SPIRAL_PIXELS - 1)
+                return round(x, 3), round(y, 3), *classify_point(model_id, x, y)
+
+            gr.Button("classify").click(guarded(classify_point), [choice, px, py], [out, board], api_name="predict_spiral")
+            board.select(clicked, [choice], [px, py, out, board], api_name=False)
+
+
+def pd_frame(columns: dict):
+    import pandas as pd  # a Gradio dependency
+
+    return pd.DataFrame(columns)
+
+
 def build_ui(zoo: ModelZoo) -> gr.Blocks:
-    with gr.Blocks(title="tinyzoo") as ui:
+    # uploads and outputs in Gradio's cache are deleted after an hour, checked hourly
+    with gr.Blocks(title="tinyzoo", delete_cache=(3600, 3600)) as ui:
         gr.Markdown("# tinyzoo\nThe course's models, exported to ONNX and served by ONNX Runtime. "
                     "HTTP API: `POST /api/classify?model=<id>` with image bytes, `GET /api/models`.")
         with gr.Tab("Digits"):
@@ -194,6 +301,8 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
             gr.Markdown("The course's char RNN learned `hello` → `ohlol`: at each position it predicts the next "
                         "character. Try other strings over its vocabulary.")
             hello_tab(zoo)
+        with gr.Tab("Lessons"):
+            lessons_tab(zoo)
     return ui
 
 

@@ -4,6 +4,7 @@ CUDA is used only when a GPU is really there and the session really got the CUDA
 (`session.get_providers()`); otherwise CPU, quietly. The provider a session got is reported.
 """
 import ctypes
+import hashlib
 import json
 import os
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from demo.manifest import read_manifest, sha256_file
+from demo.manifest import read_manifest
 from demo.preprocess import Preprocessed, preprocess
 
 METADATA_KEY = "tinyzoo"
@@ -105,14 +106,19 @@ class OnnxModel:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"{path}: model file missing; {REBUILD_HINT}")
-        if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        data = path.read_bytes()  # hash and load the same bytes: nothing can change in between
+        if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ModelError(f"{path}: sha256 does not match models/manifest.json (corrupt or replaced); {REBUILD_HINT}")
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=session_options(threads),
+            # from bytes, ORT has no folder to resolve external-data files against: such models fail here
+            self.session = ort.InferenceSession(data, sess_options=session_options(threads),
                                                 providers=requested_providers(provider))
             raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
             self.meta = json.loads(raw) if raw else None
         except Exception as e:  # ORT raises its own exception types for unreadable graphs
+            if "external" in str(e).lower():
+                raise ModelError(f"{path}: refers to external data files; tinyzoo serves single-file models only; "
+                                 f"{REBUILD_HINT}") from None
             raise ModelError(f"{path}: not a loadable ONNX model ({e}); {REBUILD_HINT}") from None
         if not isinstance(self.meta, dict):
             raise ModelError(f"{path}: no '{METADATA_KEY}' metadata: not a tinyzoo export; {REBUILD_HINT}")
@@ -219,7 +225,67 @@ class CharPredictor(OnnxModel):
                                   dict(zip(self.state_inputs, final)), self.provider, latency_ms)
 
 
-MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction": CharPredictor}
+class TabularModel(OnnxModel):
+    """The lessons' small models: raw feature values -> a value, a probability or class logits."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.features: list[dict] = self.meta["features"]
+        self.output: str = self.meta["output"]  # value | probability | logits
+        self.labels: list[str] = self.meta.get("labels", [])
+
+    def validate(self, values) -> np.ndarray:
+        """A dict {name: value} or a sequence in feature order -> float32 [1, F], or a clear InputError."""
+        names = [f["name"] for f in self.features]
+        if isinstance(values, dict):
+            unknown = sorted(set(values) - set(names))
+            if unknown:
+                raise InputError(f"{self.id}: unknown field(s) {', '.join(unknown)}; expected {', '.join(names)}")
+            values = [values.get(n) for n in names]
+        values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else None
+        if values is None or len(values) != len(names):
+            raise InputError(f"{self.id}: expected {len(names)} value(s): {', '.join(names)}")
+        missing = [f["name"] for f, v in zip(self.features, values) if v is None or (isinstance(v, str) and not v.strip())]
+        if missing:
+            raise InputError(f"{self.id}: missing {', '.join(missing)}")
+        row = []
+        for feature, value in zip(self.features, values):
+            try:
+                number = float(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or not np.isfinite(number):
+                raise InputError(f"{self.id}: {feature['name']} must be a finite number, got {value!r}")
+            if not feature["min"] <= number <= feature["max"]:
+                raise InputError(f"{self.id}: {feature['name']} ({feature['help']}) must be between "
+                                 f"{feature['min']:g} and {feature['max']:g}, got {number:g}")
+            row.append(number)
+        return np.array([row], np.float32)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch)
+        if batch.ndim != 2 or batch.shape[1] != len(self.features) or batch.shape[0] == 0:
+            raise InputError(f"{self.id}: input must have shape [N, {len(self.features)}], got {list(batch.shape)}")
+        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
+            raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if not np.isfinite(batch).all():
+            raise InputError(f"{self.id}: input contains NaN or infinity")
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def predict(self, values) -> dict:
+        """-> {"value"} | {"probability", "label"} | {"label", "probabilities"} for one input."""
+        out = self.run(self.validate(values))[0]
+        if self.output == "value":
+            return {"value": float(out[0])}
+        if self.output == "probability":
+            return {"probability": float(out[0]), "label": self.labels[int(out[0] >= 0.5)]}
+        probs = softmax(out)
+        return {"label": self.labels[int(probs.argmax())], "probabilities": dict(zip(self.labels, map(float, probs)))}
+
+
+MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction": CharPredictor,
+                 "tabular": TabularModel}
 
 
 class ModelZoo:
@@ -241,7 +307,7 @@ class ModelZoo:
         rows = self.manifest["models"]
         return [i for i, row in rows.items() if task is None or row.get("task") == task]
 
-    def get(self, model_id: str) -> ImageClassifier | CharPredictor:
+    def get(self, model_id: str) -> ImageClassifier | CharPredictor | TabularModel:
         if model_id not in self._loaded:
             row = self.manifest["models"].get(model_id)
             if row is None:

@@ -8,7 +8,7 @@ from training.registry import REGISTRY
 
 REQUIRED_METADATA = {"id", "task", "dataset", "labels", "input_name", "output_name", "test_accuracy",
                      "checkpoint_sha256", "versions", "parity", "params"}
-TASK_METADATA = {"image-classification": {"input"},
+TASK_METADATA = {"image-classification": {"input"}, "tabular": {"features", "output", "results"},
                  "sequence-prediction": {"vocab", "idx_to_char", "state_inputs", "state_outputs", "state_shape",
                                          "max_length"}}
 
@@ -30,6 +30,10 @@ def test_onnx_contract(zoo, model_id):
     assert set(meta["versions"]) >= {"torch", "onnx", "opset"}
     assert METADATA_KEY in {p.key for p in proto.metadata_props}
     entry = REGISTRY[model_id]
+    if entry.task == "tabular":
+        assert [f["name"] for f in meta["features"]] == [f["name"] for f in entry.lesson.features]
+        assert proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value == len(meta["features"])
+        return
     if entry.task == "sequence-prediction":
         sequence_dim = proto.graph.input[0].type.tensor_type.shape.dim[1]
         assert sequence_dim.dim_param, "sequence axis must be dynamic"

@@ -13,7 +13,8 @@ from tests.conftest import require_dataset
 from training.registry import REGISTRY
 
 IMAGE_MODELS = [i for i, e in REGISTRY.items() if e.task == "image-classification"]
-PARITY_TESTED_TASKS = {"image-classification": "here", "sequence-prediction": "tests/test_hello.py"}
+PARITY_TESTED_TASKS = {"image-classification": "here", "sequence-prediction": "tests/test_hello.py",
+                       "tabular": "tests/test_lessons.py"}
 
 
 def test_every_registered_model_has_a_parity_test():

@@ -126,6 +126,7 @@ def train_charrnn(entry, pair: TextPair, epochs: int, lr: float, seed: int, out_
         "final_prediction": final,
         "solved_at_epoch": solved_at,
         "seconds_per_epoch": (time.perf_counter() - started) / epochs,
+        "epochs": epochs,
         "device": "cpu",
         "torch_version": torch.__version__,
         "history": history,

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from torch import nn
 
 from training import charrnn, models
+from training.lessons import diabetes, linear_regression, logistic_regression, spiral
 from training.data import dataset_info
 
 
@@ -24,6 +25,15 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class LessonSpec:
+    """A course lesson that ends in a small tabular model: [N, features] -> [N, outputs]."""
+    run: Callable[..., dict]  # run(entry, out_dir, seed=...) prints the lesson, saves plots and the checkpoint
+    eval_data: Callable[[], tuple[Any, Any]]  # () -> (inputs float32 [N, F], targets or None): parity + accuracy
+    features: tuple[dict, ...]  # {"name", "min", "max", "help"}: what the runtime accepts
+    output: str  # "value" | "probability" | "logits"
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     id: str
     dataset: str
@@ -35,6 +45,7 @@ class ModelEntry:
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides: the recipe that ships
     accuracy_floor: float = 0.0  # the shipped file must reach this on the real test set (tests enforce it)
     derived_args: tuple[str, ...] = ()  # constructor args fixed by the data at train time (e.g. vocab_size)
+    lesson: LessonSpec | None = None  # tabular lesson models: how they train, evaluate and validate input
     task: str = "image-classification"
 
     def make_model(self, **derived) -> nn.Module:
@@ -48,6 +59,9 @@ class ModelEntry:
         if self.input is not None:
             meta["input"] = {**asdict(self.input), "shape": list(self.input.shape), "mean": list(self.input.mean),
                              "std": list(self.input.std), "scale": 1 / 255, "normalization": "runtime"}
+        if self.lesson is not None:
+            meta["features"] = [dict(f) for f in self.lesson.features]
+            meta["output"] = self.lesson.output
         return meta
 
 
@@ -108,4 +122,32 @@ for _arch, _args in _HELLO_ARCHS.items():
         id=f"hello-{_arch}", dataset="hello", arch=_arch, build=charrnn.CharRNN, model_args=_args, input=None,
         labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)}, task="sequence-prediction",
         derived_args=("vocab_size",),
+    ))
+
+
+# The lessons that end in a model the app serves: [N, features] raw values in, no scaling outside.
+def _feature(name: str, low: float, high: float, help_: str) -> dict:
+    return {"name": name, "min": low, "max": high, "help": help_}
+
+
+_LESSONS = [
+    ("linear-regression", "course-toy", "linear", linear_regression.Line, linear_regression.run,
+     linear_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "value", ()),
+    ("logistic-regression", "course-toy", "logistic", logistic_regression.Logistic, logistic_regression.run,
+     logistic_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "probability", ("0", "1")),
+    ("diabetes-mlp", "pima", "mlp", diabetes.DiabetesMLP, diabetes.run, diabetes.eval_data,
+     tuple(_feature(n, *diabetes.FEATURE_RANGES[n], diabetes.FEATURE_HELP[n]) for n in diabetes.FEATURES),
+     "probability", ("No", "Yes")),
+    ("spiral-linear", "spiral", "linear", spiral.SpiralLinear, spiral.run, spiral.eval_data,
+     (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
+     "logits", ("0", "1", "2")),
+    ("spiral-mlp", "spiral", "mlp", spiral.SpiralMLP, spiral.run, spiral.eval_data,
+     (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
+     "logits", ("0", "1", "2")),
+]
+
+for _id, _dataset, _arch, _build, _run, _eval, _features, _output, _labels in _LESSONS:
+    register_model(ModelEntry(
+        id=_id, dataset=_dataset, arch=_arch, build=_build, model_args={}, input=None, labels=_labels,
+        task="tabular", lesson=LessonSpec(_run, _eval, _features, _output),
     ))

@@ -185,6 +185,7 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         "test_accuracy": history[-1]["test_accuracy"],
         "test_examples": len(test_y),
         "seconds_per_epoch": sum(h["seconds"] for h in history) / len(history),
+        "epochs": len(history),
         "device": str(device),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
@@ -251,7 +252,9 @@ def main(argv=None) -> int:
     for model_id in ids:
         cfg = config_for(model_id, overrides)
         entry = get_entry(model_id)
-        if entry.task == "sequence-prediction":
+        if entry.lesson is not None:
+            entry.lesson.run(entry, out_dir, seed=cfg.seed)
+        elif entry.task == "sequence-prediction":
             train_charrnn(entry, pair, 2 if cfg.dry_run else cfg.epochs, cfg.lr, cfg.seed, out_dir)
         else:
             train(cfg, args.data_dir, out_dir, args.download)

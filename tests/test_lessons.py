@@ -1,0 +1,127 @@
+"""The course's lessons reproduce the course's numbers; their exported models match PyTorch and
+reject bad form input with a clear message."""
+import numpy as np
+import pytest
+import torch
+
+from demo.runtime import InputError
+from export.onnx_export import load_checkpoint
+from export.parity import BATCH_SIZES, check_names, compare, cpu_session
+from training.lessons import diabetes, from_scratch, linear_regression, logistic_regression, spiral
+from training.registry import REGISTRY
+from tests.conftest import require_dataset
+
+LESSON_MODELS = [i for i, e in REGISTRY.items() if e.lesson is not None]
+
+
+def assert_plots(results):
+    assert results["plots"]
+    for path in results["plots"]:
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert len(open(path, "rb").read()) > 5_000
+
+
+def test_linear_regression(tmp_path):
+    r = linear_regression.run(plots_dir=tmp_path)
+    assert r["grid_w"] == pytest.approx(2.0)
+    for w in (r["gd_w"], r["autograd_w"], r["nn_w"]):
+        assert w == pytest.approx(2.0, abs=0.01)
+    assert r["predict_4"] == pytest.approx(8.0, abs=0.05)
+    # least squares on x=1..4 -> 6.8, 9.8, 13.2, 16.2 is w=3.16, b=3.60: 19.40 at x=5 (the course rounds to 19.3)
+    assert r["exercise_predict_5"]["lstsq"] == pytest.approx(19.4, abs=1e-6)
+    assert r["exercise_predict_5"]["gd"] == pytest.approx(19.4, abs=0.01)
+    assert r["exercise_predict_5"]["grid"] == pytest.approx(19.4, abs=0.2)
+    w, b = r["synthetic"]
+    assert w == pytest.approx(2.0, abs=0.01) and b == pytest.approx(1.0, abs=0.05)
+    assert_plots(r)
+
+
+def test_logistic_regression(tmp_path):
+    r = logistic_regression.run(plots_dir=tmp_path)
+    p1, p2, p3 = r["train_probabilities"]
+    assert p1 < p2 < 0.5 < p3 and 2.0 < r["crossing"] < 3.0
+    assert_plots(r)
+
+
+def test_diabetes(tmp_path):
+    r = diabetes.run(plots_dir=tmp_path)
+    assert (r["train_rows"], r["test_rows"]) == (200, 332)
+    assert r["majority_test_accuracy"] == pytest.approx(223 / 332)
+    assert r["test_accuracy"] > r["majority_test_accuracy"] + 0.05
+    assert r["logistic_test_accuracy"] > r["majority_test_accuracy"] + 0.05
+    assert_plots(r)
+
+
+def test_spiral(tmp_path):
+    r = spiral.run(plots_dir=tmp_path)
+    assert 0.4 < r["linear"]["test_accuracy"] < 0.6
+    assert r["mlp"]["test_accuracy"] >= 0.95
+    assert_plots(r["linear"]) or assert_plots(r["mlp"])
+
+
+def test_from_scratch(tmp_path):
+    require_dataset("fashion")
+    r = from_scratch.run(plots_dir=tmp_path)
+    assert r["softmax_accuracy"] >= 0.83
+    assert r["mlp_fixed_accuracy"] >= 0.85
+    assert r["mlp_fixed_accuracy"] > r["mlp_relu_logits_accuracy"] + 0.03
+    assert_plots(r)
+
+
+@pytest.mark.parametrize("model_id", LESSON_MODELS)
+def test_exported_lesson_model_matches_pytorch(zoo, model_id):
+    entry, module, _, _ = load_checkpoint(model_id, zoo.models_dir)
+    served = zoo.get(model_id)
+    session = cpu_session(str(zoo.models_dir / f"{model_id}.onnx"))
+    check_names(session, [served.input_name], [served.output_name])
+    inputs, targets = entry.lesson.eval_data()
+    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+    for bs in BATCH_SIZES:
+        assert compare(module, session, {served.input_name: inputs[:bs]}, [served.output_name], 1e-4, "") <= 1e-4
+    with torch.no_grad():
+        expected = module(torch.from_numpy(inputs)).numpy()
+    np.testing.assert_allclose(served.run(inputs), expected, atol=1e-4)
+
+
+def test_lesson_models_answer_like_the_course(zoo):
+    assert zoo.get("linear-regression").predict([4])["value"] == pytest.approx(8.0, abs=0.05)
+    assert zoo.get("logistic-regression").predict({"x": 1})["label"] == "0"
+    assert zoo.get("logistic-regression").predict({"x": 3})["label"] == "1"
+    spiral_mlp = zoo.get("spiral-mlp")
+    x, y = spiral.make_spiral(0)
+    assert np.mean([spiral_mlp.predict(p)["label"] == str(c) for p, c in zip(x[::50], y[::50])]) >= 0.95
+
+
+GOOD = {"npreg": 2, "glu": 150, "bp": 70, "skin": 30, "bmi": 35.0, "ped": 0.5, "age": 45}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"glu": 900}, r"glu \(plasma glucose.*\) must be between 40 and 250, got 900"),
+    ({"age": float("nan")}, "age must be a finite number"),
+    ({"bmi": "heavy"}, "bmi must be a finite number, got 'heavy'"),
+    ({"skin": None}, "missing skin"),
+    ({"insulin": 80}, "unknown field"),
+])
+def test_bad_form_input_is_rejected_clearly(zoo, change, message):
+    with pytest.raises(InputError, match=message):
+        zoo.get("diabetes-mlp").predict({**GOOD, **change})
+
+
+def test_diabetes_form_accepts_raw_values(zoo):
+    pred = zoo.get("diabetes-mlp").predict(GOOD)
+    assert 0 <= pred["probability"] <= 1 and pred["label"] in ("No", "Yes")
+
+
+def test_lessons_tab_endpoints(live_server):
+    from gradio_client import Client
+
+    client = Client(live_server, verbose=False)
+    assert client.predict(4, api_name="/predict_linear") == pytest.approx(8.0, abs=0.05)
+    assert "P(y=1 | x=3)" in client.predict(3, api_name="/predict_logistic")
+    assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")
+    with pytest.raises(Exception, match="greater than maximum value 250"):  # the form's own bound, from metadata
+        client.predict(*{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
+    assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
+    text, board = client.predict("spiral-mlp", 0.5, 0.2, api_name="/predict_spiral")
+    assert text.startswith("class **") and board

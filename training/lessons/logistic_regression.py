@@ -1,0 +1,84 @@
+"""Logistic regression on the course's x = 1, 2, 3 -> 0, 0, 1 with BCE; the probability curve
+over [0, 10] and where it crosses 0.5.
+
+    python -m training.lessons.logistic_regression      # or: tinyzoo train logistic-regression
+"""
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.lessons.common import pyplot, save_figure, save_lesson_model
+
+X_DATA, Y_DATA = [1.0, 2.0, 3.0], [0.0, 0.0, 1.0]
+
+
+class Logistic(nn.Module):
+    """[N, 1] -> [N, 1] probability: sigmoid(w x + b), sigmoid inside so the ONNX file outputs P(y=1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x))
+
+
+def fit(lr: float = 0.1, epochs: int = 5000, seed: int = 0) -> Logistic:
+    torch.manual_seed(seed)
+    model = Logistic()
+    x, y = (torch.tensor(v).view(-1, 1) for v in (X_DATA, Y_DATA))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        loss = nn.functional.binary_cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, seed: int = 0) -> dict:
+    started = time.perf_counter()
+    model = fit(seed=seed)
+    w, b = model.linear.weight.item(), model.linear.bias.item()
+    crossing = -b / w  # sigmoid(w x + b) = 0.5 where w x + b = 0
+    xs = np.linspace(0, 10, 201, dtype=np.float32)
+    with torch.no_grad():
+        probs = model(torch.from_numpy(xs).view(-1, 1)).view(-1).numpy()
+        train_probs = model(torch.tensor(X_DATA).view(-1, 1)).view(-1).tolist()
+    print("Logistic regression on x = 1, 2, 3 -> 0, 0, 1 (BCE, SGD lr 0.1, 5000 epochs)")
+    print(f"  w = {w:.3f} b = {b:.3f}; P(y=1 | x=1, 2, 3) = {', '.join(f'{p:.3f}' for p in train_probs)}")
+    print(f"  P(y=1) crosses 0.5 at x = {crossing:.3f}")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(xs, probs, label="P(y=1 | x)")
+    ax.scatter(X_DATA, Y_DATA, color="black", zorder=3, label="training data")
+    ax.axhline(0.5, color="gray", lw=0.8)
+    ax.axvline(crossing, color="gray", lw=0.8, ls="--")
+    ax.set(xlabel="x", ylabel="probability", title=f"logistic regression: 0.5 at x = {crossing:.2f}")
+    ax.legend()
+    plots = [save_figure(fig, "logistic-regression-curve", plots_dir)]
+    results = {"w": w, "b": b, "crossing": crossing, "train_probabilities": train_probs,
+               "test_accuracy": float(np.mean([(p >= 0.5) == bool(y) for p, y in zip(train_probs, Y_DATA)])),
+               "plots": [str(p) for p in plots]}
+    if entry is not None:
+        save_lesson_model(entry, model, out_dir, results, started, 5000, {"lr": 0.1, "epochs": 5000, "seed": seed})
+    return results
+
+
+def eval_data():
+    return np.linspace(0, 10, 101, dtype=np.float32).reshape(-1, 1), None
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
+    run(plots_dir=p.parse_args(argv).plots_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
