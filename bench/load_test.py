@@ -60,7 +60,7 @@ class Client:
         return status == 200 and b"event: complete" in body
 
 
-def run_load(port: int, uploads: list[bytes], clients: int, seconds: float):
+def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kinds=("HTTP API", "Gradio")):
     """-> ({kind: [(ms, ok), ...]}, elapsed seconds); each client alternates Gradio and HTTP API."""
     results: dict[str, list[tuple[float, bool]]] = {"HTTP API": [], "Gradio": []}
     lock = threading.Lock()
@@ -69,7 +69,7 @@ def run_load(port: int, uploads: list[bytes], clients: int, seconds: float):
     def worker(index: int) -> None:
         client, n = Client(port), index
         while time.perf_counter() < deadline:
-            kind = "Gradio" if n % 2 else "HTTP API"
+            kind = kinds[n % len(kinds)]
             image = uploads[n % len(uploads)]
             t0 = time.perf_counter()
             try:
@@ -93,7 +93,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--warmup", type=float, default=10, help="seconds of the same load before RSS is first read")
+    p.add_argument("--only", choices=["both", "http", "gradio"], default="both", help="which calls to send")
+    p.add_argument("--warmup", type=float, default=20, help="seconds of the same load before RSS is first read")
     args = p.parse_args()
 
     images, _ = load_split("mnist", "test")
@@ -103,9 +104,20 @@ def main() -> None:
     try:
         # warm-up under the same load first: first-use allocations (arenas, caches, thread pools)
         # are not growth; RSS is compared from after it
-        run_load(port, uploads, args.clients, args.warmup)
+        kinds = {"both": ("HTTP API", "Gradio"), "http": ("HTTP API",), "gradio": ("Gradio",)}[args.only]
+        run_load(port, uploads, args.clients, args.warmup, kinds)
         rss_before = rss_mib(proc.pid)
-        results, elapsed = run_load(port, uploads, args.clients, args.seconds)
+        rss_samples, done = [], threading.Event()
+
+        def sample_rss() -> None:  # growth that levels off is warm-up; growth that keeps going is a leak
+            while not done.wait(args.seconds / 6):
+                rss_samples.append(rss_mib(proc.pid))
+
+        sampler = threading.Thread(target=sample_rss)
+        sampler.start()
+        results, elapsed = run_load(port, uploads, args.clients, args.seconds, kinds)
+        done.set()
+        sampler.join()
         rss_after = rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -116,13 +128,15 @@ def main() -> None:
     print("| calls | requests | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|")
     for kind, samples in results.items():
+        if not samples:
+            continue
         ms = [m for m, _ in samples]
         errors = sum(not ok for _, ok in samples)
         print(f"| {kind} | {len(samples):,} | {len(samples) / elapsed:,.1f} | {np.percentile(ms, 50):.1f} | "
               f"{np.percentile(ms, 99):.1f} | {errors} |")
     growth = (rss_after - rss_before) / rss_before
     print(f"\nserver RSS: {rss_before:.0f} MiB after a {args.warmup:.0f} s warm-up, {rss_after:.0f} MiB after the run "
-          f"({growth:+.1%})")
+          f"({growth:+.1%}); during the run, every {args.seconds / 6:.0f} s: {', '.join(f'{m:.0f}' for m in rss_samples)} MiB")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError
 from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 
+SESSION_CAPACITY = 256
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
 PIXELATED = ".seen-pixels img { image-rendering: pixelated; }"  # the 28x28 the model saw, enlarged crisply
@@ -348,8 +349,13 @@ def build_api(zoo: ModelZoo) -> FastAPI:
 def create_app(zoo: ModelZoo) -> FastAPI:
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
+    # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
+    # every API caller is a session, and under load that was ~130 KB each
+    ui.state_session_capacity = SESSION_CAPACITY
+    # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
+    # per Gradio request under load); nobody here needs to replay runs
     return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                               footer_links=["api"], css=PIXELATED)
+                               footer_links=["api"], css=PIXELATED, run_history=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
