@@ -48,6 +48,7 @@ fuzz: $(VENV)/.dev
 models: $(VENV)/.dev system-packages
 	$(BIN)/tinyzoo train all
 	$(BIN)/tinyzoo export all
+	$(BIN)/tinyzoo export --int8 all
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

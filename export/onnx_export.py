@@ -19,7 +19,7 @@ import onnxruntime
 import torch
 from safetensors.torch import load_file
 
-from demo.manifest import sha256_file, update_manifest
+from demo.manifest import read_manifest, sha256_file, update_manifest
 from export.parity import (ATOL, BATCH_SIZES, ParityError, ParityReport, check_names, check_parity,
                            check_sequence_parity, compare, cpu_session)
 from training.charrnn import MAX_TEXT, CharRNN, encode
@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR), help="where the checkpoints are")
     p.add_argument("--out-dir", default=None, help="where .onnx + manifest.json go (default: --models-dir)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (env TINYZOO_DATA)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantize the (already exported) image models to <id>-int8.onnx, gated on accuracy")
+    p.add_argument("--triton", metavar="DIR", default=None,
+                   help="write a Triton model repository of the exported models into DIR")
     return p
 
 
@@ -226,6 +230,17 @@ def main(argv=None) -> int:
     ids = list(REGISTRY) if args.models == ["all"] else args.models
     for model_id in ids:
         get_entry(model_id)
-    for model_id in ids:
-        export_model(model_id, Path(args.models_dir), args.out_dir and Path(args.out_dir), args.data_dir)
+    if args.int8:
+        from export.quantize import quantize_model
+
+        for model_id in ids if args.models != ["all"] else [i for i in ids if get_entry(i).task == "image-classification"]:
+            quantize_model(model_id, Path(args.models_dir), args.data_dir)
+    elif args.triton:
+        from export.triton import write_repository
+
+        shipped = list(read_manifest(Path(args.models_dir))["models"])
+        write_repository(shipped if args.models == ["all"] else args.models, Path(args.models_dir), Path(args.triton))
+    else:
+        for model_id in ids:
+            export_model(model_id, Path(args.models_dir), args.out_dir and Path(args.out_dir), args.data_dir)
     return 0

@@ -1,0 +1,63 @@
+"""int8 variants: within 0.3 points of fp32 through the runtime, same contract, selectable like any model;
+and the Triton model repository validates against Triton's own model_config schema."""
+import numpy as np
+import onnx
+import pytest
+from google.protobuf import text_format
+
+from export.triton import write_repository
+from training.registry import REGISTRY
+
+IMAGE_MODELS = [i for i, e in REGISTRY.items() if e.task == "image-classification"]
+
+
+@pytest.mark.parametrize("model_id", IMAGE_MODELS)
+def test_int8_variant_keeps_accuracy(zoo, test_split, model_id):
+    fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
+    images, labels = test_split(fp32.meta["dataset"])
+    batch = np.stack([int8.preprocess(img).tensor for img in images])
+    predicted = np.concatenate([int8.run(batch[i:i + 1000]).argmax(1) for i in range(0, len(batch), 1000)])
+    accuracy = float((predicted == labels).mean())
+    assert accuracy == pytest.approx(int8.meta["test_accuracy"], abs=1e-4)
+    assert fp32.meta["test_accuracy"] - accuracy <= 0.003
+    assert int8.meta["precision"] == "int8" and int8.meta["variant_of"] == model_id
+    assert int8.labels == fp32.labels and int8.meta["input"] == fp32.meta["input"]
+    assert (zoo.models_dir / f"{model_id}-int8.onnx").stat().st_size < (zoo.models_dir / f"{model_id}.onnx").stat().st_size
+    onnx.checker.check_model(str(zoo.models_dir / f"{model_id}-int8.onnx"), full_check=True)
+
+
+def test_cli_and_app_select_int8_like_any_model(zoo, tmp_path):
+    from demo.classify import main as classify
+    from tests.conftest import drawn_digit_png
+
+    (tmp_path / "seven.png").write_bytes(drawn_digit_png())
+    out = tmp_path / "r.csv"
+    assert classify([str(tmp_path / "seven.png"), "--model", "mnist-cnn-int8", "--out", str(out), "--workers", "1"]) == 0
+    assert out.read_text().splitlines()[1].split(",")[1] == "7"
+    assert "mnist-cnn-int8" in zoo.ids("image-classification")
+
+
+def test_triton_repository_matches_triton_schema(zoo, tmp_path):
+    model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
+                                           reason="tritonclient[grpc] (part of .[dev]) ships Triton's schema")
+    folders = write_repository(zoo.ids(), zoo.models_dir, tmp_path)
+    assert len(folders) == len(zoo.ids())
+    for folder in folders:
+        config = text_format.Parse((folder / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+        graph = onnx.load(str(folder / "1" / "model.onnx")).graph
+        meta = zoo.get(folder.name).meta
+        assert config.name == folder.name and config.platform == "onnxruntime_onnx"
+        assert (folder / "1" / "model.onnx").read_bytes() == (zoo.models_dir / f"{folder.name}.onnx").read_bytes()
+        batched = config.max_batch_size > 0
+        assert batched == (meta["task"] != "sequence-prediction")
+        for declared, actual in ((config.input, graph.input), (config.output, graph.output)):
+            assert [t.name for t in declared] == [v.name for v in actual]
+            for tensor, value in zip(declared, actual):
+                dims = [d.dim_value or -1 for d in value.type.tensor_type.shape.dim]
+                assert list(tensor.dims) == (dims[1:] if batched else dims)
+        if meta.get("labels"):
+            assert (folder / "labels.txt").read_text().splitlines() == meta["labels"]
+            assert config.output[0].label_filename == "labels.txt"
+        if batched:
+            assert config.HasField("dynamic_batching")
+        assert config.instance_group[0].count == 1
