@@ -16,6 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.runtime import ImageClassifier, ModelZoo, gpu_present  # noqa: E402
 from training.data import load_split  # noqa: E402
+from training.registry import REGISTRY  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -53,21 +54,24 @@ def torch_runner(model_id: str, models_dir: Path, device: str):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", help="default: every shipped image model")
+    p.add_argument("--models", nargs="*", help="default: every registered image model")
     p.add_argument("--repeats", type=int, default=300, help="timed runs at batch 1 (batch 256: a fifth)")
     args = p.parse_args()
 
     zoo = ModelZoo(provider="cpu")
     providers = ["cpu"] + (["cuda"] if gpu_present() else [])
     rows, parity_rows = [], []
-    for model_id in args.models or zoo.ids("image-classification"):
+    image_models = [i for i, e in REGISTRY.items() if e.task == "image-classification"]
+    for model_id in args.models or image_models:
         row = zoo.manifest["models"][model_id]
         images, labels = load_split(row["dataset"], "test")
         cpu_model = zoo.get(model_id)
         inputs = np.stack([cpu_model.preprocess(img).tensor for img in images])
         cpu_logits = np.concatenate([cpu_model.run(inputs[i:i + 1000]) for i in range(0, len(inputs), 1000)])
         for provider in providers:
-            model = cpu_model if provider == "cpu" else ImageClassifier(cpu_model.path, row["sha256"], provider)
+            # batch 1 on one intra-op thread (what the server does), batch 256 on all cores
+            sessions = {b: ImageClassifier(cpu_model.path, row["sha256"], provider, 1 if b == 1 else 0) for b in (1, 256)}
+            model = sessions[256]
             if provider != "cpu":
                 logits = np.concatenate([model.run(inputs[i:i + 1000]) for i in range(0, len(inputs), 1000)])
                 parity_rows.append((model_id, model.provider, float(np.abs(logits - cpu_logits).max()),
@@ -77,7 +81,7 @@ def main() -> None:
             for batch in (1, 256):
                 x = np.ascontiguousarray(inputs[:batch])
                 repeats = args.repeats if batch == 1 else max(20, args.repeats // 5)
-                ort_ms = median_ms(lambda: model.run(x), repeats)
+                ort_ms = median_ms(lambda: sessions[batch].run(x), repeats)
                 torch_ms = median_ms(lambda: eager(x), repeats) if eager else float("nan")
                 rows.append((model_id, model.provider, batch, ort_ms, torch_ms))
 

@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.runtime import ModelZoo  # noqa: E402
 from training.data import load_split  # noqa: E402
+from training.registry import REGISTRY  # noqa: E402
 
 
 def runtime_accuracy(model, images, labels) -> float:
@@ -36,7 +37,7 @@ def main() -> None:
     args = p.parse_args()
     zoo = ModelZoo(provider="cpu")
     rows = []
-    for model_id in zoo.ids("image-classification"):
+    for model_id in [i for i, e in REGISTRY.items() if e.task == "image-classification"]:
         model = zoo.get(model_id)
         row = zoo.manifest["models"][model_id]
         images, labels = load_split(row["dataset"], "test")
@@ -45,7 +46,7 @@ def main() -> None:
         rows.append((model_id, acc, row["epochs"], epoch_s, row["params"], row["bytes"] / 1024))
     print("\n| model | 'hello' via ONNX Runtime | solved at epoch | parameters | ONNX KiB |")
     print("|---|---|---:|---:|---:|")
-    for model_id in zoo.ids("sequence-prediction"):
+    for model_id in [i for i, e in REGISTRY.items() if e.task == "sequence-prediction"]:
         model, row = zoo.get(model_id), zoo.manifest["models"][model_id]
         print(f"| {model_id} | {model.predict('hello').predicted} | {model.meta['solved_at_epoch']} "
               f"| {row['params']:,} | {row['bytes'] / 1024:.0f} |")
