@@ -1,4 +1,5 @@
 """What the lessons share: where plots go, a headless matplotlib, saving a lesson model."""
+import argparse
 import json
 import os
 import time
@@ -48,3 +49,27 @@ def save_lesson_model(entry, model: torch.nn.Module, out_dir: Path, results: dic
     (out_dir / f"{entry.id}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"  model: {out_dir / entry.id}.safetensors")
     return record
+
+
+def fit_full_batch(model: torch.nn.Module, xs, ys, loss_fn, lr: float, epochs: int) -> torch.nn.Module:
+    """The course's loop for the toy lessons: whole data set each step, plain SGD."""
+    x, y = (torch.tensor(v, dtype=torch.float32).view(-1, 1) for v in (xs, ys))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def lesson_main(doc: str, run):
+    """`python -m training.lessons.<name> [--plots-dir DIR]` for a lesson's run()."""
+
+    def main(argv=None) -> int:
+        p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
+        run(plots_dir=p.parse_args(argv).plots_dir)
+        return 0
+
+    return main

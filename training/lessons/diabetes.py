@@ -8,7 +8,6 @@ Standardization lives inside the model (buffers), so the exported ONNX file take
 
     python -m training.lessons.diabetes                 # or: tinyzoo train diabetes-mlp
 """
-import argparse
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from training.lessons.common import pyplot, save_figure, save_lesson_model
+from training.lessons.common import lesson_main, pyplot, save_figure, save_lesson_model
 
 FEATURES = ["npreg", "glu", "bp", "skin", "bmi", "ped", "age"]
 FEATURE_HELP = {"npreg": "number of pregnancies", "glu": "plasma glucose (mg/dl, 2 h OGTT)",
@@ -136,11 +135,7 @@ def eval_data():
     return load_pima()["test"]
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
-    run(plots_dir=p.parse_args(argv).plots_dir)
-    return 0
+main = lesson_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 
     python -m training.lessons.linear_regression        # or: tinyzoo train linear-regression
 """
-import argparse
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import pyplot, save_figure, save_lesson_model
+from training.lessons.common import fit_full_batch, lesson_main, pyplot, save_figure, save_lesson_model
 
 X_DATA, Y_DATA = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0]
 EXERCISE_X, EXERCISE_Y = [1.0, 2.0, 3.0, 4.0], [6.8, 9.8, 13.2, 16.2]
@@ -62,15 +61,7 @@ def autograd(xs, ys, lr: float = 0.01, epochs: int = 100) -> float:
 def fit_line(xs, ys, lr: float = 0.05, epochs: int = 1000, seed: int = 0) -> Line:
     """(d) nn.Linear + MSELoss + SGD on the whole batch."""
     torch.manual_seed(seed)
-    model = Line()
-    x, y = (torch.tensor(v, dtype=torch.float32).view(-1, 1) for v in (xs, ys))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        loss = nn.functional.mse_loss(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model
+    return fit_full_batch(Line(), xs, ys, nn.functional.mse_loss, lr, epochs)
 
 
 def two_param_grid(xs, ys, step: float = 0.1) -> tuple[float, float, np.ndarray]:
@@ -149,12 +140,7 @@ def eval_data():
     return x, None
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
-    args = p.parse_args(argv)
-    run(plots_dir=args.plots_dir)
-    return 0
+main = lesson_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ over [0, 10] and where it crosses 0.5.
 
     python -m training.lessons.logistic_regression      # or: tinyzoo train logistic-regression
 """
-import argparse
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import pyplot, save_figure, save_lesson_model
+from training.lessons.common import fit_full_batch, lesson_main, pyplot, save_figure, save_lesson_model
 
 X_DATA, Y_DATA = [1.0, 2.0, 3.0], [0.0, 0.0, 1.0]
 
@@ -29,15 +28,7 @@ class Logistic(nn.Module):
 
 def fit(lr: float = 0.1, epochs: int = 5000, seed: int = 0) -> Logistic:
     torch.manual_seed(seed)
-    model = Logistic()
-    x, y = (torch.tensor(v).view(-1, 1) for v in (X_DATA, Y_DATA))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        loss = nn.functional.binary_cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model
+    return fit_full_batch(Logistic(), X_DATA, Y_DATA, nn.functional.binary_cross_entropy, lr, epochs)
 
 
 def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, seed: int = 0) -> dict:
@@ -73,11 +64,7 @@ def eval_data():
     return np.linspace(0, 10, 101, dtype=np.float32).reshape(-1, 1), None
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
-    run(plots_dir=p.parse_args(argv).plots_dir)
-    return 0
+main = lesson_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 
     python -m training.lessons.spiral                   # or: tinyzoo train spiral-linear spiral-mlp
 """
-import argparse
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import pyplot, save_figure, save_lesson_model
+from training.lessons.common import lesson_main, pyplot, save_figure, save_lesson_model
 
 CLASSES, PER_CLASS = 3, 1000
 
@@ -102,11 +101,7 @@ def eval_data():
     return make_spiral(0)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plots-dir", default=None, help="where the PNGs go (default runs/lessons, env TINYZOO_PLOTS)")
-    run(plots_dir=p.parse_args(argv).plots_dir)
-    return 0
+main = lesson_main(__doc__, run)
 
 
 if __name__ == "__main__":
