@@ -171,8 +171,9 @@ def hello_tab(zoo: ModelZoo):
 
     with gr.Row():
         with gr.Column():
-            model = gr.Dropdown(ids, value=ids[0], label="model")
-            vocab = ", ".join(repr(c) for c in zoo.get(ids[0]).vocab)
+            first = "hello-rnn" if "hello-rnn" in ids else ids[0]  # the lecture's own model
+            model = gr.Dropdown(ids, value=first, label="model")
+            vocab = ", ".join(repr(c) for c in zoo.get(first).vocab)
             text = gr.Textbox(value="hello", label=f"text over the model's vocabulary ({vocab})", max_length=256)
             button = gr.Button("predict", variant="primary")
         with gr.Column():
