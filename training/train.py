@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
@@ -35,15 +36,22 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # peak LR for OneCycle
     weight_decay: float = 0.0  # decoupled (AdamW) L2
-    optimizer: str = "adamw"  # adamw | sgd
+    l1: float = 0.0  # L1 penalty on weight matrices/kernels, added to the loss
+    optimizer: str = "adamw"  # adamw | adam | sgd
     momentum: float = 0.9  # sgd only
-    scheduler: str = "onecycle"  # onecycle | none
+    scheduler: str = "onecycle"  # onecycle (per step) | step | plateau (per epoch) | none
+    step_size: int = 5  # step: epochs between LR drops
+    gamma: float = 0.1  # step / plateau: LR factor
+    val_size: int = 0  # hold out N training images: select the best epoch on them, test once at the end
+    patience: int = 0  # early stopping: epochs without a better val accuracy (needs val_size)
     augment: str = "auto"  # auto (digit CNNs: affine, else none) | none | affine | flip-shift
     seed: int = 0
     eval_batch_size: int = 1000
     device: str = "auto"  # auto | cpu | cuda
     dry_run: bool = False
     limit_train: int = 0  # use only the first N training images (0 = all)
+    resume: bool = False  # continue from the run's saved state (<log-dir>/<id>/state.pt)
+    stop_after: int = 0  # end this run after N epochs, state saved (time-boxed runs; 0 = all)
 
 
 def resolve_augment(cfg: TrainConfig, entry: ModelEntry) -> str:
@@ -107,9 +115,72 @@ def evaluate(model, images_u8, labels, normalize: Normalizer, batch_size: int) -
 def make_optimizer(model, cfg: TrainConfig):
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":  # L2 added to the gradient (coupled), as the course's weight_decay
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adamw | sgd)")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adamw | adam | sgd)")
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, epochs: int, steps_per_epoch: int):
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=epochs * steps_per_epoch)
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.gamma, patience=1)
+    if cfg.scheduler == "none":
+        return None
+    raise ValueError(f"unknown scheduler {cfg.scheduler!r} (onecycle | step | plateau | none)")
+
+
+def l1_penalty(model) -> torch.Tensor:
+    return sum(p.abs().sum() for p in model.parameters() if p.dim() > 1)
+
+
+class RunLog:
+    """<log-dir>/<id>/: metrics.jsonl (one line per epoch, flushed), TensorBoard events, curves.png, state.pt."""
+
+    def __init__(self, log_dir: Path, model_id: str, resume: bool):
+        self.dir = Path(log_dir) / model_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = open(self.dir / "metrics.jsonl", "a" if resume else "w")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tensorboard = SummaryWriter(str(self.dir / "tensorboard"))
+        except ImportError:  # tensorboard is in the train extra; a bare torch install still trains
+            self.tensorboard = None
+
+    def epoch(self, row: dict) -> None:
+        self.metrics.write(json.dumps(row) + "\n")
+        self.metrics.flush()
+        if self.tensorboard:
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, row["epoch"])
+
+    def curves(self, history: list[dict], title: str) -> Path:
+        from training.lessons.common import pyplot
+
+        plt = pyplot()
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.5))
+        epochs = [h["epoch"] for h in history]
+        for split in ("train", "val", "test"):
+            if f"{split}_loss" in history[0]:
+                loss_ax.plot(epochs, [h[f"{split}_loss"] for h in history], label=split)
+                acc_ax.plot(epochs, [h[f"{split}_accuracy"] for h in history], label=split)
+        loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title=title)
+        acc_ax.set(xlabel="epoch", ylabel="accuracy")
+        loss_ax.legend()
+        path = self.dir / "curves.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        return path
+
+    def close(self) -> None:
+        self.metrics.close()
+        if self.tensorboard:
+            self.tensorboard.close()
 
 
 def pick_device(name: str) -> torch.device:
@@ -118,9 +189,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, download: bool = False) -> dict:
+def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, download: bool = False,
+          log_dir: Path | None = None) -> dict:
     entry = get_entry(cfg.model)
     device = pick_device(cfg.device)
+    if cfg.patience and not cfg.val_size:
+        raise ValueError("early stopping (--patience) needs a validation split (--val-size)")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
 
@@ -130,6 +204,14 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         train_x, train_y = train_x[:cfg.limit_train], train_y[:cfg.limit_train]
     if cfg.dry_run:
         test_x, test_y = test_x[:512], test_y[:512]
+    val_x = val_y = None
+    if cfg.val_size:
+        if cfg.val_size >= len(train_y):
+            raise ValueError(f"--val-size {cfg.val_size} leaves no training images (of {len(train_y)})")
+        order = np.random.default_rng(cfg.seed).permutation(len(train_y))  # its own RNG: training order unchanged
+        val_x, val_y = train_x[order[:cfg.val_size]], train_y[order[:cfg.val_size]]
+        train_x, train_y = train_x[order[cfg.val_size:]], train_y[order[cfg.val_size:]]
+        val_x, val_y = (torch.tensor(a, device=device) for a in (val_x, val_y))
     train_x, train_y, test_x, test_y = (torch.tensor(a, device=device) for a in (train_x, train_y, test_x, test_y))
 
     model = entry.make_model().to(device)
@@ -138,11 +220,24 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
     steps_per_epoch = 2 if cfg.dry_run else math.ceil(len(train_y) / cfg.batch_size)
     epochs = 1 if cfg.dry_run else cfg.epochs
     optimizer = make_optimizer(model, cfg)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=epochs * steps_per_epoch)
-                 if cfg.scheduler == "onecycle" else None)
+    scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
+    log = RunLog(log_dir or (PROJECT_ROOT / "runs"), cfg.model, cfg.resume)
+    state_path = log.dir / "state.pt"
 
-    history = []
-    for epoch in range(1, epochs + 1):
+    history, best, first_epoch = [], None, 1
+    if cfg.resume and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)  # no pickle code runs
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler:
+            scheduler.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        history, best, first_epoch = state["history"], state["best"], state["epoch"] + 1
+        print(f"{cfg.model}: resuming after epoch {state['epoch']}")
+
+    stopped_early = False
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         started = time.perf_counter()
         order = torch.randperm(len(train_y), generator=gen, device=device)
@@ -155,22 +250,51 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
                 pixels = random_affine(pixels, augment, gen)
             logits = model(normalize(pixels))
             loss = F.cross_entropy(logits, train_y[idx])
+            if cfg.l1:
+                loss = loss + cfg.l1 * l1_penalty(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if scheduler:
+            if cfg.scheduler == "onecycle":
                 scheduler.step()
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == train_y[idx]).sum().item()
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
-        seconds = time.perf_counter() - started
-        test_loss, test_acc = evaluate(model, test_x, test_y, normalize, cfg.eval_batch_size)
-        history.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                        "test_loss": test_loss, "test_accuracy": test_acc, "seconds": seconds})
-        print(f"{cfg.model} epoch {epoch}/{epochs}: train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} | "
-              f"test loss {test_loss:.4f} acc {test_acc:.4f} | {seconds:.1f}s", flush=True)
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
+               "train_accuracy": correct / seen, "seconds": time.perf_counter() - started}
+        if val_x is not None:  # the test set is not looked at until the end
+            row["val_loss"], row["val_accuracy"] = evaluate(model, val_x, val_y, normalize, cfg.eval_batch_size)
+            if best is None or row["val_accuracy"] > best["val_accuracy"]:
+                best = {"epoch": epoch, "val_accuracy": row["val_accuracy"],
+                        "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        else:
+            row["test_loss"], row["test_accuracy"] = evaluate(model, test_x, test_y, normalize, cfg.eval_batch_size)
+        if cfg.scheduler == "step":
+            scheduler.step()
+        elif cfg.scheduler == "plateau":
+            scheduler.step(row.get("val_loss", row["train_loss"]))
+        history.append(row)
+        log.epoch(row)
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy")))
+        print(f"{cfg.model} epoch {epoch}/{epochs}: {shown} | lr {row['lr']:.2e} | {row['seconds']:.1f}s", flush=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler else {}, "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history, "best": best, "epoch": epoch}, state_path)
+        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
+            print(f"{cfg.model}: early stop, val accuracy last improved at epoch {best['epoch']}")
+            stopped_early = True
+            break
+        if cfg.stop_after and epoch - first_epoch + 1 >= cfg.stop_after and epoch < epochs:
+            print(f"{cfg.model}: stopping after {cfg.stop_after} epoch(s) this run; --resume continues")
+            log.close()
+            return {"id": cfg.model, "stopped_at_epoch": epoch, "history": history}
 
+    if best is not None:  # the selected epoch's weights, then the one look at the test set
+        model.load_state_dict(best["model"])
+    test_loss, test_acc = evaluate(model, test_x, test_y, normalize, cfg.eval_batch_size)
+    curves = log.curves(history, cfg.model)
+    log.close()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.cpu()
@@ -182,14 +306,18 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         "model_args": entry.model_args,
         "config": {**asdict(cfg), "augment": augment},
         "params": count_parameters(model),
-        "test_accuracy": history[-1]["test_accuracy"],
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
         "test_examples": len(test_y),
+        "selected_epoch": best["epoch"] if best else len(history),
+        "stopped_early": stopped_early,
         "seconds_per_epoch": sum(h["seconds"] for h in history) / len(history),
         "epochs": len(history),
         "device": str(device),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "history": history,
+        "logs": {"metrics": str(log.dir / "metrics.jsonl"), "curves": str(curves)},
     }
     (out_dir / f"{cfg.model}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {out_dir / cfg.model}.safetensors (+ .json): test accuracy {record['test_accuracy']:.4f}")
@@ -210,12 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(TrainConfig):
         if f.name in ("model", "dry_run"):
             continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=None,
-                       help=f"default: the model's recipe, else {getattr(defaults, f.name)!r}")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", default=None)
+        else:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=None,
+                           help=f"default: the model's recipe, else {default!r}")
     p.add_argument("--dry-run", action="store_true", help="1 epoch of 2 batches, test on 512 images (CI)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (env TINYZOO_DATA)")
     p.add_argument("--download", action="store_true", help="let torchvision download missing data (needs internet)")
     p.add_argument("--out-dir", default=None, help=f"default: {DEFAULT_OUT_DIR} (runs/dry-run with --dry-run)")
+    p.add_argument("--log-dir", default=None, help="per-run metrics.jsonl, TensorBoard, curves.png, state.pt "
+                                                   "(default: runs/)")
     p.add_argument("--input-text", default=None, help="sequence models: input string (default 'hello')")
     p.add_argument("--target-text", default=None, help="sequence models: target string, same length (default 'ohlol')")
     return p
@@ -257,5 +391,5 @@ def main(argv=None) -> int:
         elif entry.task == "sequence-prediction":
             train_charrnn(entry, pair, 2 if cfg.dry_run else cfg.epochs, cfg.lr, cfg.seed, out_dir)
         else:
-            train(cfg, args.data_dir, out_dir, args.download)
+            train(cfg, args.data_dir, out_dir, args.download, args.log_dir and Path(args.log_dir))
     return 0
