@@ -185,8 +185,22 @@ class RunLog:
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun process
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(name)
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """-> (rank, world size). Under torchrun (WORLD_SIZE > 1): a process group, gloo on CPU, NCCL on GPU."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
 
 
 def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, download: bool = False,
@@ -215,14 +229,20 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
     train_x, train_y, test_x, test_y = (torch.tensor(a, device=device) for a in (train_x, train_y, test_x, test_y))
 
     model = entry.make_model().to(device)
+    rank, world = init_distributed(device)
+    if cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} must split evenly over {world} processes")
+    # DDP averages the ranks' gradients: each rank takes an equal shard of the same global batch,
+    # so N processes take the same steps as one (same seed -> same shuffled order everywhere)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     normalize = Normalizer(entry, device)
     augment = resolve_augment(cfg, entry)
     steps_per_epoch = 2 if cfg.dry_run else math.ceil(len(train_y) / cfg.batch_size)
     epochs = 1 if cfg.dry_run else cfg.epochs
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, epochs, steps_per_epoch)
-    log = RunLog(log_dir or (PROJECT_ROOT / "runs"), cfg.model, cfg.resume)
-    state_path = log.dir / "state.pt"
+    log = RunLog(log_dir or (PROJECT_ROOT / "runs"), cfg.model, cfg.resume) if rank == 0 else None  # rank 0 writes
+    state_path = Path(log_dir or (PROJECT_ROOT / "runs")) / cfg.model / "state.pt"
 
     history, best, first_epoch = [], None, 1
     if cfg.resume and state_path.is_file():
@@ -244,11 +264,11 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch}/{epochs}", mininterval=1.0, leave=False)
         seen, correct, loss_sum = 0, 0, 0.0
         for step in bar:
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size][rank::world]
             pixels = normalize.pixels(train_x[idx])
             if augment != "none":
                 pixels = random_affine(pixels, augment, gen)
-            logits = model(normalize(pixels))
+            logits = net(normalize(pixels))
             loss = F.cross_entropy(logits, train_y[idx])
             if cfg.l1:
                 loss = loss + cfg.l1 * l1_penalty(model)
@@ -275,24 +295,30 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         elif cfg.scheduler == "plateau":
             scheduler.step(row.get("val_loss", row["train_loss"]))
         history.append(row)
-        log.epoch(row)
-        shown = " | ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy")))
-        print(f"{cfg.model} epoch {epoch}/{epochs}: {shown} | lr {row['lr']:.2e} | {row['seconds']:.1f}s", flush=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler else {}, "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(), "history": history, "best": best, "epoch": epoch}, state_path)
+        if log:
+            log.epoch(row)
+            shown = " | ".join(f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "accuracy")))
+            print(f"{cfg.model} epoch {epoch}/{epochs}: {shown} | lr {row['lr']:.2e} | {row['seconds']:.1f}s",
+                  flush=True)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler else {}, "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "history": history, "best": best, "epoch": epoch},
+                       state_path)
         if cfg.patience and epoch - best["epoch"] >= cfg.patience:
             print(f"{cfg.model}: early stop, val accuracy last improved at epoch {best['epoch']}")
             stopped_early = True
             break
         if cfg.stop_after and epoch - first_epoch + 1 >= cfg.stop_after and epoch < epochs:
-            print(f"{cfg.model}: stopping after {cfg.stop_after} epoch(s) this run; --resume continues")
-            log.close()
+            if log:
+                print(f"{cfg.model}: stopping after {cfg.stop_after} epoch(s) this run; --resume continues")
+                log.close()
             return {"id": cfg.model, "stopped_at_epoch": epoch, "history": history}
 
     if best is not None:  # the selected epoch's weights, then the one look at the test set
         model.load_state_dict(best["model"])
     test_loss, test_acc = evaluate(model, test_x, test_y, normalize, cfg.eval_batch_size)
+    if log is None:  # other ranks: rank 0 writes the checkpoint and the record
+        return {"id": cfg.model, "rank": rank, "test_accuracy": test_acc, "history": history}
     curves = log.curves(history, cfg.model)
     log.close()
     out_dir = Path(out_dir)
@@ -314,6 +340,7 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
         "seconds_per_epoch": sum(h["seconds"] for h in history) / len(history),
         "epochs": len(history),
         "device": str(device),
+        "processes": world,
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "history": history,
@@ -382,7 +409,8 @@ def main(argv=None) -> int:
                  if f.name not in ("model", "dry_run") and getattr(args, f.name) is not None}
     overrides["dry_run"] = args.dry_run
     out_dir = Path(args.out_dir or (PROJECT_ROOT / "runs" / "dry-run" if args.dry_run else DEFAULT_OUT_DIR))
-    torch.set_num_threads(int(os.environ.get("TINYZOO_THREADS", os.cpu_count() or 1)))
+    processes = int(os.environ.get("WORLD_SIZE", 1))  # torchrun: share the cores between processes
+    torch.set_num_threads(int(os.environ.get("TINYZOO_THREADS", max(1, (os.cpu_count() or 1) // processes))))
     for model_id in ids:
         cfg = config_for(model_id, overrides)
         entry = get_entry(model_id)
