@@ -95,11 +95,12 @@ _IMAGE_ARCHS = {
     "mlp": (models.MLP, {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4}, {"mnist": 0.98, "fashion": 0.88}),
     "cnn": (models.CourseCNN, {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
             {"mnist": 0.99, "fashion": 0.90}),
-    "lenet5": (models.LeNet5, {"modern": True}, {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4},
+    # amp: bf16 autocast when trained on a GPU (as the shipped files were); ignored on CPU
+    "lenet5": (models.LeNet5, {"modern": True}, {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True},
                {"mnist": 0.99, "fashion": 0.89}),
     # BatchNorm ResNet: ~0.7M weights, 30 epochs; minutes on a GPU, hours on a 2-core CPU
     "resnet": (models.SmallResNet, {"width": 32, "blocks": 2, "dropout": 0.1},
-               {"epochs": 30, "lr": 4e-3, "weight_decay": 5e-4, "batch_size": 256},
+               {"epochs": 30, "lr": 4e-3, "weight_decay": 5e-4, "batch_size": 256, "amp": True},
                {"mnist": 0.996, "fashion": 0.94}),
 }
 
