@@ -67,13 +67,13 @@ def main() -> None:
         images, labels = load_split(row["dataset"], "test")
         cpu_model = zoo.get(model_id)
         inputs = np.stack([cpu_model.preprocess(img).tensor for img in images])
-        cpu_logits = np.concatenate([cpu_model.run(inputs[i:i + 1000]) for i in range(0, len(inputs), 1000)])
+        cpu_logits = cpu_model.run(inputs)
         for provider in providers:
             # batch 1 on one intra-op thread (what the server does), batch 256 on all cores
             sessions = {b: ImageClassifier(cpu_model.path, row["sha256"], provider, 1 if b == 1 else 0) for b in (1, 256)}
             model = sessions[256]
             if provider != "cpu":
-                logits = np.concatenate([model.run(inputs[i:i + 1000]) for i in range(0, len(inputs), 1000)])
+                logits = model.run(inputs)
                 parity_rows.append((model_id, model.provider, float(np.abs(logits - cpu_logits).max()),
                                     float((logits.argmax(1) == cpu_logits.argmax(1)).mean()),
                                     float((logits.argmax(1) == labels).mean())))

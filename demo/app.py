@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError
+from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, UnsupportedImageError
 from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 
 SESSION_CAPACITY = 256
@@ -340,8 +340,10 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             pred = await run_in_threadpool(onnx_model.classify, bytes(body), top_k)
         except EmptyImageError as e:
             return error(422, str(e))
+        except UnsupportedImageError as e:
+            return error(415, str(e))
         except (ImageInputError, InputError) as e:
-            return error(415 if "format" in str(e) or "not an image" in str(e) else 400, str(e))
+            return error(400, str(e))
         return pred.to_json()
 
     return api

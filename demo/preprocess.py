@@ -25,6 +25,10 @@ class ImageInputError(ValueError):
     """The input can't be turned into a model input; the message says why, for a person."""
 
 
+class UnsupportedImageError(ImageInputError):
+    """Not an image, or a format outside the allowlist (HTTP 415)."""
+
+
 class EmptyImageError(ImageInputError):
     """Nothing drawn / a blank picture: the app says 'draw a digit' instead of guessing."""
 
@@ -48,14 +52,15 @@ def open_image(source) -> Image.Image:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data))
                 if img.format not in ALLOWED_FORMATS:
-                    raise ImageInputError(f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
+                    raise UnsupportedImageError(
+                        f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
                 _check_size(img.size)
                 img.seek(0)  # animated GIF/WebP: the first frame
                 img.load()
         except ImageInputError:
             raise
         except UnidentifiedImageError:
-            raise ImageInputError("not an image (or a format that can't be read): "
+            raise UnsupportedImageError("not an image (or a format that can't be read): "
                                   f"use one of {', '.join(ALLOWED_FORMATS)}") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None

@@ -128,6 +128,23 @@ class OnnxModel:
         self.output_name: str = self.meta["output_name"]
         self.provider: str = self.session.get_providers()[0]  # what we really got, not what we asked for
 
+    def run_checked(self, batch, sample_shape: list[int], chunk: int = 1000) -> np.ndarray:
+        """[N, *sample_shape] numbers -> the first output, run `chunk` rows at a time (bounded memory
+        for big batches; rows are independent). Wrong shape, type or non-finite values: InputError."""
+        batch = np.asarray(batch)
+        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
+            raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
+        if batch.ndim != len(sample_shape) + 1 or list(batch.shape[1:]) != list(sample_shape):
+            raise InputError(f"{self.id}: input must have shape [N, {', '.join(map(str, sample_shape))}], "
+                             f"got {list(batch.shape)}")
+        if batch.shape[0] == 0:
+            raise InputError(f"{self.id}: empty batch")
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if not np.isfinite(batch).all():
+            raise InputError(f"{self.id}: input contains NaN or infinity")
+        return np.concatenate([self.session.run([self.output_name], {self.input_name: batch[i:i + chunk]})[0]
+                               for i in range(0, len(batch), chunk)])
+
 
 class ImageClassifier(OnnxModel):
     def __init__(self, *args, **kwargs):
@@ -137,18 +154,7 @@ class ImageClassifier(OnnxModel):
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[N, *input_shape] float32 -> [N, classes] logits."""
-        batch = np.asarray(batch)
-        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
-            raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
-        if batch.ndim != len(self.input_shape) + 1 or list(batch.shape[1:]) != self.input_shape:
-            raise InputError(f"{self.id}: input must have shape [N, {', '.join(map(str, self.input_shape))}], "
-                             f"got {list(batch.shape)}")
-        if batch.shape[0] == 0:
-            raise InputError(f"{self.id}: empty batch")
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if not np.isfinite(batch).all():
-            raise InputError(f"{self.id}: input contains NaN or infinity")
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        return self.run_checked(batch, self.input_shape)
 
     def preprocess(self, image) -> Preprocessed:
         return preprocess(image, self.meta["input"])
@@ -263,15 +269,8 @@ class TabularModel(OnnxModel):
         return np.array([row], np.float32)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch)
-        if batch.ndim != 2 or batch.shape[1] != len(self.features) or batch.shape[0] == 0:
-            raise InputError(f"{self.id}: input must have shape [N, {len(self.features)}], got {list(batch.shape)}")
-        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
-            raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if not np.isfinite(batch).all():
-            raise InputError(f"{self.id}: input contains NaN or infinity")
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        """[N, features] raw values -> [N, outputs]."""
+        return self.run_checked(batch, [len(self.features)])
 
     def predict(self, values) -> dict:
         """-> {"value"} | {"probability", "label"} | {"label", "probabilities"} for one input."""
