@@ -96,11 +96,11 @@ def time_gradio_rest(port: int, data: bytes, n: int) -> list[float]:
     return samples
 
 
-def time_gradio(client: Client, path: str, n: int) -> list[float]:
+def time_gradio(client: Client, n: int, *args, api_name: str) -> list[float]:
     samples = []
     for i in range(n + 5):
         t0 = time.perf_counter()
-        client.predict("mnist-cnn", handle_file(path), api_name="/classify_mnist_upload")
+        client.predict(*args, api_name=api_name)
         if i >= 5:
             samples.append((time.perf_counter() - t0) * 1000)
     return samples
@@ -121,7 +121,10 @@ def main() -> None:
     proc, port = start_server()
     try:
         client = Client(f"http://127.0.0.1:{port}", verbose=False)
-        rows = []
+        no_downloads = Client(f"http://127.0.0.1:{port}", verbose=False, download_files=False)
+        # gradio_client's own floor: a 1-weight model, number in, number out, nothing to upload
+        rows = [("gradio_client, floor (linear-regression: number in, number out)", "none", args.n_gradio,
+                 *percentiles(time_gradio(client, args.n_gradio, 4, api_name="/predict_linear")))]
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in uploads.items():
                 path = Path(tmp) / "upload.png"
@@ -129,7 +132,10 @@ def main() -> None:
                 rows.append(("HTTP API (keep-alive)", name, args.n_http, *percentiles(time_http(port, data, args.n_http))))
                 rows.append(("Gradio REST (upload + call + result)", name, args.n_gradio,
                              *percentiles(time_gradio_rest(port, data, args.n_gradio))))
-                rows.append(("gradio_client", name, args.n_gradio, *percentiles(time_gradio(client, str(path), args.n_gradio))))
+                for label, gradio in (("gradio_client", client),
+                                      ("gradio_client, download_files=False", no_downloads)):
+                    rows.append((label, name, args.n_gradio, *percentiles(time_gradio(
+                        gradio, args.n_gradio, "mnist-cnn", handle_file(str(path)), api_name="/classify_mnist_upload"))))
     finally:
         proc.terminate()
         proc.wait(10)

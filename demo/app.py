@@ -284,6 +284,70 @@ def lessons_tab(zoo: ModelZoo):
             board.select(clicked, [choice], [px, py, out, board], api_name=False)
 
 
+def curve_frames(history: list[dict]):
+    """Per-epoch rows -> long tables (epoch, split, loss) and (epoch, split, accuracy) for gr.LinePlot."""
+    frames = {"loss": {"epoch": [], "split": [], "loss": []}, "accuracy": {"epoch": [], "split": [], "accuracy": []}}
+    for row in history:
+        for key, value in row.items():
+            metric = next((m for m in frames if key == m or key.endswith(f"_{m}")), None)
+            if metric and isinstance(value, (int, float)):
+                frame = frames[metric]
+                frame["epoch"].append(row["epoch"])
+                frame["split"].append(key.removesuffix(metric).rstrip("_") or "train")  # hello logs plain 'loss'
+                frame[metric].append(value)
+    return pd_frame(frames["loss"]), pd_frame(frames["accuracy"])
+
+
+def training_summary(model_id: str, meta: dict) -> str:
+    """The numbers behind a shipped file: how it was trained and what it measured, as a table."""
+    train, cfg = meta.get("train", {}), meta.get("train", {}).get("config", {})
+    recipe_keys = ("optimizer", "lr", "batch_size", "scheduler", "weight_decay", "l1", "label_smoothing", "augment",
+                   "val_size", "patience", "amp", "seed")
+    recipe = ", ".join(f"{k} {cfg[k]}" for k in recipe_keys if k in cfg)
+    accuracy = meta.get("test_accuracy")
+    rows = [
+        ("test accuracy (this ONNX file)", "n/a" if accuracy is None else
+         f"{accuracy:.2%} of {meta.get('test_examples', '?')} test examples"),
+        ("int8 variant of", f"{meta['variant_of']} ({meta['fp32_test_accuracy']:.2%} in fp32; "
+                            f"{meta['quantization']['method']} quantization)") if "variant_of" in meta else None,
+        ("parameters", f"{meta.get('params', 0):,}"),
+        ("model args", ", ".join(f"{k} {v}" for k, v in meta.get("model_args", {}).items()) or "none"),
+        ("epochs", f"{train.get('epochs')}" + (f" (weights of epoch {train['selected_epoch']}, best on validation)"
+                                               if cfg.get("val_size") and train.get("selected_epoch") else "")),
+        ("seconds per epoch", f"{train.get('seconds_per_epoch', 0):.2f} on {train.get('device', '?')}"),
+        ("recipe", recipe or "see the lesson"),
+        ("parity with PyTorch", f"max abs diff {max(meta['parity']['max_abs_diff'].values()):.1e}, argmax agreement "
+                                f"{meta['parity']['argmax_agreement']:.2%}" if meta.get("parity") else "n/a"),
+        ("checkpoint sha256", f"`{meta.get('checkpoint_sha256', '')[:16]}…`"),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in filter(None, rows))
+    return f"### {model_id}\n| | |\n|---|---|\n{table}"
+
+
+def training_tab(zoo: ModelZoo):
+    ids = [i for i in zoo.ids() if zoo.get(i).meta.get("train", {}).get("history")]
+    if not ids:
+        gr.Markdown(f"No training histories in `{zoo.models_dir}`: run `make models`.")
+        return
+
+    def show(model_id: str):
+        try:
+            meta = zoo.get(model_id).meta
+        except ModelError as e:
+            raise gr.Error(str(e)) from None
+        loss, accuracy = curve_frames(meta.get("train", {}).get("history", []))
+        return loss, accuracy, training_summary(model_id, meta)
+
+    first = "mnist-cnn" if "mnist-cnn" in ids else ids[0]
+    loss, accuracy, summary = show(first)
+    choice = gr.Dropdown(ids, value=first, label="model")
+    with gr.Row():
+        loss_plot = gr.LinePlot(loss, x="epoch", y="loss", color="split", label="loss per epoch")
+        accuracy_plot = gr.LinePlot(accuracy, x="epoch", y="accuracy", color="split", label="accuracy per epoch")
+    table = gr.Markdown(summary)
+    choice.change(show, [choice], [loss_plot, accuracy_plot, table], api_name="training_curves")
+
+
 def pd_frame(columns: dict):
     import pandas as pd  # a Gradio dependency
 
@@ -305,6 +369,10 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
             hello_tab(zoo)
         with gr.Tab("Lessons"):
             lessons_tab(zoo)
+        with gr.Tab("Training"):
+            gr.Markdown("How each shipped model was trained: its per-epoch curves (from the checkpoint, carried "
+                        "in the ONNX metadata) and the figures measured on the exported file.")
+            training_tab(zoo)
     return ui
 
 

@@ -186,16 +186,17 @@ class RowWriter:
             has_rows = append and Path(out).is_file() and Path(out).stat().st_size > 0
             self.stream = open(out, "a" if append else "w", newline="", encoding="utf-8")
             append = has_rows
-        self.csv = csv.DictWriter(self.stream, self.fields, lineterminator="\n") if fmt == "csv" else None
+        self.csv = csv.writer(self.stream, lineterminator="\n") if fmt == "csv" else None
         if self.csv and not append:
-            self.csv.writeheader()
+            self.csv.writerow(self.fields)
 
-    def write(self, rows: list[dict]) -> None:
-        for row in rows:
-            if self.csv:
-                self.csv.writerow(row)
-            else:
-                self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def write(self, rows: list[list]) -> None:
+        """rows: values in `fields` order."""
+        if self.csv:
+            self.csv.writerows(rows)
+        else:
+            self.stream.write("".join(json.dumps(dict(zip(self.fields, row)), ensure_ascii=False) + "\n"
+                                      for row in rows))
         self.stream.flush()  # a killed run keeps every row written so far
 
     def close(self) -> None:
@@ -227,28 +228,24 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[dict]:
+def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
+    """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
     probs = softmax(model.run(normalize(np.stack(seen), model.meta["input"])))
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
     labels = model.labels
     rows = []
     for name, indices, confidences in zip(names, best.tolist(), best_p):
-        row = {"path": name, "label": labels[indices[0]] if confidences[0] >= min_confidence else "",
-               "confidence": confidences[0]}
-        for i, (index, confidence) in enumerate(zip(indices, confidences), 1):
-            row[f"top{i}_label"], row[f"top{i}_confidence"] = labels[index], confidence
-        row["error"] = ""
+        row = [name, labels[indices[0]] if confidences[0] >= min_confidence else "", confidences[0]]
+        for index, confidence in zip(indices, confidences):
+            row += (labels[index], confidence)
+        row.append("")
         rows.append(row)
     return rows
 
 
-def error_row(name: str, error: str, top_k: int) -> dict:
-    row = {"path": name, "label": "", "confidence": ""}
-    for i in range(1, top_k + 1):
-        row[f"top{i}_label"] = row[f"top{i}_confidence"] = ""
-    row["error"] = error
-    return row
+def error_row(name: str, error: str, top_k: int) -> list:
+    return [name, "", ""] + ["", ""] * top_k + [error]
 
 
 def run(args) -> int:

@@ -4,12 +4,13 @@ Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX
 (`input` block); nothing here knows about MNIST beyond the name of its recipe.
 """
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
@@ -19,6 +20,9 @@ INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for crop
 DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
+# decoder, Gradio's own image handling): one filter at import instead of catch_warnings per image
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 class ImageInputError(ValueError):
@@ -48,15 +52,13 @@ def open_image(source) -> Image.Image:
     else:
         data = _read_bytes(source)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(io.BytesIO(data))
-                if img.format not in ALLOWED_FORMATS:
-                    raise UnsupportedImageError(
-                        f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
-                _check_size(img.size)
-                img.seek(0)  # animated GIF/WebP: the first frame
-                img.load()
+            img = Image.open(io.BytesIO(data))
+            if img.format not in ALLOWED_FORMATS:
+                raise UnsupportedImageError(
+                    f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
+            _check_size(img.size)
+            img.seek(0)  # animated GIF/WebP: the first frame
+            img.load()
         except ImageInputError:
             raise
         except UnidentifiedImageError:
@@ -66,7 +68,8 @@ def open_image(source) -> Image.Image:
             raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ImageInputError(f"corrupt or truncated image: {e}") from None
-        img = ImageOps.exif_transpose(img)
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # exif_transpose copies even when upright
+            img = ImageOps.exif_transpose(img)
     _check_size(img.size)
     return _normalize_mode(img)
 
@@ -75,12 +78,13 @@ def _read_bytes(source) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageInputError(f"{path}: no such file")
-        if path.stat().st_size > MAX_BYTES:
-            raise ImageInputError(f"{path}: file larger than {MAX_BYTES // 2**20} MiB")
-        data = path.read_bytes()
+        try:
+            with open(source, "rb") as f:  # one open + fstat: the CLI reads thousands of small files
+                if os.fstat(f.fileno()).st_size > MAX_BYTES:
+                    raise ImageInputError(f"{source}: file larger than {MAX_BYTES // 2**20} MiB")
+                data = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ImageInputError(f"{source}: no such file") from None
     else:
         raise ImageInputError(f"expected image bytes, a path, a PIL image or an array, got {type(source).__name__}")
     if not data:
@@ -139,7 +143,7 @@ def to_gray(img: Image.Image) -> np.ndarray:
     if img.mode in ("LA", "RGBA"):
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
         img = img.convert("L")
-    gray = np.asarray(img.convert("L"), dtype=np.float32)
+    gray = np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32)
     if alpha is None or alpha.min() > 0.98:
         return gray
     opaque = alpha > 0.5
@@ -227,14 +231,15 @@ def to_seen(source, input_spec: dict) -> np.ndarray:
     recipe = RECIPES.get(input_spec["recipe"])
     if recipe is None:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec['recipe']!r}")
-    gray = to_gray(open_image(source))
-    if gray.shape == (height, width):
-        ink, _ = orient(gray)
+    img = open_image(source)
+    if img.size == (width, height) and img.mode == "L":  # a dataset file: uint8 all the way (the CLI's bulk case)
+        ink, _ = orient(np.asarray(img))
     else:
-        ink = recipe(to_ink(gray), (height, width))
+        gray = to_gray(img)
+        ink = orient(gray)[0] if gray.shape == (height, width) else recipe(to_ink(gray), (height, width))
     if input_spec["polarity"] == "black-on-white":
         ink = 255 - ink
-    return np.clip(np.rint(ink), 0, 255).astype(np.uint8)
+    return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
 
 
 def normalize(seen: np.ndarray, input_spec: dict) -> np.ndarray:
@@ -242,9 +247,12 @@ def normalize(seen: np.ndarray, input_spec: dict) -> np.ndarray:
     channels = input_spec["shape"][0]
     mean = np.asarray(input_spec["mean"], np.float32).reshape(-1, 1, 1)
     std = np.asarray(input_spec["std"], np.float32).reshape(-1, 1, 1)
-    x = seen[..., None, :, :].astype(np.float32) * np.float32(input_spec["scale"])
+    x = seen[..., None, :, :].astype(np.float32)
     x = np.repeat(x, channels, axis=-3) if channels > 1 else x
-    return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+    x *= np.float32(input_spec["scale"])  # in place: no temporaries the size of the batch
+    x -= mean
+    x /= std
+    return x
 
 
 def preprocess(source, input_spec: dict) -> Preprocessed:

@@ -152,6 +152,12 @@ def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelPr
                            "results": {k: v for k, v in record["results"].items() if k != "plots"}}
 
 
+def compact_history(record: dict) -> list[dict]:
+    """The checkpoint's per-epoch metrics (what the app plots), numbers cut to 5 significant digits."""
+    return [{k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}
+            for row in record.get("history", [])]
+
+
 def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: Path | None = None,
                  data_dir=None) -> dict:
     """-> the manifest row written for this model."""
@@ -175,7 +181,8 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
         "checkpoint": weights_path.name,
         "checkpoint_sha256": sha256_file(weights_path),
         "train": {"seconds_per_epoch": record["seconds_per_epoch"], "epochs": record["epochs"],
-                  "device": record["device"], "config": record["config"]},
+                  "device": record["device"], "config": record["config"],
+                  "selected_epoch": record.get("selected_epoch"), "history": compact_history(record)},
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                      "opset": OPSET,
                      "exporter": "torch.onnx legacy" if entry.task == "sequence-prediction" else "torch.onnx dynamo"},

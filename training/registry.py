@@ -94,7 +94,7 @@ _IMAGE_ARCHS = {
     "softmax": (models.SoftmaxRegression, {}, {"epochs": 10, "lr": 2e-3}, {"mnist": 0.92, "fashion": 0.83}),
     "mlp": (models.MLP, {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4}, {"mnist": 0.98, "fashion": 0.88}),
     "cnn": (models.CourseCNN, {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
-            {"mnist": 0.99, "fashion": 0.90}),
+            {"mnist": 0.99, "fashion": 0.91}),
     # amp: bf16 autocast when trained on a GPU (as the shipped files were); ignored on CPU
     "lenet5": (models.LeNet5, {"modern": True}, {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True},
                {"mnist": 0.99, "fashion": 0.89}),
@@ -104,11 +104,17 @@ _IMAGE_ARCHS = {
                {"mnist": 0.996, "fashion": 0.94}),
 }
 
+# Where one dataset wants other args/recipe: (args, recipe) merged over the shared ones.
+# Fashion overfits the course CNN (dropout 0.1, 50 epochs: train 95%, val 91.6%); a 12-run sweep
+# on the H100 found dropout 0.25 over 60 epochs best on the full training set.
+_DATASET_OVERRIDES = {("fashion", "cnn"): ({"dropout": 0.25}, {"epochs": 60})}
+
 for _dataset in ("mnist", "fashion"):
     for _arch, (_build, _args, _recipe, _floors) in _IMAGE_ARCHS.items():
+        _more_args, _more_recipe = _DATASET_OVERRIDES.get((_dataset, _arch), ({}, {}))
         register_model(ModelEntry(
-            id=f"{_dataset}-{_arch}", dataset=_dataset, arch=_arch, build=_build, model_args=dict(_args),
-            input=_image_input(_dataset), labels=dataset_info(_dataset).labels, train=dict(_recipe),
+            id=f"{_dataset}-{_arch}", dataset=_dataset, arch=_arch, build=_build, model_args={**_args, **_more_args},
+            input=_image_input(_dataset), labels=dataset_info(_dataset).labels, train={**_recipe, **_more_recipe},
             accuracy_floor=_floors[_dataset],
         ))
 

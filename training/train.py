@@ -37,6 +37,7 @@ class TrainConfig:
     lr: float = 1e-3  # peak LR for OneCycle
     weight_decay: float = 0.0  # decoupled (AdamW) L2
     l1: float = 0.0  # L1 penalty on weight matrices/kernels, added to the loss
+    label_smoothing: float = 0.0  # training loss only; reported losses are plain cross-entropy
     optimizer: str = "adamw"  # adamw | adam | sgd
     momentum: float = 0.9  # sgd only
     scheduler: str = "onecycle"  # onecycle (per step) | step | plateau (per epoch) | none
@@ -44,7 +45,7 @@ class TrainConfig:
     gamma: float = 0.1  # step / plateau: LR factor
     val_size: int = 0  # hold out N training images: select the best epoch on them, test once at the end
     patience: int = 0  # early stopping: epochs without a better val accuracy (needs val_size)
-    augment: str = "auto"  # auto (digit CNNs: affine, else none) | none | affine | flip-shift
+    augment: str = "auto"  # auto (digit CNNs: affine, else none) | none | affine | flip | flip-shift
     seed: int = 0
     eval_batch_size: int = 1000
     device: str = "auto"  # auto | cpu | cuda
@@ -77,9 +78,10 @@ def random_affine(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Ten
         shift = (rand(n, 2) * 2 - 1) * (2 * 2 / w)
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
         theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    elif kind == "flip-shift":  # fashion: horizontal flip, whole-pixel shift ±2 px (exact, no blur)
+    elif kind in ("flip", "flip-shift"):  # fashion: horizontal flip (+ whole-pixel shift ±2 px): exact, no blur
         flip = torch.where(rand(n) < 0.5, -1.0, 1.0)
-        shift = (torch.randint(-2, 3, (n, 2), generator=gen, device=x.device).float()) * (2 / w)
+        max_shift = 2 if kind == "flip-shift" else 0
+        shift = (torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen, device=x.device).float()) * (2 / w)
         zero, one = torch.zeros(n, device=x.device), torch.ones(n, device=x.device)
         theta = torch.stack([torch.stack([flip, zero, shift[:, 0]], 1), torch.stack([zero, one, shift[:, 1]], 1)], 1)
     else:
@@ -275,7 +277,7 @@ def train(cfg: TrainConfig, data_dir=None, out_dir: Path = DEFAULT_OUT_DIR, down
                 pixels = random_affine(pixels, augment, gen)
             with torch.autocast("cuda", torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
                 logits = net(normalize(pixels))
-                loss = F.cross_entropy(logits.float(), train_y[idx])
+                loss = F.cross_entropy(logits.float(), train_y[idx], label_smoothing=cfg.label_smoothing)
             if cfg.l1:
                 loss = loss + cfg.l1 * l1_penalty(model)
             optimizer.zero_grad(set_to_none=True)
