@@ -4,8 +4,9 @@
     tinyzoo classify 'scans/*.png' archive.zip --model fashion-cnn --out results.jsonl --resume
     find . -name '*.jpg' | tinyzoo classify - --model mnist-cnn --out -
 
-Decoding and preprocessing (the app's own function) run in worker processes; the model runs
-in the main process on whole batches. Rows are written and flushed batch by batch, so a killed
+Decoding and preprocessing (the app's own function) run in worker processes, each of which
+also runs the model on its chunk with a one-thread CPU session (on CUDA, the parent's single GPU
+session runs every batch). Rows are written and flushed batch by batch, so a killed
 run keeps every row it wrote and `--resume` carries on without duplicates. A file that can't be
 classified gets a row with its error; the run goes on. Exit status: 0 all classified, 1 some
 failed, 2 usage error.
@@ -15,6 +16,7 @@ import csv
 import glob
 import io
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.preprocess import ImageInputError, normalize, to_seen
-from demo.runtime import ImageClassifier, ModelError, ModelZoo, softmax
+from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -120,7 +122,10 @@ def iter_items(files: list[Path]):
             yield Item(str(path)), f"unreadable archive: {e}"
 
 
-# --- worker processes: decode + preprocess --------------------------------------------------
+# --- worker processes: decode + preprocess (+ the model, on CPU) ---------------------------------
+
+_WORKER_MODEL: ImageClassifier | None = None  # one single-threaded session per worker process
+
 
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -128,8 +133,7 @@ def _init_worker() -> None:
 
 
 def prepare(item: Item, input_spec: dict) -> tuple[str, np.ndarray | None, str]:
-    """-> (name, uint8 [H,W] the model will see, or None, error message or ''). Normalization
-    happens batched in the parent: less to pickle, less per-image work."""
+    """-> (name, uint8 [H,W] the model will see, or None, error message or '')."""
     try:
         source = item.data if item.data is not None else Path(item.path)
         return item.name, to_seen(source, input_spec), ""
@@ -139,9 +143,36 @@ def prepare(item: Item, input_spec: dict) -> tuple[str, np.ndarray | None, str]:
         return item.name, None, f"cannot read file: {e.strerror or e}"
 
 
-def _prepare_task(task) -> tuple[str, np.ndarray | None, str]:
-    item, listing_error, input_spec = task
-    return (item.name, None, listing_error) if listing_error else prepare(item, input_spec)
+@dataclass(frozen=True)
+class Chunk:
+    items: list  # [(Item, listing error or '')]
+    input_spec: dict
+    top_k: int
+    min_confidence: float
+    model: tuple[str, str] | None  # (onnx path, sha256): the worker runs the model itself; None: the parent does
+
+
+def classify_chunk(chunk: Chunk) -> tuple[list[list], list[str], list[np.ndarray]]:
+    """-> (finished rows, then names and pictures left for the parent's model).
+
+    On CPU each worker runs its own one-thread session on its whole chunk: the cores do decode
+    and inference back to back, and only finished rows cross between processes. On CUDA the
+    workers only decode and the parent's one GPU session takes every batch."""
+    global _WORKER_MODEL
+    rows, names, seen = [], [], []
+    for item, listing_error in chunk.items:
+        name, picture, error = (item.name, None, listing_error) if listing_error else prepare(item, chunk.input_spec)
+        if error:
+            rows.append(error_row(name, error, chunk.top_k))
+        else:
+            names.append(name)
+            seen.append(picture)
+    if chunk.model and names:
+        if _WORKER_MODEL is None:  # built on first use: a broken file fails this task, not the pool's start
+            _WORKER_MODEL = ImageClassifier(Path(chunk.model[0]), chunk.model[1], "cpu", threads=1)
+        rows += result_rows(_WORKER_MODEL, names, seen, chunk.top_k, chunk.min_confidence)
+        names, seen = [], []
+    return rows, names, seen
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -265,7 +296,9 @@ def run(args) -> int:
         raise UsageError(f"{args.model} is a {row.get('task')} model; classify needs an image classifier")
     files = list_paths(args.paths, args.recursive)
     workers = args.workers or os.cpu_count() or 1
-    # workers start before the ORT session exists: forking a process with live ORT threads is unsafe
+    models_in_workers = workers > 1 and requested_providers(args.provider)[0] == "CPUExecutionProvider"
+    # workers start before the parent's ORT session exists: forking a process with live ORT
+    # (or CUDA) threads is unsafe
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool = context.Pool(workers, _init_worker) if workers > 1 else None
     try:
@@ -285,32 +318,21 @@ def run(args) -> int:
     progress = Progress(len(pending))
     started = time.perf_counter()
     done = failed = 0
-    spec = model.meta["input"]
+    # chunks of at most one ORT batch, small enough that every worker gets a share of short runs
+    size = max(1, min(args.batch_size, math.ceil(len(pending) / workers)))
+    model_ref = (str(model.path), row["sha256"]) if models_in_workers else None
+    chunks = (Chunk(pending[i:i + size], model.meta["input"], top_k, args.min_confidence, model_ref)
+              for i in range(0, len(pending), size))
     try:
-        tasks = ((item, err, spec) for item, err in pending)
-        prepared = pool.imap(_prepare_task, tasks, chunksize=64) if pool else map(_prepare_task, tasks)
-        names, tensors, pending_rows = [], [], []
-        for name, tensor, error in prepared:
-            if error:
-                pending_rows.append(error_row(name, error, top_k))
-                failed += 1
-            else:
-                names.append(name)
-                tensors.append(tensor)
-            if len(tensors) >= args.batch_size or stop["signal"]:
-                pending_rows += result_rows(model, names, tensors, top_k, args.min_confidence) if tensors else []
-                done += len(tensors)
-                names, tensors = [], []
-                writer.write(pending_rows)
-                pending_rows = []
-                progress.update(done + failed)
-                if stop["signal"]:
-                    break
-        else:
-            if tensors:
-                pending_rows += result_rows(model, names, tensors, top_k, args.min_confidence)
-                done += len(tensors)
-            writer.write(pending_rows)
+        for rows, names, seen in pool.imap(classify_chunk, chunks) if pool else map(classify_chunk, chunks):
+            if names:
+                rows += result_rows(model, names, seen, top_k, args.min_confidence)
+            errors = sum(1 for r in rows if r[-1])  # the last column is the error
+            done, failed = done + len(rows) - errors, failed + errors
+            writer.write(rows)
+            progress.update(done + failed)
+            if stop["signal"]:
+                break
     finally:
         if pool:
             pool.terminate()

@@ -132,7 +132,7 @@ class OnnxModel:
         """[N, *sample_shape] numbers -> the first output, run `chunk` rows at a time (bounded memory
         for big batches; rows are independent). Wrong shape, type or non-finite values: InputError."""
         batch = np.asarray(batch)
-        if not (np.issubdtype(batch.dtype, np.floating) or np.issubdtype(batch.dtype, np.integer)):
+        if batch.dtype.kind not in "fiu":  # float, signed or unsigned int
             raise InputError(f"{self.id}: input must be numeric, got dtype {batch.dtype}")
         if batch.ndim != len(sample_shape) + 1 or list(batch.shape[1:]) != list(sample_shape):
             raise InputError(f"{self.id}: input must have shape [N, {', '.join(map(str, sample_shape))}], "
@@ -142,6 +142,8 @@ class OnnxModel:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if not np.isfinite(batch).all():
             raise InputError(f"{self.id}: input contains NaN or infinity")
+        if len(batch) <= chunk:  # the common case: one call, no copy
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
         return np.concatenate([self.session.run([self.output_name], {self.input_name: batch[i:i + chunk]})[0]
                                for i in range(0, len(batch), chunk)])
 

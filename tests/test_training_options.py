@@ -100,3 +100,19 @@ def test_augmentations_move_pixels_and_keep_shapes():
     shifted = random_affine(x, "flip-shift", torch.Generator().manual_seed(1))
     assert torch.all((shifted.abs() < 1e-5) | ((shifted - 1).abs() < 1e-5))  # whole-pixel moves: no blur
     assert TrainConfig(model="x").augment == "auto"
+
+
+def test_flip_mirrors_without_shifting():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 10:18, 3:9] = 1  # off-centre block: a mirror moves it to columns 19-24
+    y = random_affine(x, "flip", torch.Generator().manual_seed(0))
+    flipped = torch.tensor([torch.allclose(a, torch.flip(b, dims=[-1]), atol=1e-5) for a, b in zip(y, x)])
+    kept = torch.tensor([torch.allclose(a, b, atol=1e-5) for a, b in zip(y, x)])
+    assert torch.all(flipped | kept) and flipped.any() and kept.any()  # each image: mirrored or untouched
+
+
+def test_label_smoothing_softens_the_logits(tmp_path):
+    """Smoothed targets penalise confident logits: the trained weights come out smaller."""
+    run(tmp_path, "hard", optimizer="sgd", scheduler="none", lr=0.1)
+    run(tmp_path, "smooth", optimizer="sgd", scheduler="none", lr=0.1, label_smoothing=0.3)
+    assert weights(tmp_path, "smooth").norm() < 0.95 * weights(tmp_path, "hard").norm()
