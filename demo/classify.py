@@ -333,6 +333,8 @@ def run(args) -> int:
             progress.update(done + failed)
             if stop["signal"]:
                 break
+    except ModelError as e:  # a worker could not load the file the parent verified: it changed on disk
+        raise UsageError(str(e)) from None
     finally:
         if pool:
             pool.terminate()
