@@ -138,14 +138,16 @@ def _normalize_mode(img: Image.Image) -> Image.Image:
 
 
 def to_gray(img: Image.Image) -> np.ndarray:
-    """-> float32 [H,W] 0..255 with transparency flattened onto a background that contrasts with the ink."""
+    """-> [H,W] 0..255 with transparency flattened onto a background that contrasts with the ink:
+    the exact uint8 grey when there is nothing to flatten, float32 when there is."""
     alpha = None
     if img.mode in ("LA", "RGBA"):
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
         img = img.convert("L")
-    gray = np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.float32)
+    gray = np.asarray(img if img.mode == "L" else img.convert("L"))
     if alpha is None or alpha.min() > 0.98:
         return gray
+    gray = gray.astype(np.float32)
     opaque = alpha > 0.5
     if not opaque.any():
         raise EmptyImageError("the image is fully transparent: nothing to classify")
@@ -173,7 +175,7 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     """Grey picture -> ink map (bright strokes on 0 background), 0..255, background removed."""
     gray, background = orient(gray)
     peak = float(gray.max())
-    return np.clip((gray - background) / (peak - background), 0, 1) * 255
+    return np.clip((gray.astype(np.float32) - background) / (peak - background), 0, 1) * 255
 
 
 def _bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -231,12 +233,8 @@ def to_seen(source, input_spec: dict) -> np.ndarray:
     recipe = RECIPES.get(input_spec["recipe"])
     if recipe is None:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec['recipe']!r}")
-    img = open_image(source)
-    if img.size == (width, height) and img.mode == "L":  # a dataset file: uint8 all the way (the CLI's bulk case)
-        ink, _ = orient(np.asarray(img))
-    else:
-        gray = to_gray(img)
-        ink = orient(gray)[0] if gray.shape == (height, width) else recipe(to_ink(gray), (height, width))
+    gray = to_gray(open_image(source))
+    ink = orient(gray)[0] if gray.shape == (height, width) else recipe(to_ink(gray), (height, width))
     if input_spec["polarity"] == "black-on-white":
         ink = 255 - ink
     return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
