@@ -7,6 +7,7 @@
 import argparse
 import base64
 import binascii
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -80,6 +81,17 @@ def sketch_to_ink(sketch) -> np.ndarray | None:
     if composite.ndim == 3 and composite.shape[-1] == 4 and composite[..., 3].max() == 0:
         return None  # fully transparent: an untouched canvas
     return composite
+
+
+def guarded(fn):
+    """A handler whose bad input or broken model shows as a Gradio error message, not a traceback."""
+    @functools.wraps(fn)  # Gradio reads the handler's signature
+    def call(*args):
+        try:
+            return fn(*args)
+        except (InputError, ModelError) as e:
+            raise gr.Error(str(e)) from None
+    return call
 
 
 def make_classifier(zoo: ModelZoo, empty_message: str):
@@ -160,11 +172,9 @@ def hello_tab(zoo: ModelZoo):
         gr.Markdown(f"No sequence models in `{zoo.models_dir}`: run `make models`.")
         return
 
+    @guarded
     def predict(model_id: str, text: str):
-        try:
-            pred = zoo.get(model_id).predict(text)
-        except (InputError, ModelError) as e:
-            raise gr.Error(str(e)) from None
+        pred = zoo.get(model_id).predict(text)
         table = {"headers": ["#", "input", "predicted", *pred.vocab], "data": probability_table(pred)}
         info = f"model `{pred.model}` · provider `{pred.provider}` · {pred.latency_ms:.2f} ms"
         return pred.predicted, table, info
@@ -207,14 +217,6 @@ def lessons_tab(zoo: ModelZoo):
     if not ids:
         gr.Markdown(f"No lesson models in `{zoo.models_dir}`: run `make models`.")
         return
-
-    def guarded(fn):
-        def call(*args):
-            try:
-                return fn(*args)
-            except (InputError, ModelError) as e:
-                raise gr.Error(str(e)) from None
-        return call
 
     if "linear-regression" in ids:
         with gr.Tab("Linear regression"):
@@ -300,7 +302,8 @@ def curve_frames(history: list[dict]):
 
 def training_summary(model_id: str, meta: dict) -> str:
     """The numbers behind a shipped file: how it was trained and what it measured, as a table."""
-    train, cfg = meta.get("train", {}), meta.get("train", {}).get("config", {})
+    train = meta.get("train", {})
+    cfg = train.get("config", {})
     recipe_keys = ("optimizer", "lr", "batch_size", "scheduler", "weight_decay", "l1", "label_smoothing", "augment",
                    "val_size", "patience", "amp", "seed")
     recipe = ", ".join(f"{k} {cfg[k]}" for k in recipe_keys if k in cfg)
@@ -330,11 +333,9 @@ def training_tab(zoo: ModelZoo):
         gr.Markdown(f"No training histories in `{zoo.models_dir}`: run `make models`.")
         return
 
+    @guarded
     def show(model_id: str):
-        try:
-            meta = zoo.get(model_id).meta
-        except ModelError as e:
-            raise gr.Error(str(e)) from None
+        meta = zoo.get(model_id).meta
         loss, accuracy = curve_frames(meta.get("train", {}).get("history", []))
         return loss, accuracy, training_summary(model_id, meta)
 
