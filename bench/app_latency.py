@@ -22,6 +22,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.report import print_table  # noqa: E402
 from bench.wild_upload import render_wild  # noqa: E402
 from training.data import load_split  # noqa: E402
 
@@ -140,10 +141,9 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
     print(f"\nlocalhost, {os.cpu_count()} CPU cores, model mnist-cnn on CPUExecutionProvider, sequential requests")
-    print("| client | upload | requests | p50 ms | p99 ms |")
-    print("|---|---|---:|---:|---:|")
-    for client_name, upload, n, p50, p99 in rows:
-        print(f"| {client_name} | {upload} | {n} | {p50:.2f} | {p99:.2f} |")
+    print_table(["client", "upload", "requests", "p50 ms", "p99 ms"],
+                [(client_name, upload, n, f"{p50:.2f}", f"{p99:.2f}") for client_name, upload, n, p50, p99 in rows],
+                text_columns=2)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import print_table  # noqa: E402
 from demo.classify import main as classify  # noqa: E402
 from demo.runtime import ModelZoo  # noqa: E402
 from training.data import load_split  # noqa: E402
@@ -88,12 +89,10 @@ def main() -> None:
             course = course_loop(files, args.model, zoo.models_dir)
             rows.append((name, n, decode, cli, course, accuracy))
     print(f"\n{workers} CPU cores; model {args.model}; images/s (higher is better)")
-    print("| files | count | bare decode (no model) | tinyzoo classify | course loop (PIL -> torch, batch 1) "
-          "| classify / decode | classify / course | classify accuracy |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n, decode, cli, course, accuracy in rows:
-        print(f"| {name} | {n:,} | {decode:,.0f} | {cli:,.0f} | {course:,.0f} | {cli / decode:.2f} | "
-              f"{cli / course:.1f}x | {accuracy:.2%} |")
+    print_table(["files", "count", "bare decode (no model)", "tinyzoo classify", "course loop (PIL -> torch, batch 1)",
+                 "classify / decode", "classify / course", "classify accuracy"],
+                [(name, f"{n:,}", f"{decode:,.0f}", f"{cli:,.0f}", f"{course:,.0f}", f"{cli / decode:.2f}",
+                  f"{cli / course:.1f}x", f"{accuracy:.2%}") for name, n, decode, cli, course, accuracy in rows])
 
 
 if __name__ == "__main__":

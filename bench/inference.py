@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import print_table  # noqa: E402
 from demo.runtime import ImageClassifier, ModelZoo, gpu_present  # noqa: E402
 from training.data import load_split  # noqa: E402
 from training.registry import REGISTRY  # noqa: E402
@@ -89,17 +90,16 @@ def main() -> None:
 
     print(f"\n{os.cpu_count()} CPU cores{', GPU present' if gpu_present() else ''}; median of repeated runs, "
           "same batch for both engines")
-    print("| model | ORT provider | batch | ORT session.run ms | tinyzoo run (checked) ms | PyTorch eager ms "
-          "| eager / ORT |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for model_id, provider, batch, ort_ms, checked_ms, torch_ms in rows:
-        print(f"| {model_id} | {provider} | {batch} | {ort_ms:.3f} | {checked_ms:.3f} | {torch_ms:.3f} | "
-              f"{torch_ms / ort_ms:.1f}x |")
+    print_table(["model", "ORT provider", "batch", "ORT session.run ms", "tinyzoo run (checked) ms", "PyTorch eager ms",
+                 "eager / ORT"],
+                [(model_id, provider, batch, f"{ort_ms:.3f}", f"{checked_ms:.3f}", f"{torch_ms:.3f}",
+                  f"{torch_ms / ort_ms:.1f}x") for model_id, provider, batch, ort_ms, checked_ms, torch_ms in rows],
+                text_columns=2)
     if parity_rows:
-        print("\n| model | provider | max abs diff vs ORT CPU (logits) | argmax agreement | test accuracy |")
-        print("|---|---|---:|---:|---:|")
-        for model_id, provider, diff, agree, acc in parity_rows:
-            print(f"| {model_id} | {provider} | {diff:.2e} | {agree:.2%} | {acc:.2%} |")
+        print()
+        print_table(["model", "provider", "max abs diff vs ORT CPU (logits)", "argmax agreement", "test accuracy"],
+                    [(model_id, provider, f"{diff:.2e}", f"{agree:.2%}", f"{acc:.2%}")
+                     for model_id, provider, diff, agree, acc in parity_rows], text_columns=2)
 
 
 if __name__ == "__main__":

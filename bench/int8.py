@@ -13,6 +13,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.inference import median_ms  # noqa: E402
+from bench.report import print_table  # noqa: E402
 from demo.runtime import ModelZoo  # noqa: E402
 from training.data import load_split  # noqa: E402
 
@@ -38,12 +39,10 @@ def main() -> None:
         rows.append((model_id, fp32["bytes"] / 1024, int8["bytes"] / 1024, fp32["test_accuracy"],
                      int8["test_accuracy"], *timings[model_id], *timings[int8_id]))
     print(f"\n{os.cpu_count()} CPU cores, CPUExecutionProvider; median ms per run")
-    print("| model | KiB fp32 → int8 | accuracy fp32 → int8 | b1 fp32 | b1 int8 | b1 int8/fp32 "
-          "| b256 fp32 | b256 int8 | b256 int8/fp32 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for m, kf, ki, af, ai, f1, f256, i1, i256 in rows:
-        print(f"| {m} | {kf:.0f} → {ki:.0f} | {af:.2%} → {ai:.2%} | {f1:.3f} | {i1:.3f} | {i1 / f1:.2f} "
-              f"| {f256:.3f} | {i256:.3f} | {i256 / f256:.2f} |")
+    print_table(["model", "KiB fp32 → int8", "accuracy fp32 → int8", "b1 fp32", "b1 int8", "b1 int8/fp32", "b256 fp32",
+                 "b256 int8", "b256 int8/fp32"],
+                [(m, f"{kf:.0f} → {ki:.0f}", f"{af:.2%} → {ai:.2%}", f"{f1:.3f}", f"{i1:.3f}", f"{i1 / f1:.2f}",
+                  f"{f256:.3f}", f"{i256:.3f}", f"{i256 / f256:.2f}") for m, kf, ki, af, ai, f1, f256, i1, i256 in rows])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.app_latency import start_server  # noqa: E402
+from bench.report import print_table  # noqa: E402
 from bench.wild_upload import render_wild  # noqa: E402
 from training.data import load_split  # noqa: E402
 
@@ -125,15 +126,14 @@ def main() -> None:
 
     print(f"\n{args.clients} concurrent clients for {args.seconds:.0f} s against one local server "
           f"(wild-photo uploads, mnist-cnn, CPU)")
-    print("| calls | requests | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|")
+    table = []
     for kind, samples in results.items():
         if not samples:
             continue
         ms = [m for m, _ in samples]
-        errors = sum(not ok for _, ok in samples)
-        print(f"| {kind} | {len(samples):,} | {len(samples) / elapsed:,.1f} | {np.percentile(ms, 50):.1f} | "
-              f"{np.percentile(ms, 99):.1f} | {errors} |")
+        table.append((kind, f"{len(samples):,}", f"{len(samples) / elapsed:,.1f}", f"{np.percentile(ms, 50):.1f}",
+                      f"{np.percentile(ms, 99):.1f}", sum(not ok for _, ok in samples)))
+    print_table(["calls", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], table)
     growth = (rss_after - rss_before) / rss_before
     print(f"\nserver RSS: {rss_before:.0f} MiB after a {args.warmup:.0f} s warm-up, {rss_after:.0f} MiB after the run "
           f"({growth:+.1%}); during the run, every {args.seconds / 6:.0f} s: {', '.join(f'{m:.0f}' for m in rss_samples)} MiB")

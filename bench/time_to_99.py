@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import print_table  # noqa: E402
 from training.data import SPLIT_FILES, find_dataset_dir, load_split  # noqa: E402
 from training.models import CourseCNN  # noqa: E402
 from training.registry import get_entry  # noqa: E402
@@ -198,17 +199,16 @@ def main() -> None:
     course_s, course_acc, course_epochs = course(device, args.course_cap) if args.course_cap > 0 else (None, None, None)
     print(f"\n{device} ({torch.cuda.get_device_name() if device.type == 'cuda' else f'{os.cpu_count()} CPU cores'}), "
           f"training seconds until the MNIST test set reaches {TARGET:.0%}")
-    print("| loop | seconds to 99% (median) | runs reaching 99% | steps (median) | warm-up, first run (not counted) |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| ours ({args.model}, in-memory, batch {args.batch_size}, OneCycle {args.epochs} ep, augment "
-          f"{args.augment}{', CUDA graph' if device.type == 'cuda' else ''}) | {ours_s:.3f} | {reached}/{len(runs)} | "
-          f"{statistics.median(r[2] for r in runs):.0f} | {runs[0][3]:.2f} s |")
-    if course_s is None:
-        return
-    course_text = f"{course_s:.1f}" if course_s == course_s else f"> {args.course_cap:.0f} (not reached)"
-    print(f"| course (DataLoader, batch 64, SGD 0.01 m0.5) | {course_text} | {course_acc:.2%} at the end | "
-          f"epoch {course_epochs} | |")
-    if course_s == course_s and ours_s < math.inf:
+    table = [(f"ours ({args.model}, in-memory, batch {args.batch_size}, OneCycle {args.epochs} ep, augment "
+              f"{args.augment}{', CUDA graph' if device.type == 'cuda' else ''})", f"{ours_s:.3f}",
+              f"{reached}/{len(runs)}", f"{statistics.median(r[2] for r in runs):.0f}", f"{runs[0][3]:.2f} s")]
+    if course_s is not None:
+        course_text = f"{course_s:.1f}" if course_s == course_s else f"> {args.course_cap:.0f} (not reached)"
+        table.append(("course (DataLoader, batch 64, SGD 0.01 m0.5)", course_text, f"{course_acc:.2%} at the end",
+                      f"epoch {course_epochs}", ""))
+    print_table(["loop", "seconds to 99% (median)", "runs reaching 99%", "steps (median)",
+                 "warm-up, first run (not counted)"], table)
+    if course_s is not None and course_s == course_s and ours_s < math.inf:
         print(f"\nours is {course_s / ours_s:.1f}x faster")
 
 

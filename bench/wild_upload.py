@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import print_table  # noqa: E402
 from demo.runtime import ModelZoo  # noqa: E402
 from training.data import load_split  # noqa: E402
 
@@ -118,11 +119,10 @@ def main() -> None:
 
     print(f"\nmodel {args.model}; {len(files)} wild MNIST test digits (seed {args.seed}); "
           f"recorded clean test accuracy {model.meta['test_accuracy']:.2%}")
-    print("| preprocessing | accuracy | thin strokes | as-is | thick strokes | median ms/image (decode+prep) | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, acc, by_stroke, ms, failed in rows:
-        print(f"| {name} | {acc:.2%} | {by_stroke.get('thin', 0):.2%} | {by_stroke.get('as-is', 0):.2%} | "
-              f"{by_stroke.get('thick', 0):.2%} | {ms:.2f} | {failed} |")
+    print_table(["preprocessing", "accuracy", "thin strokes", "as-is", "thick strokes", "median ms/image (decode+prep)",
+                 "errors"],
+                [(name, f"{acc:.2%}", *(f"{by_stroke.get(s, 0):.2%}" for s in ("thin", "as-is", "thick")), f"{ms:.2f}",
+                  failed) for name, acc, by_stroke, ms, failed in rows])
 
 
 if __name__ == "__main__":

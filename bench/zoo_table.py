@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.report import print_table  # noqa: E402
 from demo.runtime import ModelZoo  # noqa: E402
 from training.data import load_split  # noqa: E402
 from training.registry import REGISTRY  # noqa: E402
@@ -48,17 +49,18 @@ def main() -> None:
         else:
             epoch_s = "n/a" if args.no_time else f"{time_one_epoch(model_id):.1f}"
         rows.append((model_id, acc, row["epochs"], epoch_s, row["params"], row["bytes"] / 1024))
-    print("\n| model | 'hello' via ONNX Runtime | solved at epoch | parameters | ONNX KiB |")
-    print("|---|---|---:|---:|---:|")
+    hello = []
     for model_id in [i for i, e in REGISTRY.items() if e.task == "sequence-prediction"]:
         model, row = zoo.get(model_id), zoo.manifest["models"][model_id]
-        print(f"| {model_id} | {model.predict('hello').predicted} | {model.meta['solved_at_epoch']} "
-              f"| {row['params']:,} | {row['bytes'] / 1024:.0f} |")
+        hello.append((model_id, model.predict("hello").predicted, model.meta["solved_at_epoch"], f"{row['params']:,}",
+                      f"{row['bytes'] / 1024:.0f}"))
+    print()
+    print_table(["model", "'hello' via ONNX Runtime", "solved at epoch", "parameters", "ONNX KiB"], hello,
+                text_columns=2)
     print(f"\nmachine: {os.cpu_count()} CPU cores; accuracy on the full 10,000-image test set via ONNX Runtime")
-    print("| model | test accuracy | epochs shipped | train s/epoch (this machine) | parameters | ONNX KiB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for model_id, acc, epochs, epoch_s, params, kib in rows:
-        print(f"| {model_id} | {acc:.2%} | {epochs} | {epoch_s} | {params:,} | {kib:.0f} |")
+    print_table(["model", "test accuracy", "epochs shipped", "train s/epoch (this machine)", "parameters", "ONNX KiB"],
+                [(model_id, f"{acc:.2%}", epochs, epoch_s, f"{params:,}", f"{kib:.0f}")
+                 for model_id, acc, epochs, epoch_s, params, kib in rows])
 
 
 if __name__ == "__main__":
