@@ -1,7 +1,7 @@
 """End-to-end latency of a live `python -m demo` server on localhost: gradio_client vs the plain
 HTTP API, for a dataset-size PNG and a 300 px photo-like upload. p50/p99 of sequential requests.
 
-    python bench/app_latency.py [--n-gradio 200] [--n-http 1000]
+    python -m bench.app_latency [--n-gradio 200] [--n-http 1000]
 """
 import argparse
 import http.client
@@ -21,10 +21,9 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.report import print_table  # noqa: E402
-from bench.wild_upload import render_wild  # noqa: E402
-from training.data import load_split  # noqa: E402
+from bench.report import print_table
+from bench.wild_upload import render_wild
+from training.data import load_split
 
 
 def start_server() -> tuple[subprocess.Popen, int]:

@@ -2,12 +2,11 @@
 processes with no model: the ceiling, and (b) the course-style loop: PIL per image ->
 ToTensor/Normalize -> the PyTorch model at batch 1. One run, same files, side by side.
 
-    python bench/classify_speed.py             # 10,000 28x28 PNGs + 2,000 256x256 JPEGs from MNIST test
+    python -m bench.classify_speed             # 10,000 28x28 PNGs + 2,000 256x256 JPEGs from MNIST test
 """
 import argparse
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.report import print_table  # noqa: E402
-from demo.classify import main as classify  # noqa: E402
-from demo.runtime import ModelZoo  # noqa: E402
-from training.data import load_split  # noqa: E402
+from bench.report import print_table
+from demo.classify import main as classify
+from demo.runtime import ModelZoo
+from training.data import load_split
 
 
 def decode_gray(path: str) -> int:

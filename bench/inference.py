@@ -2,22 +2,20 @@
 ONNX Runtime on each provider this machine really gets (CPU; CUDA when a GPU is there) against
 PyTorch eager on the same batches, plus max |provider - CPU| and argmax agreement over the test set.
 
-    python bench/inference.py               # all image models, batch 1 and 256
-    python bench/inference.py --models mnist-cnn --repeats 500
+    python -m bench.inference               # all image models, batch 1 and 256
+    python -m bench.inference --models mnist-cnn --repeats 500
 """
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.report import print_table  # noqa: E402
-from demo.runtime import ImageClassifier, ModelZoo, gpu_present  # noqa: E402
-from training.data import load_split  # noqa: E402
-from training.registry import REGISTRY  # noqa: E402
+from bench.report import print_table
+from demo.runtime import ImageClassifier, ModelZoo, gpu_present
+from training.data import load_split
+from training.registry import REGISTRY
 
 
 def median_ms(fn, repeats: int) -> float:

@@ -2,20 +2,18 @@
 ONNX Runtime), and CPU latency at batch 1 and 256. int8 isn't always faster on a small CPU:
 the table says where it is and where it isn't.
 
-    python bench/int8.py [--repeats 300]
+    python -m bench.int8 [--repeats 300]
 """
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.inference import median_ms  # noqa: E402
-from bench.report import print_table  # noqa: E402
-from demo.runtime import ModelZoo  # noqa: E402
-from training.data import load_split  # noqa: E402
+from bench.inference import median_ms
+from bench.report import print_table
+from demo.runtime import ModelZoo
+from training.data import load_split
 
 
 def main() -> None:

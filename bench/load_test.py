@@ -2,24 +2,22 @@
 clients for D seconds, each alternating Gradio REST calls (upload + call + result) and HTTP API
 calls. Reports requests/s, p50/p99 per kind, errors, and the server's RSS before and after.
 
-    python bench/load_test.py                    # 32 clients, 60 s
-    python bench/load_test.py --clients 8 --seconds 10
+    python -m bench.load_test                    # 32 clients, 60 s
+    python -m bench.load_test --clients 8 --seconds 10
 """
 import argparse
 import http.client
 import json
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.app_latency import start_server  # noqa: E402
-from bench.report import print_table  # noqa: E402
-from bench.wild_upload import render_wild  # noqa: E402
-from training.data import load_split  # noqa: E402
+from bench.app_latency import start_server
+from bench.report import print_table
+from bench.wild_upload import render_wild
+from training.data import load_split
 
 BOUNDARY = "tinyzoo-load"
 

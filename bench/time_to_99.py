@@ -8,8 +8,8 @@
 The clock counts training only; the test set is evaluated every --eval-every steps with the clock
 stopped. Runs on CUDA when there is a GPU (--device), else CPU.
 
-    python bench/time_to_99.py [--course-cap 300]                 # 2-core CPU settings
-    python bench/time_to_99.py --epochs 4 --batch-size 1024 --lr 2e-2 --augment none \
+    python -m bench.time_to_99 [--course-cap 300]                 # 2-core CPU settings
+    python -m bench.time_to_99 --epochs 4 --batch-size 1024 --lr 2e-2 --augment none \
         --eval-every 10 --seeds 5 --course-cap 60                   # H100 settings
 """
 import argparse
@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +25,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.report import print_table  # noqa: E402
-from training.data import SPLIT_FILES, find_dataset_dir, load_split  # noqa: E402
-from training.models import CourseCNN  # noqa: E402
-from training.registry import get_entry  # noqa: E402
-from training.train import Normalizer, evaluate, pick_device, random_affine  # noqa: E402
+from bench.report import print_table
+from training.data import SPLIT_FILES, find_dataset_dir, load_split
+from training.models import CourseCNN
+from training.registry import get_entry
+from training.train import Normalizer, evaluate, pick_device, random_affine
 
 TARGET = 0.99
 

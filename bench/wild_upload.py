@@ -5,22 +5,20 @@ A wild image: black ink on (slightly grey) white paper, the digit upscaled to 10
 strokes thinned or thickened, placed at a random position and scale inside a larger canvas of
 random aspect, saved as RGB PNG, RGBA PNG (transparent paper) or JPEG (quality 40-90).
 
-    python bench/wild_upload.py                 # all 10,000 test digits, mnist-cnn
-    python bench/wild_upload.py --n 2000 --model mnist-mlp
+    python -m bench.wild_upload                 # all 10,000 test digits, mnist-cnn
+    python -m bench.wild_upload --n 2000 --model mnist-mlp
 """
 import argparse
 import io
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.report import print_table  # noqa: E402
-from demo.runtime import ModelZoo  # noqa: E402
-from training.data import load_split  # noqa: E402
+from bench.report import print_table
+from demo.runtime import ModelZoo
+from training.data import load_split
 
 FORMATS = ("png-rgb", "png-rgba", "jpeg")
 STROKES = ("thin", "as-is", "thick")

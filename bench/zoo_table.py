@@ -1,22 +1,20 @@
 """The model table for README: test accuracy through ONNX Runtime + the app's preprocessing,
 train time per epoch on this machine (measured now: one full epoch each), parameters, ONNX size.
 
-    python bench/zoo_table.py            # accuracy re-measured through the runtime, epoch timed now
-    python bench/zoo_table.py --no-time  # skip the epoch timing (no torch needed then)
+    python -m bench.zoo_table            # accuracy re-measured through the runtime, epoch timed now
+    python -m bench.zoo_table --no-time  # skip the epoch timing (no torch needed then)
 """
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.report import print_table  # noqa: E402
-from demo.runtime import ModelZoo  # noqa: E402
-from training.data import load_split  # noqa: E402
-from training.registry import REGISTRY  # noqa: E402
+from bench.report import print_table
+from demo.runtime import ModelZoo
+from training.data import load_split
+from training.registry import REGISTRY
 
 
 def runtime_accuracy(model, images, labels) -> float:
