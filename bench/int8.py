@@ -6,7 +6,6 @@ the table says where it is and where it isn't.
 """
 import argparse
 import os
-from pathlib import Path
 
 import numpy as np
 

@@ -11,7 +11,6 @@ random aspect, saved as RGB PNG, RGBA PNG (transparent paper) or JPEG (quality 4
 import argparse
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter

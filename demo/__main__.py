@@ -1,5 +1,5 @@
 import sys
 
-from demo.app import main
+from demo.server import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ import sys
 COMMANDS = {
     "train": ("training.train", "train a registered model (needs tinyzoo[train])"),
     "export": ("export.onnx_export", "checkpoint -> ONNX with parity check (needs tinyzoo[train])"),
-    "demo": ("demo.app", "serve the models: Gradio app + HTTP API"),
+    "demo": ("demo.server", "serve the models: Gradio app + HTTP API"),
     "classify": ("demo.classify", "classify image files, folders, globs, archives -> CSV/JSONL"),
 }
 

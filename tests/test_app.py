@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from demo.app import sketch_to_ink
+from demo.ui import sketch_to_ink
 from tests.conftest import drawn_digit_png
 
 

@@ -16,7 +16,7 @@ BLOCK_TORCH = textwrap.dedent("""
 
 SERVE = textwrap.dedent("""
     import sys
-    from demo.app import build_ui, create_app
+    from demo.server import build_ui, create_app
     from demo.runtime import ModelZoo
     zoo = ModelZoo(provider="cpu")
     pred = zoo.get("mnist-cnn").classify(open(sys.argv[1], "rb").read())

@@ -1,29 +1,17 @@
-"""The web app: Gradio UI plus a plain JSON HTTP API on one server, torch-free.
-
-    python -m demo                     # http://127.0.0.1:7860 (PORT env or --port)
-    curl -s --data-binary @digit.png 'http://127.0.0.1:7860/api/classify?model=mnist-cnn'
-    curl -s http://127.0.0.1:7860/api/models
-"""
-import argparse
+"""The Gradio UI: one tab per kind of model (Digits, Fashion, Hello, Lessons, Training), torch-free."""
 import base64
 import binascii
 import functools
-import os
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 
-from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, UnsupportedImageError
-from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo, Prediction, SequencePrediction
+from demo.preprocess import EmptyImageError, ImageInputError
+from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 
-SESSION_CAPACITY = 256
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
 PIXELATED = ".seen-pixels img { image-rendering: pixelated; }"  # the 28x28 the model saw, enlarged crisply
@@ -375,77 +363,3 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
                         "in the ONNX metadata) and the figures measured on the exported file.")
             training_tab(zoo)
     return ui
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def build_api(zoo: ModelZoo) -> FastAPI:
-    api = FastAPI(title="tinyzoo", docs_url=None, redoc_url=None)
-
-    @api.get("/api/models")
-    def models():
-        return {"models": zoo.describe()}
-
-    @api.post("/api/classify")
-    async def classify(request: Request, model: str, top_k: int = TOP_K):
-        if not 1 <= top_k <= 100:
-            return error(400, "top_k must be between 1 and 100")
-        try:
-            onnx_model = zoo.get(model)
-        except ModelError as e:
-            return error(404, str(e))
-        if not isinstance(onnx_model, ImageClassifier):
-            return error(400, f"{model} is a {onnx_model.meta['task']} model, not an image classifier")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BYTES:
-                return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
-        if not body:
-            return error(400, "empty body: send the image file's bytes as the request body")
-        try:
-            pred = await run_in_threadpool(onnx_model.classify, bytes(body), top_k)
-        except EmptyImageError as e:
-            return error(422, str(e))
-        except UnsupportedImageError as e:
-            return error(415, str(e))
-        except (ImageInputError, InputError) as e:
-            return error(400, str(e))
-        return pred.to_json()
-
-    return api
-
-
-def create_app(zoo: ModelZoo) -> FastAPI:
-    ui = build_ui(zoo)
-    ui.queue(default_concurrency_limit=4, max_size=64)
-    # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
-    # every API caller is a session, and under load that was ~130 KB each
-    ui.state_session_capacity = SESSION_CAPACITY
-    # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
-    # per Gradio request under load); nobody here needs to replay runs
-    return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                               footer_links=["api"], css=PIXELATED, run_history=False)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinyzoo demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (env HOST)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
-    p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
-    p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    zoo = ModelZoo(args.models_dir, args.provider)
-    for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
-        zoo.get(model_id)
-    providers = sorted({zoo.get(i).provider for i in zoo.ids()})
-    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
-          f"serving http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(zoo), host=args.host, port=args.port, log_level="warning")
-    return 0

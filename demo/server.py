@@ -1,0 +1,52 @@
+"""The server: Gradio UI plus the JSON HTTP API on one port, torch-free.
+
+    python -m demo                     # http://127.0.0.1:7860 (PORT env or --port)
+    curl -s --data-binary @digit.png 'http://127.0.0.1:7860/api/classify?model=mnist-cnn'
+    curl -s http://127.0.0.1:7860/api/models
+"""
+import argparse
+import os
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from demo.api import build_api
+from demo.preprocess import MAX_BYTES
+from demo.runtime import ModelZoo
+from demo.ui import PIXELATED, build_ui
+
+SESSION_CAPACITY = 256
+
+
+def create_app(zoo: ModelZoo) -> FastAPI:
+    ui = build_ui(zoo)
+    ui.queue(default_concurrency_limit=4, max_size=64)
+    # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
+    # every API caller is a session, and under load that was ~130 KB each
+    ui.state_session_capacity = SESSION_CAPACITY
+    # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
+    # per Gradio request under load); nobody here needs to replay runs
+    return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
+                               footer_links=["api"], css=PIXELATED, run_history=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinyzoo demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (env HOST)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
+    p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
+    p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    zoo = ModelZoo(args.models_dir, args.provider)
+    for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
+        zoo.get(model_id)
+    providers = sorted({zoo.get(i).provider for i in zoo.ids()})
+    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
+          f"serving http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(create_app(zoo), host=args.host, port=args.port, log_level="warning")
+    return 0
