@@ -1,10 +1,14 @@
-"""The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes, `GET /api/models`."""
+"""The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes,
+`POST /api/predict?model=<id>` with JSON for the sequence and tabular models, `GET /api/models`."""
+import json
+
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, UnsupportedImageError
-from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo
+from demo.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
 from demo.ui import TOP_K
 
 
@@ -46,4 +50,57 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(400, str(e))
         return pred.to_json()
 
+    add_predict_route(api, zoo)
     return api
+
+
+PREDICT_MAX_BYTES = 1 << 20  # a sentence or a few numbers, plus a char RNN's state
+
+
+def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
+    """`POST /api/predict?model=<id>`: {"text": "hello"[, "state": {...}]} for a char RNN,
+    {"features": {name: value} or [values]} for a tabular model."""
+
+    @api.post("/api/predict")
+    async def predict(request: Request, model: str):
+        try:
+            onnx_model = zoo.get(model)
+        except ModelError as e:
+            return error(404, str(e))
+        if isinstance(onnx_model, ImageClassifier):
+            return error(400, f"{model} is an image classifier: POST the image's bytes to /api/classify?model={model}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > PREDICT_MAX_BYTES:
+                return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return error(400, f"body must be JSON: {e}")
+        field = "text" if isinstance(onnx_model, CharPredictor) else "features"
+        if not isinstance(payload, dict) or field not in payload:
+            example = '{"text": "hello"}' if field == "text" else '{"features": {"x": 1.0}}'
+            return error(400, f"{model} takes a JSON object with {field!r}, e.g. {example}")
+        try:
+            return await run_in_threadpool(predict_json, onnx_model, payload)
+        except InputError as e:
+            return error(400, str(e))
+
+
+def predict_json(model: CharPredictor | TabularModel, payload: dict) -> dict:
+    if isinstance(model, TabularModel):
+        return {"model": model.id, **model.predict(payload["features"]), "provider": model.provider}
+    state = payload.get("state")
+    if state is not None and not isinstance(state, dict):
+        raise InputError(f"{model.id}: state must be an object {{name: nested list}} as a previous answer returned")
+    try:
+        state = {name: np.asarray(value, np.float32) for name, value in (state or {}).items()}
+    except (TypeError, ValueError):
+        raise InputError(f"{model.id}: state values must be nested lists of numbers") from None
+    if any(not np.isfinite(value).all() for value in state.values()):
+        raise InputError(f"{model.id}: state contains NaN or infinity")
+    pred = model.predict(payload["text"], state)
+    return {"model": model.id, "input": pred.text, "output": pred.predicted,
+            "state": {name: value.tolist() for name, value in pred.state.items()},
+            "provider": pred.provider, "latency_ms": pred.latency_ms}

@@ -15,6 +15,7 @@ from demo.api import build_api
 from demo.preprocess import MAX_BYTES
 from demo.runtime import ModelZoo
 from demo.ui import PIXELATED, build_ui
+from demo.v2 import build_v2_router
 
 SESSION_CAPACITY = 256
 
@@ -27,7 +28,9 @@ def create_app(zoo: ModelZoo) -> FastAPI:
     ui.state_session_capacity = SESSION_CAPACITY
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
-    return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
+    api = build_api(zoo)
+    api.include_router(build_v2_router(zoo))  # the Open Inference Protocol (KServe v2 / Triton) beside /api
+    return gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                                footer_links=["api"], css=PIXELATED, run_history=False)
 
 
