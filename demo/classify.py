@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from demo.preprocess import ImageInputError, normalize, to_seen
-from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
+from demo.remote import add_backend_arguments, open_zoo
+from demo.runtime import ImageClassifier, ModelError, requested_providers, softmax
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -286,7 +287,8 @@ def run(args) -> int:
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
         raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
     try:
-        zoo = ModelZoo(args.models_dir, args.provider, threads=1)  # the decode workers own the other cores
+        # the decode workers own the other cores
+        zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url, threads=1)
         row = zoo.manifest["models"].get(args.model)
         if row is None:
             zoo.get(args.model)  # raises with the list of available ids
@@ -296,7 +298,8 @@ def run(args) -> int:
         raise UsageError(f"{args.model} is a {row.get('task')} model; classify needs an image classifier")
     files = list_paths(args.paths, args.recursive)
     workers = args.workers or os.cpu_count() or 1
-    models_in_workers = workers > 1 and requested_providers(args.provider)[0] == "CPUExecutionProvider"
+    models_in_workers = (workers > 1 and args.backend == "local"
+                         and requested_providers(args.provider)[0] == "CPUExecutionProvider")
     # workers start before the parent's ORT session exists: forking a process with live ORT
     # (or CUDA) threads is unsafe
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -368,12 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="below this top-1 probability the label column is left empty (top-k still given)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
+    # --- scale out (demo/remote.py, demo/classify_ray.py) ---
+    add_backend_arguments(p)
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="run here with worker processes (local, default) or on a Ray cluster (needs tinyzoo[scale])")
+    p.add_argument("--ray-address", default=None,
+                   help="--engine ray: 'auto' or HOST:PORT of a running cluster (default: start a local one)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_intermixed_args(argv)  # options may come between paths
     try:
+        if args.engine == "ray":  # the same job on Ray Data: demo/classify_ray.py
+            from demo.classify_ray import run_ray
+            return run_ray(args)
         return run(args)
     except UsageError as e:
         print(f"tinyzoo classify: {e}", file=sys.stderr)

@@ -6,6 +6,7 @@
 """
 import argparse
 import os
+import sys
 
 import gradio as gr
 import uvicorn
@@ -13,7 +14,8 @@ from fastapi import FastAPI
 
 from demo.api import build_api
 from demo.preprocess import MAX_BYTES
-from demo.runtime import ModelZoo
+from demo.remote import add_backend_arguments, open_zoo
+from demo.runtime import ModelError, ModelZoo
 from demo.ui import PIXELATED, build_ui
 from demo.v2 import build_v2_router
 
@@ -40,14 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
+    add_backend_arguments(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    zoo = ModelZoo(args.models_dir, args.provider)
-    for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
-        zoo.get(model_id)
+    try:
+        zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url)
+        for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
+            zoo.get(model_id)
+    except ModelError as e:
+        print(f"tinyzoo demo: {e}", file=sys.stderr)
+        return 2
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
           f"serving http://{args.host}:{args.port}", flush=True)

@@ -1,0 +1,156 @@
+"""`tinyzoo classify ... --engine ray`: the same batch job on Ray Data, one machine or a cluster.
+
+    pip install 'tinyzoo[scale]'
+    tinyzoo classify photos/ --recursive --model mnist-cnn --out results.csv --engine ray
+    tinyzoo classify /shared/scans --model fashion-cnn --out rows.jsonl --resume --engine ray --ray-address auto
+
+The driver lists the inputs exactly as the local engine does (classify.py: files, folders,
+globs, archives opened, `--resume` skipping paths already written) and hands them to Ray Data
+as items (`from_items`: an archive member travels with its bytes, a listing error with its
+message, so both end as the same rows). A pool of actors, each holding one ONNX Runtime session
+(a GPU each when the cluster has GPUs), runs classify.py's own preparation and row functions
+on `--batch-size` items at a time. Rows come back tagged with their input's position and are
+written in input order as they arrive, flushed batch by batch: the output is the local
+engine's, row for row. On a cluster, the input files and --models-dir must be readable on
+every node (a shared filesystem), and every node needs tinyzoo installed.
+"""
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from demo.classify import (Item, RowWriter, UsageError, completed_names, error_row, iter_items, list_paths,
+                           output_format, prepare, result_rows)
+from demo.remote import open_zoo
+from demo.runtime import ModelError
+
+
+class ClassifyActor:
+    """One model (one ORT session, or one Triton client) per actor; a batch of items -> rows."""
+
+    def __init__(self, models_dir: str, model_id: str, provider: str, backend: str, triton_url: str | None,
+                 top_k: int, min_confidence: float):
+        self.model = open_zoo(models_dir, provider, backend, triton_url, threads=1).get(model_id)
+        self.top_k, self.min_confidence = top_k, min_confidence
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows, names, seen, good = [None] * len(batch["name"]), [], [], []
+        columns = zip(batch["name"], batch["path"], batch["data"], batch["in_archive"], batch["error"])
+        for i, (name, path, data, in_archive, listing_error) in enumerate(columns):
+            item = Item(str(name), path=str(path) or None, data=bytes(data) if in_archive else None)
+            name, picture, error = (item.name, None, listing_error) if listing_error else prepare(
+                item, self.model.meta["input"])
+            if error:
+                rows[i] = error_row(name, error, self.top_k)
+            else:
+                names.append(name)
+                seen.append(picture)
+                good.append(i)
+        if names:
+            for i, row in zip(good, result_rows(self.model, names, seen, self.top_k, self.min_confidence)):
+                rows[i] = row
+        return {"index": batch["index"], "row": np.array([json.dumps(r) for r in rows], dtype=object)}
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'tinyzoo[scale]'") from None
+    return ray
+
+
+def connect(ray, address: str | None, workers: int) -> bool:
+    """-> True when this call started Ray (and so must shut it down)."""
+    if ray.is_initialized():
+        return False
+    options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **options)
+    else:  # a local cluster for this run: one CPU per actor
+        ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run INFO lines among the job's own
+    return True
+
+
+def pool_size(ray, args) -> tuple[int, float, str]:
+    """-> (actors, GPUs per actor, provider): one actor per GPU when the cluster has GPUs, else per CPU."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus and args.provider != "cpu":
+        return gpus, 1.0, "cuda"
+    return args.workers or max(1, int(resources.get("CPU", 1))), 0.0, "cpu"
+
+
+def write_in_order(batches, writer: RowWriter) -> tuple[int, int]:
+    """Rows tagged with their input position -> written in input order as soon as they can be."""
+    waiting, next_index, done, failed = {}, 0, 0, 0
+    for batch in batches:
+        waiting.update(zip(batch["index"].tolist(), batch["row"]))
+        ready = []
+        while next_index in waiting:
+            ready.append(json.loads(waiting.pop(next_index)))
+            next_index += 1
+        if ready:
+            writer.write(ready)
+            errors = sum(1 for row in ready if row[-1])  # the last column is the error
+            done, failed = done + len(ready) - errors, failed + errors
+    return done, failed
+
+
+def run_ray(args) -> int:
+    fmt = output_format(args.out, args.format)
+    if args.resume and args.out == "-":
+        raise UsageError("--resume needs an output file, not stdout")
+    if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
+        raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    try:
+        zoo = open_zoo(args.models_dir, "cpu", args.backend, args.triton_url, threads=1)
+        model = zoo.get(args.model)  # verifies the file, and gives the labels for top-k
+    except ModelError as e:
+        raise UsageError(str(e)) from None
+    if model.meta["task"] != "image-classification":
+        raise UsageError(f"{args.model} is a {model.meta['task']} model; classify needs an image classifier")
+    top_k = min(args.top_k, len(model.labels))
+    files = list_paths(args.paths, args.recursive)
+    done_before = completed_names(Path(args.out), fmt) if args.resume else set()
+    pending = [(item, err) for item, err in iter_items(files) if item.name not in done_before]
+
+    ray = import_ray()
+    started_ray = connect(ray, args.ray_address, args.workers)
+    writer = RowWriter(args.out, fmt, top_k, append=args.resume)
+    started = time.perf_counter()
+    done = failed = 0
+    try:
+        actors, gpus, provider = pool_size(ray, args)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows leave the pool in input order
+        context.enable_progress_bars = False
+        if pending:
+            # Arrow columns have one type each: "" and b"" stand for "none", in_archive says which bytes are real
+            items = [{"index": i, "name": item.name, "path": item.path or "", "data": item.data or b"",
+                      "in_archive": item.data is not None, "error": err} for i, (item, err) in enumerate(pending)]
+            dataset = ray.data.from_items(items).map_batches(
+                ClassifyActor, batch_size=args.batch_size, batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1, num_gpus=gpus,
+                fn_constructor_kwargs={"models_dir": str(zoo.models_dir), "model_id": args.model,
+                                       "provider": provider, "backend": args.backend, "triton_url": args.triton_url,
+                                       "top_k": top_k, "min_confidence": args.min_confidence})
+            done, failed = write_in_order(dataset.iter_batches(batch_size=None, batch_format="numpy"), writer)
+    except KeyboardInterrupt:
+        print(f"stopped: {done + failed} rows written", file=sys.stderr)
+        return 130
+    finally:
+        writer.close()
+        if started_ray:
+            ray.shutdown()
+    seconds = time.perf_counter() - started
+    skipped = f", {len(done_before)} already in {args.out}" if done_before else ""
+    print(f"{done} classified, {failed} failed{skipped}; {(done + failed) / max(seconds, 1e-9):,.0f} images/s; "
+          f"ray: {actors} actor{'s' if actors > 1 else ''}{f' with {gpus:g} GPU each' if gpus else ''}; "
+          f"provider {provider}", file=sys.stderr)
+    return 1 if failed else 0
