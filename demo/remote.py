@@ -19,7 +19,7 @@ import numpy as np
 from demo.runtime import ModelError, ModelZoo
 from demo.v2 import tensor_metadata
 
-TRITON_MAX_BATCH = 256  # the max_batch_size `tinyzoo export --triton` writes for batchable models
+TRITON_MAX_BATCH = 256  # export/triton.py's MAX_BATCH: the max_batch_size it writes for batchable models
 TIMEOUT_S = 60.0
 
 

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from demo.preprocess import MAX_BYTES
-from demo.runtime import ModelError, ModelZoo
+from demo.runtime import CharPredictor, ModelError, ModelZoo
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MODEL_VERSION = "1"  # `tinyzoo export --triton` writes each model as version 1
@@ -187,6 +187,16 @@ def check_against(array: np.ndarray, datatype: str, spec: dict) -> None:
         raise ProtocolError(f"input {name!r} contains NaN or infinity")
 
 
+def check_tokens(model, feeds: dict[str, np.ndarray]) -> None:
+    """A char RNN's token ids index its vocab; an embedding would fail on one out of range, but a
+    one-hot encoder silently reads it as all zeros, so the range is checked here for every cell."""
+    if isinstance(model, CharPredictor):
+        tokens = feeds[model.input_name]
+        if tokens.min() < 0 or tokens.max() >= len(model.vocab):
+            raise ProtocolError(f"input {model.input_name!r}: token ids must be 0..{len(model.vocab) - 1} "
+                                f"(the model's vocab {model.vocab})")
+
+
 def requested_outputs(request: dict, expected: list[dict]) -> list[tuple[str, bool]]:
     """-> [(output name, send as binary)]; no 'outputs' list means every output."""
     default_binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
@@ -295,16 +305,17 @@ def build_v2_router(zoo: ModelZoo) -> APIRouter:
             if len(body) > MAX_BYTES:
                 return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
         try:
-            session = loaded(model_id, model_version).session
+            model = loaded(model_id, model_version)
             spec = metadata(model_id)
             inference, binary = split_body(bytes(body), request.headers.get(HEADER_LENGTH))
             feeds = read_inputs(inference, binary, spec["inputs"])
+            check_tokens(model, feeds)
             outputs = requested_outputs(inference, spec["outputs"])
         except ProtocolError as e:
             return error(e.status, str(e))
         try:
-            arrays = await run_in_threadpool(session.run, [name for name, _ in outputs], feeds)
-        except Exception as e:  # ORT rejects what metadata can't express (a token id out of range, batch mismatch)
+            arrays = await run_in_threadpool(model.session.run, [name for name, _ in outputs], feeds)
+        except Exception as e:  # ORT rejects what metadata can't express (batch sizes that disagree)
             return error(400, f"{model_id} could not run on these inputs: {str(e).splitlines()[0][:300]}")
         return infer_response(model_id, inference, outputs, arrays)
 
