@@ -57,6 +57,16 @@ def build_api(zoo: ModelZoo) -> FastAPI:
 PREDICT_MAX_BYTES = 1 << 20  # a sentence or a few numbers, plus a char RNN's state
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (nothing more is read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
     """`POST /api/predict?model=<id>`: {"text": "hello"[, "state": {...}]} for a char RNN,
     {"features": {name: value} or [values]} for a tabular model."""
@@ -69,11 +79,9 @@ def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
             return error(404, str(e))
         if isinstance(onnx_model, ImageClassifier):
             return error(400, f"{model} is an image classifier: POST the image's bytes to /api/classify?model={model}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > PREDICT_MAX_BYTES:
-                return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
+        body = await read_body(request, PREDICT_MAX_BYTES)
+        if body is None:
+            return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -280,12 +280,18 @@ def error_row(name: str, error: str, top_k: int) -> list:
     return [name, "", ""] + ["", ""] * top_k + [error]
 
 
-def run(args) -> int:
+def check_options(args) -> str:
+    """The option checks every engine shares -> the output format."""
     fmt = output_format(args.out, args.format)
     if args.resume and args.out == "-":
         raise UsageError("--resume needs an output file, not stdout")
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
         raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    return fmt
+
+
+def run(args) -> int:
+    fmt = check_options(args)
     try:
         # the decode workers own the other cores
         zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url, threads=1)

@@ -23,8 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.classify import (Item, RowWriter, UsageError, completed_names, error_row, iter_items, list_paths,
-                           output_format, prepare, result_rows)
+from demo.classify import (
+    Item,
+    RowWriter,
+    UsageError,
+    check_options,
+    completed_names,
+    error_row,
+    iter_items,
+    list_paths,
+    prepare,
+    result_rows,
+)
 from demo.remote import open_zoo
 from demo.runtime import ModelError
 
@@ -103,11 +113,7 @@ def write_in_order(batches, writer: RowWriter) -> tuple[int, int]:
 
 
 def run_ray(args) -> int:
-    fmt = output_format(args.out, args.format)
-    if args.resume and args.out == "-":
-        raise UsageError("--resume needs an output file, not stdout")
-    if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
-        raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    fmt = check_options(args)
     try:
         zoo = open_zoo(args.models_dir, "cpu", args.backend, args.triton_url, threads=1)
         model = zoo.get(args.model)  # verifies the file, and gives the labels for top-k
