@@ -16,6 +16,7 @@ every node (a shared filesystem), and every node needs tinyzoo installed.
 """
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -140,7 +141,9 @@ def run_ray(args) -> int:
             # Arrow columns have one type each: "" and b"" stand for "none", in_archive says which bytes are real
             items = [{"index": i, "name": item.name, "path": item.path or "", "data": item.data or b"",
                       "in_archive": item.data is not None, "error": err} for i, (item, err) in enumerate(pending)]
-            dataset = ray.data.from_items(items).map_batches(
+            # one block per batch: Ray Data need not split and merge blocks to form --batch-size batches
+            blocks = math.ceil(len(items) / args.batch_size)
+            dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
                 ClassifyActor, batch_size=args.batch_size, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1, num_gpus=gpus,
                 fn_constructor_kwargs={"models_dir": str(zoo.models_dir), "model_id": args.model,
