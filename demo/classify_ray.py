@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,9 @@ from demo.classify import (
 )
 from demo.remote import open_zoo
 from demo.runtime import ModelError
+
+CONNECT_TIMEOUT_S = 10
+KEPT = "the rows written so far are kept; --resume carries on"
 
 
 class ClassifyActor:
@@ -75,13 +79,30 @@ def import_ray():
     return ray
 
 
+def check_reachable(address: str) -> None:
+    """HOST:PORT must accept a connection: Ray itself would retry a dead address for minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address must be 'auto' or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise UsageError(f"no Ray cluster answers at {address} ({e.strerror or e}); "
+                         f"start one with `ray start --head --port={port}`") from None
+
+
 def connect(ray, address: str | None, workers: int) -> bool:
     """-> True when this call started Ray (and so must shut it down)."""
     if ray.is_initialized():
         return False
     options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
     if address:
-        ray.init(address=address, **options)
+        if address != "auto":
+            check_reachable(address)
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError as e:  # 'auto' with no cluster running here
+            raise UsageError(f"--ray-address {address}: {e}") from None
     else:  # a local cluster for this run: one CPU per actor
         ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run INFO lines among the job's own
@@ -150,8 +171,10 @@ def run_ray(args) -> int:
                                        "provider": provider, "backend": args.backend, "triton_url": args.triton_url,
                                        "top_k": top_k, "min_confidence": args.min_confidence})
             done, failed = write_in_order(dataset.iter_batches(batch_size=None, batch_format="numpy"), writer)
+    except ray.exceptions.RayError as e:  # an actor could not start (no model file on a node) or died
+        raise UsageError(f"the Ray job failed ({KEPT}): {str(e).strip().splitlines()[-1]}") from None
     except KeyboardInterrupt:
-        print(f"stopped: {done + failed} rows written", file=sys.stderr)
+        print(f"stopped ({KEPT})", file=sys.stderr)
         return 130
     finally:
         writer.close()

@@ -162,7 +162,11 @@ def test_ray_engine_usage_errors_are_one_line(inputs, tmp_path):
     assert done.returncode == 2 and "classify needs an image classifier" in done.stderr
     done = classify(str(inputs), "--model", "fashion-cnn", "--engine", "ray", "--resume")
     assert done.returncode == 2 and "--resume needs an output file" in done.stderr
-    assert "Traceback" not in done.stderr
+    nobody = f"127.0.0.1:{GCS_PORT - 11}"  # in this suite's port range, never listened on
+    done = classify(str(inputs), "--model", "fashion-cnn", "--engine", "ray", "--ray-address", nobody,
+                    "--out", str(tmp_path / "y.csv"))
+    assert done.returncode == 2 and f"no Ray cluster answers at {nobody}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "y.csv").exists()
 
 
 def test_rows_are_written_in_input_order_as_they_arrive():
