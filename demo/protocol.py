@@ -8,6 +8,7 @@ little-endian, row-major; a BYTES element is a 4-byte little-endian length and t
 import json
 import math
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -164,16 +165,38 @@ def check_against(array: np.ndarray, datatype: str, spec: dict) -> None:
         raise ProtocolError(f"input {name!r} contains NaN or infinity")
 
 
-def requested_outputs(request: dict, expected: list[dict]) -> list[tuple[str, bool]]:
-    """-> [(output name, send as binary)]; no 'outputs' list means every output."""
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    binary: bool  # send as binary data after the JSON header
+    class_count: int = 0  # Triton's classification extension: the top k as BYTES instead of the tensor
+
+
+def requested_outputs(request: dict, expected: list[dict]) -> list[RequestedOutput]:
+    """No 'outputs' list means every output, as the tensors."""
     default_binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
     outputs = request.get("outputs")
     if outputs is None:
-        return [(t["name"], default_binary) for t in expected]
+        return [RequestedOutput(t["name"], default_binary) for t in expected]
     names = [t["name"] for t in expected]
     chosen = []
     for output in outputs if isinstance(outputs, list) else [None]:
         if not isinstance(output, dict) or output.get("name") not in names:
             raise ProtocolError(f"requested output {output!r} is not one of the model's: {', '.join(names)}")
-        chosen.append((output["name"], bool((output.get("parameters") or {}).get("binary_data", default_binary))))
+        parameters = output.get("parameters") or {}
+        count = parameters.get("classification", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ProtocolError(f"output {output['name']!r}: classification must be a count >= 0, got {count!r}")
+        chosen.append(RequestedOutput(output["name"], bool(parameters.get("binary_data", default_binary)), count))
     return chosen
+
+
+def classification(array: np.ndarray, count: int, labels: list[str], name: str) -> np.ndarray:
+    """[N, classes] scores -> [N, count] BYTES "value:index:label" (":label" when the model has
+    one per class), best first: Triton's classification extension."""
+    if array.ndim != 2:
+        raise ProtocolError(f"output {name!r}: classification needs a [batch, classes] output, it is {list(array.shape)}")
+    named = len(labels) == array.shape[1]
+    order = np.argsort(-array, axis=1, kind="stable")[:, :count]
+    return np.array([[f"{row[i]:f}:{i}{f':{labels[i]}' if named else ''}".encode() for i in indices]
+                     for row, indices in zip(array, order)], dtype=np.object_)

@@ -22,16 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from demo.api import read_body
 from demo.preprocess import MAX_BYTES
-from demo.protocol import (
-    HEADER_LENGTH,
-    NUMPY_TO_V2,
-    ProtocolError,
-    encode_bytes_elements,
-    read_inputs,
-    requested_outputs,
-    split_body,
-    tensor_metadata,
-)
+from demo.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, classification,
+                           encode_bytes_elements, read_inputs, requested_outputs, split_body, tensor_metadata)
 from demo.runtime import CharPredictor, ModelError, ModelZoo
 
 MODEL_VERSION = "1"  # `tinyzoo export --triton` writes each model as version 1
@@ -53,12 +45,12 @@ def check_tokens(model, feeds: dict[str, np.ndarray]) -> None:
                                 f"(the model's vocab {model.vocab})")
 
 
-def infer_response(model_id: str, request: dict, outputs: list[tuple[str, bool]], arrays: list[np.ndarray]) -> Response:
+def infer_response(model_id: str, request: dict, outputs: list[RequestedOutput], arrays: list[np.ndarray]) -> Response:
     tensors, chunks = [], []
-    for (name, binary), array in zip(outputs, arrays):
+    for output, array in zip(outputs, arrays):
         datatype = NUMPY_TO_V2[array.dtype]
-        tensor = {"name": name, "datatype": datatype, "shape": list(array.shape)}
-        if binary:
+        tensor = {"name": output.name, "datatype": datatype, "shape": list(array.shape)}
+        if output.binary:
             raw = encode_bytes_elements(array) if datatype == "BYTES" else np.ascontiguousarray(array).astype(
                 array.dtype.newbyteorder("<"), copy=False).tobytes()
             tensor["parameters"] = {"binary_data_size": len(raw)}
@@ -106,7 +98,7 @@ def build_v2_router(zoo: ModelZoo) -> APIRouter:
             server_version = version("tinyzoo")
         except PackageNotFoundError:  # run from a checkout that was never pip-installed
             server_version = "0"
-        return {"name": "tinyzoo", "version": server_version, "extensions": ["binary_tensor_data"]}
+        return {"name": "tinyzoo", "version": server_version, "extensions": ["binary_tensor_data", "classification"]}
 
     @router.get("/health/live")
     def live():
@@ -153,9 +145,14 @@ def build_v2_router(zoo: ModelZoo) -> APIRouter:
         except ProtocolError as e:
             return error(e.status, str(e))
         try:
-            arrays = await run_in_threadpool(model.session.run, [name for name, _ in outputs], feeds)
+            arrays = await run_in_threadpool(model.session.run, [o.name for o in outputs], feeds)
         except ORT_RUN_ERRORS as e:  # what metadata can't express (batch sizes that disagree); a Triton error
             return error(400, f"{model_id} could not run on these inputs: {str(e).splitlines()[0][:300]}")
+        try:
+            arrays = [classification(a, o.class_count, getattr(model, "labels", []), o.name) if o.class_count else a
+                      for o, a in zip(outputs, arrays)]
+        except ProtocolError as e:
+            return error(e.status, str(e))
         return infer_response(model_id, inference, outputs, arrays)
 
     @router.post("/models/{model_id}/infer")

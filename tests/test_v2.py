@@ -121,6 +121,26 @@ def test_image_inference_equals_runtime(client, zoo, model_id, binary):
     np.testing.assert_allclose(result.as_numpy("logits"), model.run(batch), atol=ATOL, rtol=RTOL)
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_classification_extension_gives_the_top_classes(client, zoo, binary):
+    """Triton's classification extension: the top k of an output as BYTES "value:index:label"."""
+    model = zoo.get("fashion-cnn")
+    batch = np.concatenate([model.preprocess(drawn_digit_png()).tensor[None],
+                            np.random.default_rng(3).normal(0, 1, (4, 1, 28, 28)).astype(np.float32)])
+    image = httpclient.InferInput("image", list(batch.shape), "FP32").set_data_from_numpy(batch, binary_data=binary)
+    wanted = httpclient.InferRequestedOutput("logits", binary_data=binary, class_count=3)
+    top = client.infer("fashion-cnn", [image], outputs=[wanted]).as_numpy("logits")
+    logits = model.run(batch)
+    assert top.shape == (5, 3)
+    for row, answer in zip(logits, top):
+        # binary BYTES come back as bytes, JSON ones as str (tritonclient keeps what the wire had)
+        fields = [(e.decode() if isinstance(e, bytes) else e).split(":") for e in answer]
+        best = np.argsort(-row)[:3]
+        assert [int(i) for _, i, _ in fields] == best.tolist()
+        assert [label for *_, label in fields] == [model.labels[i] for i in best]
+        np.testing.assert_allclose([float(v) for v, *_ in fields], row[best], atol=1e-5)
+
+
 @pytest.mark.parametrize("model_id", ["hello-rnn", "hello-gru", "hello-lstm", "hello-emb"])
 def test_sequence_inference_with_state_equals_runtime(client, zoo, model_id):
     model: CharPredictor = zoo.get(model_id)
@@ -214,6 +234,10 @@ CASES = {
                                                              "data": [0, 0]}], "outputs": [{"name": "probs"}]}).encode(),
                        {}, 400, "'probs'"),
     "version 2": ("mnist-cnn/versions/2", json_request(), {}, 404, "version 1 only"),
+    "classification of a sequence": ("hello-rnn", json.dumps({
+        "inputs": [{"name": "tokens", "shape": [1, 1], "datatype": "INT64", "data": [0]},
+                   {"name": "h0", "shape": [1, 1, 4], "datatype": "FP32", "data": [0] * 4}],
+        "outputs": [{"name": "logits", "parameters": {"classification": 2}}]}).encode(), {}, 400, "[batch, classes]"),
 }
 
 
