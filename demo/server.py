@@ -11,15 +11,19 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from demo import connections
 from demo.api import build_api
 from demo.preprocess import MAX_BYTES
 from demo.runtime import ModelZoo
 from demo.ui import PIXELATED, build_ui
+from demo.upload_cache import BoundUploadCache
+from demo.uploads import guard_file_inputs
 
 SESSION_CAPACITY = 256
+UPLOAD_CACHE_MB = 256
 
 
-def create_app(zoo: ModelZoo) -> FastAPI:
+def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
@@ -27,8 +31,12 @@ def create_app(zoo: ModelZoo) -> FastAPI:
     ui.state_session_capacity = SESSION_CAPACITY
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
-    return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                               footer_links=["api"], css=PIXELATED, run_history=False)
+    app = gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
+                              footer_links=["api"], css=PIXELATED, run_history=False)
+    guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
+    app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
+    app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route
+    return app
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
+    p.add_argument("--upload-cache-mb", type=int, default=int(os.environ.get("TINYZOO_UPLOAD_CACHE_MB", UPLOAD_CACHE_MB)),
+                   help="most MiB of uploads kept in Gradio's cache; the oldest go first (env TINYZOO_UPLOAD_CACHE_MB)")
     return p
 
 
@@ -48,5 +58,7 @@ def main(argv=None) -> int:
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
           f"serving http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(zoo), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
+                http=connections.TimedH11Protocol, timeout_keep_alive=connections.KEEP_ALIVE_S,
+                h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES)
     return 0
