@@ -74,5 +74,5 @@ class LogClientDisconnect:
         try:
             await self.app(scope, receive, send)
         except ClientDisconnect:
-            client = "%s:%s" % tuple(scope.get("client") or ("?", "?"))
-            log.warning("client %s disconnected during %s %s", client, scope.get("method"), scope.get("path"))
+            host, port = scope.get("client") or ("?", "?")
+            log.warning("client %s:%s disconnected during %s %s", host, port, scope.get("method"), scope.get("path"))

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
-    p.add_argument("--upload-cache-mb", type=int, default=int(os.environ.get("TINYZOO_UPLOAD_CACHE_MB", UPLOAD_CACHE_MB)),
+    p.add_argument("--upload-cache-mb", type=int, default=int(os.environ.get("TINYZOO_UPLOAD_CACHE_MB", str(UPLOAD_CACHE_MB))),
                    help="most MiB of uploads kept in Gradio's cache; the oldest go first (env TINYZOO_UPLOAD_CACHE_MB)")
     return p
 

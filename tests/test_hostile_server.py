@@ -291,10 +291,8 @@ def test_budget_serializes_decodes_that_do_not_fit_together():
 
 def test_budget_refuses_when_it_stays_spent():
     budget = DecodeBudget(limit_bytes=100, bytes_per_pixel=1, wait_s=0.05, refusal=ServerBusyError)
-    with budget.decoding(10, 10):
-        with pytest.raises(ServerBusyError, match="busy"):
-            with budget.decoding(1, 1):
-                pass
+    with budget.decoding(10, 10), pytest.raises(ServerBusyError, match="busy"), budget.decoding(1, 1):
+        pass
     with budget.decoding(1000, 1000):  # larger than the whole budget: alone, it may use all of it
         assert budget.used == 100
     assert budget.used == 0
