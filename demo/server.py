@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from demo import connections
 from demo.api import build_api
+from demo.decode_budget import return_large_frees_to_the_os
 from demo.preprocess import MAX_BYTES
 from demo.runtime import ModelZoo
 from demo.ui import PIXELATED, build_ui
@@ -24,6 +25,7 @@ UPLOAD_CACHE_MB = 256
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
+    return_large_frees_to_the_os()  # the decode budget bounds live image bytes; this keeps RSS near them
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
@@ -35,6 +37,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
                               footer_links=["api"], css=PIXELATED, run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
+    app.add_middleware(connections.LimitBody)
     app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route
     return app
 

@@ -235,14 +235,42 @@ def test_upload_cache_is_bounded_by_size(server):
     assert cached_bytes(cache) - before <= CACHE_LIMIT_MB * 2**20
 
 
-def raw_request(url: str, method: str, path: str, body: bytes = b"", headers=None) -> tuple[int, dict]:
+def raw_request(url: str, method: str, path: str, body=b"", headers=None, chunked=False) -> tuple[int, dict]:
     conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
     try:
-        conn.request(method, path, body, headers or {})
+        try:
+            conn.request(method, path, body, headers or {}, encode_chunked=chunked)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the whole body was sent: read its answer
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
         conn.close()
+
+
+def two_file_form(boundary: str, size: int):
+    """A multipart form of two files of `size` bytes each, as chunks (each file under max_file_size)."""
+    for i in range(2):
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big{i}.bin\"\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        for _ in range(size // 2**20):
+            yield bytes(2**20)
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_request_body_is_at_most_one_upload(server, chunked):
+    """Gradio's upload route takes up to 1000 files of 50 MiB in one request; the server, one upload's worth."""
+    url, _, log_path = server
+    size = 30 * 2**20
+    headers = {"Content-Type": "multipart/form-data; boundary=big"}
+    if not chunked:
+        headers["Content-Length"] = str(2 * size + 500)
+    status, body = raw_request(url, "POST", "/gradio_api/upload", two_file_form("big", size), headers, chunked)
+    assert status == 413 and "larger than" in body["error"]
+    assert models_answer(url)
+    assert "Traceback" not in log_path.read_text()
 
 
 @pytest.mark.parametrize("query, fragment", [
