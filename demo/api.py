@@ -34,7 +34,7 @@ def build_api(zoo: ModelZoo) -> FastAPI:
         return error(400, invalid_parameters(exc))
 
     @api.get("/api/models")
-    def models():
+    async def models():  # on the event loop: answers even while every worker thread waits on the decode budget
         return {"models": zoo.describe()}
 
     @api.post("/api/classify")
