@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from demo import connections
 from demo.api import build_api
 from demo.decode_budget import return_large_frees_to_the_os
+from demo.editor_blobs import bound_editor_blobs
 from demo.preprocess import MAX_BYTES
 from demo.runtime import ModelZoo
 from demo.ui import PIXELATED, build_ui
@@ -36,6 +37,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
     app = gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                               footer_links=["api"], css=PIXELATED, run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
+    bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
     app.add_middleware(connections.LimitBody)
     app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route

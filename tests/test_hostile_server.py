@@ -15,12 +15,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from starlette.testclient import TestClient
 
 from demo import preprocess
 from demo.api import build_api
 from demo.decode_budget import DecodeBudget
+from demo.editor_blobs import MAX_DRAWINGS, MAX_LAYERS, bound_editor_blobs
 from demo.preprocess import ServerBusyError
 from demo.uploads import REFUSED
 from tests.conftest import drawn_digit_png, running_server
@@ -345,3 +347,39 @@ def test_http_api_answers_503_when_the_budget_stays_spent(zoo, spent_budget):
     response = client.post("/api/classify?model=mnist-cnn", content=drawn_digit_png())
     assert response.status_code == 503 and "busy" in response.json()["error"]
     assert response.headers["retry-after"]
+
+
+# the Sketchpad's drawings held in memory by Gradio's accept_blobs server function
+
+def blob_form(boundary: str, component_id: int, **fields) -> bytes:
+    fields = {"component_id": component_id, "session_hash": "hostile", "fn_name": "accept_blobs", **fields}
+    form = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                    for k, v in fields.items())
+    return form + (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"blob\"\r\n"
+                   f"Content-Type: image/png\r\n\r\n").encode() + drawn_digit_png(28) + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_a_drawing_cannot_grow_without_bound(server):
+    """index=10**9 made Gradio build a billion-entry layer list (8 GB); now a 400."""
+    url, _, log_path = server
+    with urllib.request.urlopen(url + "/config", timeout=10) as response:
+        editors = [c["id"] for c in json.loads(response.read())["components"] if c["type"] in ("imageeditor", "sketchpad")]
+    for editor in editors:
+        status, body = raw_request(url, "POST", "/gradio_api/component_server",
+                                   blob_form("b", editor, type="layer", index=10**9, id="huge"),
+                                   {"Content-Type": "multipart/form-data; boundary=b"})
+        assert status == 400 and f"at most {MAX_LAYERS} layers" in body["detail"]
+    assert models_answer(url)
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_editors_keep_a_bounded_number_of_drawings():
+    from gradio.components.image_editor import AcceptBlobs
+
+    with gr.Blocks() as blocks:
+        pad = gr.Sketchpad()
+    bound_editor_blobs(blocks)
+    for i in range(3 * MAX_DRAWINGS):
+        pad.accept_blobs(AcceptBlobs(data={"type": "layer", "index": "0", "id": f"d{i}", "file": b""},
+                                     files=[("blob", drawn_digit_png(28))]))
+    assert list(pad.blob_storage) == [f"d{i}" for i in range(2 * MAX_DRAWINGS, 3 * MAX_DRAWINGS)]
