@@ -71,14 +71,6 @@ class ClassifyActor:
         return {"index": batch["index"], "row": np.array([json.dumps(r) for r in rows], dtype=object)}
 
 
-def import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install 'tinyzoo[scale]'") from None
-    return ray
-
-
 def check_reachable(address: str) -> None:
     """HOST:PORT must accept a connection: Ray itself would retry a dead address for minutes."""
     host, _, port = address.rpartition(":")
@@ -148,7 +140,10 @@ def run_ray(args) -> int:
     done_before = completed_names(Path(args.out), fmt) if args.resume else set()
     pending = [(item, err) for item, err in iter_items(files) if item.name not in done_before]
 
-    ray = import_ray()
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'tinyzoo[scale]'") from None
     started_ray = connect(ray, args.ray_address, args.workers)
     writer = RowWriter(args.out, fmt, top_k, append=args.resume)
     started = time.perf_counter()

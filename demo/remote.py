@@ -12,6 +12,7 @@ checks that the server's inputs and outputs (names, datatypes, shapes) are the l
 Any server speaking the Open Inference Protocol over HTTP works: Triton, KServe, or another
 `tinyzoo demo` (its /v2).
 """
+import os
 import threading
 
 import numpy as np
@@ -135,8 +136,8 @@ def open_zoo(models_dir, provider: str | None, backend: str = "local", triton_ur
 
 
 def add_backend_arguments(parser) -> None:
-    parser.add_argument("--backend", choices=["local", "triton"], default="local",
-                        help="run the models in-process (local, default) or on a Triton server")
-    parser.add_argument("--triton-url", default=None,
+    parser.add_argument("--backend", choices=["local", "triton"], default=os.environ.get("TINYZOO_BACKEND", "local"),
+                        help="run the models in-process (local, default) or on a Triton server (env TINYZOO_BACKEND)")
+    parser.add_argument("--triton-url", default=os.environ.get("TINYZOO_TRITON_URL"),
                         help="HOST:PORT of Triton's HTTP endpoint (or any Open Inference Protocol server, "
-                             "e.g. another tinyzoo demo) for --backend triton")
+                             "e.g. another tinyzoo demo) for --backend triton (env TINYZOO_TRITON_URL)")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -16,48 +15,21 @@ import pytest
 from demo.manifest import read_manifest
 from demo.protocol import decode_bytes_elements, encode_bytes_elements
 from demo.runtime import CharPredictor, TabularModel, softmax
-from tests.conftest import ROOT, drawn_digit_png
+from tests.conftest import ROOT, drawn_digit_png, free_port, running_server
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is part of the dev extra")
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
-STAND_IN_PORT, BACKEND_PORT = 7851, 7852  # this suite's ports; nothing else may listen there
 # same CPU, same ORT, same batch: the server's numbers are the runtime's; the tolerance only
 # allows for a server process that picked other kernels (different thread count)
 ATOL = RTOL = 1e-5
 
 
-def start_demo(port: int, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "TINYZOO_PROVIDER": "cpu", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), *extra], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"tinyzoo demo {' '.join(extra)} exited early:\n{proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2)
-            return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail(f"tinyzoo demo on port {port} did not answer within 120 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
-def stand_in():
-    """`tinyzoo demo` serving every model, in-process ORT: the Triton stand-in."""
-    proc = start_demo(STAND_IN_PORT)
-    yield f"127.0.0.1:{STAND_IN_PORT}"
-    stop(proc)
+def stand_in(tmp_path_factory):
+    """`tinyzoo demo` serving every model, in-process ORT: the Triton stand-in -> HOST:PORT."""
+    with open(tmp_path_factory.mktemp("stand-in") / "server.log", "w") as log, running_server(log) as (url, _):
+        yield url.removeprefix("http://")
 
 
 @pytest.fixture(scope="module")
@@ -286,10 +258,11 @@ def test_api_predict_errors(stand_in, model_id, body, status, fragment):
 # --- the Triton backend, against the stand-in ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def via_triton(stand_in):
-    proc = start_demo(BACKEND_PORT, "--backend", "triton", "--triton-url", stand_in)
-    yield f"127.0.0.1:{BACKEND_PORT}"
-    stop(proc)
+def via_triton(stand_in, tmp_path_factory):
+    """A second `tinyzoo demo` whose models run on the stand-in, through --backend triton."""
+    with open(tmp_path_factory.mktemp("via-triton") / "server.log", "w") as log, \
+            running_server(log, TINYZOO_BACKEND="triton", TINYZOO_TRITON_URL=stand_in) as (url, _):
+        yield url.removeprefix("http://")
 
 
 def test_app_on_triton_backend_answers_as_in_process(stand_in, via_triton):
@@ -334,7 +307,8 @@ def test_cli_on_triton_backend_writes_the_same_rows(stand_in, test_split, tmp_pa
 
 
 def test_cli_triton_backend_unreachable_is_one_line(tmp_path):
-    done = classify(str(tmp_path), "--model", "mnist-cnn", "--backend", "triton", "--triton-url", "127.0.0.1:7899")
+    nobody = f"127.0.0.1:{free_port()}"  # a port just found free: nothing listens there
+    done = classify(str(tmp_path), "--model", "mnist-cnn", "--backend", "triton", "--triton-url", nobody)
     assert done.returncode == 2 and "did not answer" in done.stderr and "Traceback" not in done.stderr, done.stderr
     done = classify(str(tmp_path), "--model", "mnist-cnn", "--backend", "triton")
     assert done.returncode == 2 and "--triton-url" in done.stderr
