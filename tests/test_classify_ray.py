@@ -5,6 +5,7 @@ import csv
 import io
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,7 @@ def ray_cluster():
         os.killpg(proc.pid, signal.SIGKILL)  # raylet and workers that outlived `ray start`
     except ProcessLookupError:
         pass
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
