@@ -6,14 +6,16 @@
 """
 import argparse
 import os
+import sys
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
 from demo.api import build_api
+from demo.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.preprocess import MAX_BYTES
-from demo.runtime import ModelZoo
+from demo.runtime import ModelError, ModelZoo
 from demo.ui import PIXELATED, build_ui
 
 SESSION_CAPACITY = 256
@@ -40,13 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_zoo(models_dir, provider) -> ModelZoo:
+    """Every model loaded (and verified) up front: fail now, not on a first request. No models is an error."""
+    zoo = ModelZoo(models_dir, provider)
+    if not zoo.ids():
+        raise ModelError(f"{zoo.models_dir}: no models ({MANIFEST_NAME} missing or empty); {REBUILD_HINT}")
+    for model_id in zoo.ids():
+        zoo.get(model_id)
+    return zoo
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    zoo = ModelZoo(args.models_dir, args.provider)
-    for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
-        zoo.get(model_id)
+    try:
+        zoo = load_zoo(args.models_dir, args.provider)
+    except ModelError as e:  # the operator's mistake: one line, no traceback
+        print(f"tinyzoo demo: {e}", file=sys.stderr)
+        return 2
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
-    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
+    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
           f"serving http://{args.host}:{args.port}", flush=True)
     uvicorn.run(create_app(zoo), host=args.host, port=args.port, log_level="warning")
     return 0
