@@ -72,7 +72,7 @@ def open_image(source) -> Image.Image:
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ImageInputError(f"corrupt or truncated image: {e}") from None
         except Exception as e:  # a broken field sends Pillow's decoders down paths that raise anything
-            raise ImageInputError(f"corrupt image: it could not be decoded ({type(e).__name__}: {str(e)[:120]})") from None
+            raise ImageInputError(f"corrupt image: it could not be decoded ({str(e)[:120] or type(e).__name__})") from None
         img = _upright(img)
     _check_size(img.size)
     return _normalize_mode(img)

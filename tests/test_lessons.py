@@ -66,7 +66,12 @@ def test_from_scratch(tmp_path):
     r = from_scratch.run(plots_dir=tmp_path)
     assert r["softmax_accuracy"] >= 0.83
     assert r["mlp_fixed_accuracy"] >= 0.85
-    assert r["mlp_fixed_accuracy"] > r["mlp_relu_logits_accuracy"] + 0.03
+    # what the lesson teaches: clipped logits get no gradient, so classes die early. After the first
+    # epoch the buggy MLP was 7-13 points behind on seeds 0-3 (on any CPU: it happens in the first
+    # few hundred steps, before float differences grow); whether its dead classes come
+    # back later varies with the seed and the CPU (final gap -0.7 to +8 points), so finals are not compared
+    buggy, fixed = r["mlp_relu_logits_history"], r["mlp_fixed_history"]
+    assert fixed[0] - buggy[0] >= 0.03, f"after epoch 1: fixed {fixed[0]:.4f}, ReLU on logits {buggy[0]:.4f}"
     assert_plots(r)
 
 
