@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fuzz_seeds import crafted, ifd_entries, seeds
+from bench.fuzz_seeds import byte_order, crafted, ifd_entries, seeds
 from bench.report import print_table
 from demo.preprocess import ImageInputError, preprocess
 from demo.runtime import ModelZoo
@@ -110,7 +110,7 @@ def layout(data: bytes) -> Layout:
     tiff_starts += [m.end() + 4 for m in re.finditer(rb"EXIF", data)]  # WebP: after the chunk's size
     entries = [entry for base in tiff_starts for entry in ifd_entries(data, base)]
     for base in tiff_starts:
-        order = {b"II": "<", b"MM": ">"}.get(data[base:base + 2])
+        order = byte_order(data, base)
         if order and len(data) >= base + 8:
             fields.append(Field(base + 4, order + "I"))  # where the first IFD is
     fields += [Field(entry + at, order + "I") for entry, order in entries for at in (4, 8)]  # count, value
@@ -127,9 +127,9 @@ class Mutator:
     def pick(self, seq):
         return seq[int(self.rng.integers(len(seq)))]
 
-    def mutate(self, name: str) -> tuple[bytes, list[str]]:
-        """-> (mutated bytes, names of the mutations applied). In-place field edits come first,
-        while the seed's layout still describes the bytes; then length-changing ones."""
+    def mutate(self, name: str) -> bytes:
+        """1-4 mutations of seed `name`. In-place field edits come first, while the seed's layout
+        still describes the bytes; then the length-changing ones."""
         data, lay = bytearray(self.corpus[name]), self.layouts[name]
         structural = [m for m, ok in (("length", lay.fields), ("exif", lay.entries), ("splice", lay.chunks)) if ok]
         kinds = [self.pick(structural + ["flip", "set", "insert", "delete", "copy"])
@@ -137,7 +137,7 @@ class Mutator:
         kinds.sort(key=lambda k: ("length", "exif", "flip", "set", "splice", "insert", "delete", "copy").index(k))
         for kind in kinds:
             data = getattr(self, kind)(data, lay, name)
-        return bytes(data), kinds
+        return bytes(data)
 
     def boundary(self, old: int, bits: int) -> int:
         candidates = [*BOUNDARY_VALUES, old + 1, old - 1, old * 2, old // 2, int(self.rng.integers(1 << 32))]
@@ -281,7 +281,7 @@ def fuzz(mutations: int, seed: int, slow_s: float, specs: list[dict], progress_e
     started = time.perf_counter()
     for i in range(mutations):
         name = mutator.pick(mutator.names)
-        data, _ = mutator.mutate(name)
+        data = mutator.mutate(name)
         t0 = time.process_time()  # CPU seconds: on a shared machine the wall clock measures the neighbours
         sig = check(data, specs)
         elapsed = time.process_time() - t0

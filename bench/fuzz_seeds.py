@@ -70,10 +70,15 @@ def seeds() -> dict[str, bytes]:
     }
 
 
+def byte_order(data: bytes, base: int) -> str | None:
+    """struct's byte-order prefix for a TIFF header at `base`, None when there is none."""
+    return {b"II": "<", b"MM": ">"}.get(bytes(data[base:base + 2]))
+
+
 def ifd_entries(data: bytes, base: int = 0) -> list[tuple[int, str]]:
     """(offset, byte order) of every 12-byte entry in the IFD chain of the TIFF structure at `base`
     (a TIFF file, or an EXIF block inside another format); stops at anything out of range."""
-    order = {b"II": "<", b"MM": ">"}.get(bytes(data[base:base + 2]))
+    order = byte_order(data, base)
     entries = []
     if order is None or len(data) < base + 8:
         return entries

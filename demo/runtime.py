@@ -324,7 +324,12 @@ class ModelZoo:
             model_class = MODEL_CLASSES.get(row.get("task"))
             if model_class is None:
                 raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")
-            model = model_class(self.models_dir / row["onnx"], row["sha256"], self.provider, self.threads)
+            path = self.models_dir / row["onnx"]
+            try:
+                model = model_class(path, row["sha256"], self.provider, self.threads)
+            except (KeyError, TypeError, ValueError) as e:  # the file's metadata lacks what its task needs
+                raise ModelError(f"{path}: '{METADATA_KEY}' metadata incomplete ({type(e).__name__}: {e}); "
+                                 f"{REBUILD_HINT}") from None
             if model.id != model_id:
                 raise ModelError(f"{model.path}: metadata says it is {model.id!r}, manifest says {model_id!r}; {REBUILD_HINT}")
             self._loaded[model_id] = model

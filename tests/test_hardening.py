@@ -99,6 +99,20 @@ def test_demo_refuses_to_start_without_models_in_one_line(tmp_path, capsys, setu
     assert out == "" and err.count("\n") == 1 and err.startswith("tinyzoo demo: ") and message in err
 
 
+@pytest.mark.parametrize("key", ["id", "labels", "input"])
+def test_model_metadata_missing_a_key_is_a_model_error(zoo, tmp_path, key):
+    proto = onnx.load(str(zoo.models_dir / "mnist-softmax.onnx"))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["tinyzoo"])
+    del meta[key]
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {"tinyzoo": json.dumps(meta)})
+    onnx.save_model(proto, str(tmp_path / "mnist-softmax.onnx"))
+    row = {**zoo.manifest["models"]["mnist-softmax"], "sha256": sha256_file(tmp_path / "mnist-softmax.onnx")}
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {"mnist-softmax": row}}))
+    with pytest.raises(ModelError, match=f"mnist-softmax\\.onnx: 'tinyzoo' metadata incomplete \\(KeyError: '{key}'\\)"):
+        ModelZoo(tmp_path, provider="cpu").get("mnist-softmax")
+
+
 class Payload:
     """Unpickling this would run a shell command that leaves a marker file."""
 
