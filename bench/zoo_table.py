@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import print_table
+from demo.contract import load_split
 from demo.runtime import ModelZoo
-from training.data import load_split
 from training.registry import REGISTRY
 
 

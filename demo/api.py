@@ -28,7 +28,7 @@ def build_api(zoo: ModelZoo) -> FastAPI:
         except ModelError as e:
             return error(404, str(e))
         if not isinstance(onnx_model, ImageClassifier):
-            return error(400, f"{model} is a {onnx_model.meta['task']} model, not an image classifier")
+            return error(400, f"{model} is a {onnx_model.meta.task} model, not an image classifier")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import onnx
 
-from export.quantize import read_metadata
+from demo.contract import ModelMetadata
+from export.metadata import read_metadata
 
 MAX_BATCH = 256
 ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64",
@@ -31,10 +32,10 @@ def tensor_entries(values, batched: bool, labels: bool = False) -> list[str]:
     return entries
 
 
-def model_config(model_id: str, graph: onnx.GraphProto, meta: dict) -> str:
+def model_config(model_id: str, graph: onnx.GraphProto, meta: ModelMetadata) -> str:
     # char RNN state tensors are [layers, batch, hidden]: batch isn't the first axis, so Triton can't batch them
-    batched = meta["task"] != "sequence-prediction"
-    has_labels = bool(meta.get("labels"))
+    batched = meta.task != "sequence-prediction"
+    has_labels = bool(meta.labels)
     lines = [f'name: "{model_id}"', 'platform: "onnxruntime_onnx"', f"max_batch_size: {MAX_BATCH if batched else 0}",
              "input [", ",\n".join(tensor_entries(graph.input, batched)), "]",
              "output [", ",\n".join(tensor_entries(graph.output[:1], batched, has_labels)
@@ -55,8 +56,8 @@ def write_repository(model_ids: list[str], models_dir: Path, out_dir: Path) -> l
         (folder / "1").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "1" / "model.onnx")
         (folder / "config.pbtxt").write_text(model_config(model_id, graph, meta))
-        if meta.get("labels"):
-            (folder / "labels.txt").write_text("\n".join(meta["labels"]) + "\n")
+        if meta.labels:
+            (folder / "labels.txt").write_text("\n".join(meta.labels) + "\n")
         written.append(folder)
-        print(f"{folder}: config.pbtxt, 1/model.onnx{', labels.txt' if meta.get('labels') else ''}")
+        print(f"{folder}: config.pbtxt, 1/model.onnx{', labels.txt' if meta.labels else ''}")
     return written

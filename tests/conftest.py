@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.contract import dataset_available, load_split
 from demo.runtime import ModelZoo, default_models_dir
-from training.data import dataset_available, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
