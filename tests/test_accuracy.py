@@ -16,4 +16,4 @@ def test_shipped_model_reaches_its_floor(zoo, test_split, model_id):
     accuracy = float((predictions == labels).mean())
     assert accuracy >= entry.accuracy_floor, f"{model_id}: {accuracy:.4f} < floor {entry.accuracy_floor}"
     # the figure recorded in the file is the one users get through the runtime
-    assert accuracy == pytest.approx(model.meta["test_accuracy"], abs=1e-4)
+    assert accuracy == pytest.approx(model.meta.measurements.test_accuracy, abs=1e-4)

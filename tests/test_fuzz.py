@@ -67,7 +67,7 @@ def test_random_strings_for_the_sequence_model(text):
 
 form_value = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
                        st.text(max_size=12), st.lists(st.integers(), max_size=2))
-form_names = st.sampled_from([f["name"] for f in FORM_MODEL.features] + ["insulin", ""])
+form_names = st.sampled_from([f.name for f in FORM_MODEL.features] + ["insulin", ""])
 
 
 @FUZZ

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from demo.manifest import sha256_file
+from demo.contract import sha256_file
 from demo.preprocess import ImageInputError, open_image
 from demo.runtime import ModelError, ModelZoo
 from export.onnx_export import load_checkpoint

@@ -14,14 +14,14 @@ IMAGE_MODELS = [i for i, e in REGISTRY.items() if e.task == "image-classificatio
 @pytest.mark.parametrize("model_id", IMAGE_MODELS)
 def test_int8_variant_keeps_accuracy(zoo, test_split, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
-    images, labels = test_split(fp32.meta["dataset"])
+    images, labels = test_split(fp32.meta.dataset)
     batch = np.stack([int8.preprocess(img).tensor for img in images])
     predicted = int8.run(batch).argmax(1)
     accuracy = float((predicted == labels).mean())
-    assert accuracy == pytest.approx(int8.meta["test_accuracy"], abs=1e-4)
-    assert fp32.meta["test_accuracy"] - accuracy <= 0.003
-    assert int8.meta["precision"] == "int8" and int8.meta["variant_of"] == model_id
-    assert int8.labels == fp32.labels and int8.meta["input"] == fp32.meta["input"]
+    assert accuracy == pytest.approx(int8.meta.measurements.test_accuracy, abs=1e-4)
+    assert fp32.meta.measurements.test_accuracy - accuracy <= 0.003
+    assert int8.meta.precision == "int8" and int8.meta.variant.variant_of == model_id
+    assert int8.labels == fp32.labels and int8.meta.input == fp32.meta.input
     assert (zoo.models_dir / f"{model_id}-int8.onnx").stat().st_size < (zoo.models_dir / f"{model_id}.onnx").stat().st_size
     onnx.checker.check_model(str(zoo.models_dir / f"{model_id}-int8.onnx"), full_check=True)
 
@@ -49,14 +49,14 @@ def test_triton_repository_matches_triton_schema(zoo, tmp_path):
         assert config.name == folder.name and config.platform == "onnxruntime_onnx"
         assert (folder / "1" / "model.onnx").read_bytes() == (zoo.models_dir / f"{folder.name}.onnx").read_bytes()
         batched = config.max_batch_size > 0
-        assert batched == (meta["task"] != "sequence-prediction")
+        assert batched == (meta.task != "sequence-prediction")
         for declared, actual in ((config.input, graph.input), (config.output, graph.output)):
             assert [t.name for t in declared] == [v.name for v in actual]
             for tensor, value in zip(declared, actual):
                 dims = [d.dim_value or -1 for d in value.type.tensor_type.shape.dim]
                 assert list(tensor.dims) == (dims[1:] if batched else dims)
-        if meta.get("labels"):
-            assert (folder / "labels.txt").read_text().splitlines() == meta["labels"]
+        if meta.labels:
+            assert (folder / "labels.txt").read_text().splitlines() == list(meta.labels)
             assert config.output[0].label_filename == "labels.txt"
         if batched:
             assert config.HasField("dynamic_batching")

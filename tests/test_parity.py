@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from export.onnx_export import INPUT_NAME, OUTPUT_NAME, load_checkpoint, normalized_test_set
+from demo.contract.tensors import IMAGE_INPUT, LOGITS
+from export.onnx_export import load_checkpoint, normalized_test_set
 from export.parity import ParityError, check_parity
 from tests.conftest import require_dataset
 from training.registry import REGISTRY
@@ -27,10 +28,10 @@ def test_shipped_onnx_matches_pytorch(zoo, model_id):
     entry, model, _, _ = load_checkpoint(model_id, zoo.models_dir)
     require_dataset(entry.dataset)
     inputs, labels = normalized_test_set(entry)
-    report = check_parity(model, str(zoo.models_dir / f"{model_id}.onnx"), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+    report = check_parity(model, str(zoo.models_dir / f"{model_id}.onnx"), inputs, labels, IMAGE_INPUT, LOGITS)
     assert report.argmax_agreement == 1.0 and report.examples == len(labels) == 10_000
     assert set(report.max_abs_diff) == {"batch 1", "batch 3", "batch 64"} and max(report.max_abs_diff.values()) <= 1e-4
-    assert report.ort_accuracy == pytest.approx(zoo.get(model_id).meta["test_accuracy"], abs=1e-9)
+    assert report.ort_accuracy == pytest.approx(zoo.get(model_id).meta.measurements.test_accuracy, abs=1e-9)
 
 
 def test_parity_gate_catches_a_changed_weight(zoo):
@@ -41,7 +42,7 @@ def test_parity_gate_catches_a_changed_weight(zoo):
     with torch.no_grad():
         model.linear.bias[3] += 0.01
     with pytest.raises(ParityError, match="batch 1: output 'logits' max \\|torch - ORT\\|"):
-        check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+        check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, labels, IMAGE_INPUT, LOGITS)
 
 
 def test_parity_gate_checks_output_names_first(zoo):
@@ -49,4 +50,4 @@ def test_parity_gate_checks_output_names_first(zoo):
     inputs = np.zeros((64, *entry.input.shape), np.float32)
     with pytest.raises(ParityError, match="output names"):
         check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, np.zeros(64, np.int64),
-                     INPUT_NAME, "probabilities")
+                     IMAGE_INPUT, "probabilities")

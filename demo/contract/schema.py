@@ -164,11 +164,12 @@ class ModelMetadata:
     def __post_init__(self):
         check_consistent(self)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return json.dumps(asdict(self))
+
+    def to_dict(self) -> dict:
+        """JSON-shaped (lists, not tuples): what from_dict reads and the HTTP API sends."""
+        return json.loads(self.to_json())
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelMetadata:
