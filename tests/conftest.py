@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +15,19 @@ from demo.contract import dataset_available, load_split
 from demo.runtime import ModelZoo, default_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+TORCH_PACKAGES = ("torch", "torchvision", "onnx", "onnxscript", "safetensors")
+
+
+def blocker(packages: tuple[str, ...]) -> str:
+    """Python source that makes importing any of `packages` fail in the process that runs it."""
+    return textwrap.dedent(f"""
+        import importlib.abc, sys
+        class Blocked(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {packages!r}:
+                    raise ModuleNotFoundError(f"{{name}} is blocked: the serving side must not need it", name=name)
+        sys.meta_path.insert(0, Blocked())
+    """)
 
 
 def require_dataset(name: str) -> None:

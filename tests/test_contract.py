@@ -18,8 +18,7 @@ from demo.contract import (METADATA_KEY, SCHEMA_VERSION, ContractError, ModelMet
                            sha256_file)
 from demo.runtime import ModelError, ModelZoo
 from export.metadata import read_metadata, rewrite_all
-from tests.conftest import ROOT, require_dataset
-from tests.test_torch_free import TORCH_PACKAGES, blocker
+from tests.conftest import ROOT, TORCH_PACKAGES, blocker, require_dataset
 
 V1_FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "metadata-v1.json").read_text())
 

@@ -3,22 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import ROOT, drawn_digit_png
-
-TORCH_PACKAGES = ("torch", "torchvision", "onnx", "onnxscript", "safetensors")
-
-
-def blocker(packages: tuple[str, ...]) -> str:
-    """Code that makes importing any of `packages` fail in the process that runs it."""
-    return textwrap.dedent(f"""
-        import importlib.abc, sys
-        class Blocked(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {packages!r}:
-                    raise ModuleNotFoundError(f"{{name}} is blocked: the serving side must not need it", name=name)
-        sys.meta_path.insert(0, Blocked())
-    """)
-
+from tests.conftest import ROOT, TORCH_PACKAGES, blocker, drawn_digit_png
 
 BLOCK_TORCH = blocker(TORCH_PACKAGES)
 
