@@ -88,13 +88,15 @@ def _image_input(dataset: str) -> InputSpec:
 # One (constructor, args, recipe) per course architecture, registered for both datasets with
 # the test-accuracy floor each shipped file must reach: {dataset: floor}.
 _IMAGE_ARCHS = {
-    "softmax": ("training.models:SoftmaxRegression", {}, {"epochs": 10, "lr": 2e-3}, {"mnist": 0.92, "fashion": 0.83}),
-    "mlp": ("training.models:MLP", {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4}, {"mnist": 0.98, "fashion": 0.88}),
+    "softmax": ("training.models:SoftmaxRegression", {}, {"epochs": 10, "lr": 2e-3},
+                {"mnist": 0.92, "fashion": 0.83}),
+    "mlp": ("training.models:MLP", {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4},
+            {"mnist": 0.98, "fashion": 0.88}),
     "cnn": ("training.models:CourseCNN", {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
             {"mnist": 0.99, "fashion": 0.91}),
     # amp: bf16 autocast when trained on a GPU (as the shipped files were); ignored on CPU
-    "lenet5": ("training.models:LeNet5", {"modern": True}, {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True},
-               {"mnist": 0.99, "fashion": 0.89}),
+    "lenet5": ("training.models:LeNet5", {"modern": True},
+               {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True}, {"mnist": 0.99, "fashion": 0.89}),
     # BatchNorm ResNet: ~0.7M weights, 30 epochs; minutes on a GPU, hours on a 2-core CPU
     "resnet": ("training.models:SmallResNet", {"width": 32, "blocks": 2, "dropout": 0.1},
                {"epochs": 30, "lr": 4e-3, "weight_decay": 5e-4, "batch_size": 256, "amp": True},
@@ -129,9 +131,9 @@ _HELLO_SEEDS = {"rnn": 2}
 
 for _arch, _args in _HELLO_ARCHS.items():
     register_model(ModelEntry(
-        id=f"hello-{_arch}", dataset="hello", arch=_arch, build="training.charrnn:CharRNN", model_args=_args, input=None,
-        labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)}, task="sequence-prediction",
-        derived_args=("vocab_size",),
+        id=f"hello-{_arch}", dataset="hello", arch=_arch, build="training.charrnn:CharRNN", model_args=_args,
+        input=None, labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)},
+        task="sequence-prediction", derived_args=("vocab_size",),
     ))
 
 
