@@ -94,7 +94,7 @@ def train_charrnn(entry, pair: TextPair, epochs: int, lr: float, seed: int, out_
     vocab = pair.vocab()
     torch.manual_seed(seed)
     model_args = {**entry.model_args, "vocab_size": len(vocab)}
-    model = entry.make_model(vocab_size=len(vocab))
+    model = entry.build(**model_args)
     x, y = encode(pair.input_text, vocab), encode(pair.target_text, vocab)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, started = [], time.perf_counter()

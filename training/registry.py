@@ -2,36 +2,30 @@
 
 Each entry carries its constructor, its input/preprocessing spec and its training recipe, so
 nothing downstream re-lists a model (cf. timm's register_model + pretrained cfg).
-Torch-free to import: constructors and lesson functions are named "module:attribute" and imported
-when first called, so listing the models (bench/zoo_table.py, `tinyzoo export -h`) needs no torch.
+Torch-free to import: constructors and lesson functions are references into lazily imported
+modules (training/lazy.py), so listing the models (bench/zoo_table.py, `tinyzoo export -h`)
+needs no torch.
 """
-import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from demo.contract import Feature, InputSpec, dataset_info
+from training.lazy import LazyModule
 from training.lessons import pima
 
-
-def resolve(ref: str):
-    """"package.module:attribute" -> the attribute, importing the module now."""
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
+models, charrnn = LazyModule("training.models"), LazyModule("training.charrnn")
+diabetes, linear_regression, logistic_regression, spiral = (
+    LazyModule(f"training.lessons.{name}")
+    for name in ("diabetes", "linear_regression", "logistic_regression", "spiral"))
 
 
 @dataclass(frozen=True)
 class LessonSpec:
     """A course lesson that ends in a small tabular model: [N, features] -> [N, outputs]."""
-    run_ref: str  # run(entry, out_dir, seed=...) prints the lesson, saves plots and the checkpoint
-    eval_data_ref: str  # eval_data() -> (inputs float32 [N, F], targets or None): parity + accuracy
+    run: Callable[..., dict]  # run(entry, out_dir, seed=...) prints the lesson, saves plots and the checkpoint
+    eval_data: Callable[[], tuple[Any, Any]]  # () -> (inputs float32 [N, F], targets or None): parity + accuracy
     features: tuple[Feature, ...]  # what the runtime accepts
     output: str  # "value" | "probability" | "logits"
-
-    def run(self, *args, **kwargs) -> dict:
-        return resolve(self.run_ref)(*args, **kwargs)
-
-    def eval_data(self):
-        return resolve(self.eval_data_ref)()
 
 
 @dataclass(frozen=True)
@@ -39,7 +33,7 @@ class ModelEntry:
     id: str
     dataset: str
     arch: str
-    build: str  # "module:Class" of the torch constructor, imported by make_model()
+    build: Callable[..., Any]  # the torch module's constructor
     model_args: dict[str, Any]
     input: InputSpec | None  # image models; sequence models take token ids from their vocab
     labels: tuple[str, ...]  # image classes; empty for sequence models (their vocab is trained)
@@ -50,8 +44,8 @@ class ModelEntry:
     task: str = "image-classification"
 
     def make_model(self, **derived):
-        """-> the torch module. derived: args fixed by the data at train time (e.g. vocab_size)."""
-        return resolve(self.build)(**self.model_args, **derived)
+        """derived: args fixed by the data at train time (e.g. vocab_size), read back from the checkpoint."""
+        return self.build(**self.model_args, **derived)
 
     def metadata(self) -> dict[str, Any]:
         """The registry's part of demo.contract.ModelMetadata, as its keyword arguments (export adds
@@ -88,17 +82,15 @@ def _image_input(dataset: str) -> InputSpec:
 # One (constructor, args, recipe) per course architecture, registered for both datasets with
 # the test-accuracy floor each shipped file must reach: {dataset: floor}.
 _IMAGE_ARCHS = {
-    "softmax": ("training.models:SoftmaxRegression", {}, {"epochs": 10, "lr": 2e-3},
-                {"mnist": 0.92, "fashion": 0.83}),
-    "mlp": ("training.models:MLP", {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4},
-            {"mnist": 0.98, "fashion": 0.88}),
-    "cnn": ("training.models:CourseCNN", {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
+    "softmax": (models.SoftmaxRegression, {}, {"epochs": 10, "lr": 2e-3}, {"mnist": 0.92, "fashion": 0.83}),
+    "mlp": (models.MLP, {}, {"epochs": 15, "lr": 1e-3, "weight_decay": 1e-4}, {"mnist": 0.98, "fashion": 0.88}),
+    "cnn": (models.CourseCNN, {"hidden": 50, "dropout": 0.1}, {"epochs": 15, "lr": 3e-3},
             {"mnist": 0.99, "fashion": 0.91}),
     # amp: bf16 autocast when trained on a GPU (as the shipped files were); ignored on CPU
-    "lenet5": ("training.models:LeNet5", {"modern": True},
-               {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True}, {"mnist": 0.99, "fashion": 0.89}),
+    "lenet5": (models.LeNet5, {"modern": True}, {"epochs": 20, "lr": 3e-3, "weight_decay": 1e-4, "amp": True},
+               {"mnist": 0.99, "fashion": 0.89}),
     # BatchNorm ResNet: ~0.7M weights, 30 epochs; minutes on a GPU, hours on a 2-core CPU
-    "resnet": ("training.models:SmallResNet", {"width": 32, "blocks": 2, "dropout": 0.1},
+    "resnet": (models.SmallResNet, {"width": 32, "blocks": 2, "dropout": 0.1},
                {"epochs": 30, "lr": 4e-3, "weight_decay": 5e-4, "batch_size": 256, "amp": True},
                {"mnist": 0.996, "fashion": 0.94}),
 }
@@ -131,9 +123,9 @@ _HELLO_SEEDS = {"rnn": 2}
 
 for _arch, _args in _HELLO_ARCHS.items():
     register_model(ModelEntry(
-        id=f"hello-{_arch}", dataset="hello", arch=_arch, build="training.charrnn:CharRNN", model_args=_args,
-        input=None, labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)},
-        task="sequence-prediction", derived_args=("vocab_size",),
+        id=f"hello-{_arch}", dataset="hello", arch=_arch, build=charrnn.CharRNN, model_args=_args, input=None,
+        labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)}, task="sequence-prediction",
+        derived_args=("vocab_size",),
     ))
 
 
@@ -142,26 +134,24 @@ def _feature(name: str, low: float, high: float, help_: str) -> Feature:
     return Feature(name, float(low), float(high), help_)
 
 
-_LESSON_PACKAGE = "training.lessons"  # the lessons' refs below are "<module>:<name>" inside it
 _LESSONS = [
-    ("linear-regression", "course-toy", "linear", "linear_regression:Line", "linear_regression:run",
-     "linear_regression:eval_data", (_feature("x", -1e6, 1e6, "any number"),), "value", ()),
-    ("logistic-regression", "course-toy", "logistic", "logistic_regression:Logistic", "logistic_regression:run",
-     "logistic_regression:eval_data", (_feature("x", -1e6, 1e6, "any number"),), "probability", ("0", "1")),
-    ("diabetes-mlp", "pima", "mlp", "diabetes:DiabetesMLP", "diabetes:run", "diabetes:eval_data",
+    ("linear-regression", "course-toy", "linear", linear_regression.Line, linear_regression.run,
+     linear_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "value", ()),
+    ("logistic-regression", "course-toy", "logistic", logistic_regression.Logistic, logistic_regression.run,
+     logistic_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "probability", ("0", "1")),
+    ("diabetes-mlp", "pima", "mlp", diabetes.DiabetesMLP, diabetes.run, diabetes.eval_data,
      tuple(_feature(n, *pima.FEATURE_RANGES[n], pima.FEATURE_HELP[n]) for n in pima.FEATURES),
      "probability", ("No", "Yes")),
-    ("spiral-linear", "spiral", "linear", "spiral:SpiralLinear", "spiral:run", "spiral:eval_data",
+    ("spiral-linear", "spiral", "linear", spiral.SpiralLinear, spiral.run, spiral.eval_data,
      (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
      "logits", ("0", "1", "2")),
-    ("spiral-mlp", "spiral", "mlp", "spiral:SpiralMLP", "spiral:run", "spiral:eval_data",
+    ("spiral-mlp", "spiral", "mlp", spiral.SpiralMLP, spiral.run, spiral.eval_data,
      (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
      "logits", ("0", "1", "2")),
 ]
 
 for _id, _dataset, _arch, _build, _run, _eval, _features, _output, _labels in _LESSONS:
     register_model(ModelEntry(
-        id=_id, dataset=_dataset, arch=_arch, build=f"{_LESSON_PACKAGE}.{_build}", model_args={}, input=None,
-        labels=_labels, task="tabular",
-        lesson=LessonSpec(f"{_LESSON_PACKAGE}.{_run}", f"{_LESSON_PACKAGE}.{_eval}", _features, _output),
+        id=_id, dataset=_dataset, arch=_arch, build=_build, model_args={}, input=None, labels=_labels,
+        task="tabular", lesson=LessonSpec(_run, _eval, _features, _output),
     ))
