@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import onnx
 import pytest
 from PIL import Image
 
-from demo.contract import (METADATA_KEY, SCHEMA_VERSION, ContractError, ModelMetadata, read_examples, read_manifest,
-                           sha256_file)
+from demo.contract import (DATASETS, METADATA_KEY, SCHEMA_VERSION, ContractError, ModelMetadata, load_split,
+                           read_examples, read_manifest, sha256_file)
 from demo.runtime import ModelError, ModelZoo
 from export.metadata import read_metadata, rewrite_all
 from tests.conftest import ROOT, TORCH_PACKAGES, blocker, require_dataset
@@ -222,8 +223,6 @@ def test_rewrite_metadata_changes_only_the_metadata(tmp_path):
 
 
 def test_examples_are_committed_test_images_one_per_class(zoo):
-    from demo.contract import DATASETS, load_split
-
     for dataset, info in DATASETS.items():
         examples = read_examples(zoo.models_dir, dataset)
         assert [e.label for e in examples] == list(info.labels)
@@ -243,3 +242,14 @@ def test_examples_index_cannot_point_outside_its_folder(tmp_path):
     rows = [{"dataset": "mnist", "label": "0", "test_index": 0, "file": "../secret.png"}]
     (tmp_path / "examples" / "examples.json").write_text(json.dumps({"examples": rows}))
     assert read_examples(tmp_path, "mnist") == []
+
+
+def test_app_offers_the_committed_examples(live_server):
+    """Gradio copies each committed picture into its cache and serves that copy, byte for byte."""
+    config = json.loads(urllib.request.urlopen(f"{live_server}/config", timeout=30).read())
+    offered = {sample[0]["orig_name"]: sample[0]["path"] for c in config["components"] if c.get("type") == "dataset"
+               for sample in c["props"]["samples"] if isinstance(sample[0], dict) and "orig_name" in sample[0]}
+    committed = [e.path for dataset in DATASETS for e in read_examples(ROOT / "models", dataset)]
+    assert committed and {p.name for p in committed} <= set(offered)
+    served = urllib.request.urlopen(f"{live_server}/gradio_api/file={offered[committed[0].name]}", timeout=30).read()
+    assert served == committed[0].read_bytes()
