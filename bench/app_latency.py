@@ -23,7 +23,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 from bench.report import print_table
 from bench.wild_upload import render_wild
-from training.data import load_split
+from demo.contract import load_split
 
 
 def start_server() -> tuple[subprocess.Popen, int]:

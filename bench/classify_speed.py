@@ -16,8 +16,8 @@ from PIL import Image
 
 from bench.report import print_table
 from demo.classify import main as classify
+from demo.contract import load_split
 from demo.runtime import ModelZoo
-from training.data import load_split
 
 
 def decode_gray(path: str) -> int:

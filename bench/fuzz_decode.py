@@ -305,7 +305,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)  # Pillow's "truncated file" chatter, thousands of times
     zoo = ModelZoo(provider="cpu")
-    specs = [zoo.get(model_id).meta["input"] for model_id in SPEC_MODELS]
+    specs = [zoo.get(model_id).meta.input for model_id in SPEC_MODELS]
     with quiet_stderr():
         findings, seconds = fuzz(args.mutations, args.seed, args.slow, specs, args.progress)
     print(f"\n{args.mutations:,} mutations (seed {args.seed}) in {seconds:.0f} s: {args.mutations / seconds:,.0f}/s; "

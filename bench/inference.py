@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import print_table
+from demo.contract import load_split
 from demo.runtime import ImageClassifier, ModelZoo, gpu_present
-from training.data import load_split
 from training.registry import REGISTRY
 
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from bench.inference import median_ms
 from bench.report import print_table
+from demo.contract import load_split
 from demo.runtime import ModelZoo
-from training.data import load_split
 
 
 def main() -> None:

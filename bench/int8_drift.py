@@ -24,11 +24,11 @@ SETTINGS = {  # name -> (graph optimization level, intra-op threads)
 }
 
 
-def accuracy_with(path, level, threads: int, meta: dict, x: np.ndarray, labels: np.ndarray) -> float:
+def accuracy_with(path, level, threads: int, meta, x: np.ndarray, labels: np.ndarray) -> float:
     opts = ort.SessionOptions()
     opts.graph_optimization_level, opts.intra_op_num_threads = level, threads
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    logits = np.concatenate([session.run([meta["output_name"]], {meta["input_name"]: x[i:i + 1000]})[0]
+    logits = np.concatenate([session.run([meta.tensors.output], {meta.tensors.input: x[i:i + 1000]})[0]
                              for i in range(0, len(x), 1000)])
     return float((logits.argmax(1) == labels).mean())
 
@@ -42,10 +42,10 @@ def main(argv=None) -> None:
     rows = []
     for model_id in ids:
         int8 = zoo.get(f"{model_id}-int8")
-        images, labels = load_split(int8.meta["dataset"], "test")
+        images, labels = load_split(int8.meta.dataset, "test")
         x = np.stack([int8.preprocess(img).tensor for img in images])
         measured = [accuracy_with(int8.path, *SETTINGS[name], int8.meta, x, labels) for name in SETTINGS]
-        recorded = int8.meta["test_accuracy"]
+        recorded = int8.meta.measurements.test_accuracy
         spread = max(abs(a - recorded) for a in measured) * 100
         rows.append((f"{model_id}-int8", f"{recorded:.4f}", *(f"{a:.4f}" for a in measured), f"{spread:.2f}"))
     print(f"\n{os.cpu_count()} CPU cores, onnxruntime {ort.__version__}; test accuracy per ORT setting")

@@ -17,7 +17,7 @@ import numpy as np
 from bench.app_latency import start_server
 from bench.report import print_table
 from bench.wild_upload import render_wild
-from training.data import load_split
+from demo.contract import load_split
 
 BOUNDARY = "tinyzoo-load"
 

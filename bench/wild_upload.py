@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from bench.report import print_table
+from demo.contract import InputSpec, load_split
 from demo.runtime import ModelZoo
-from training.data import load_split
 
 FORMATS = ("png-rgb", "png-rgba", "jpeg")
 STROKES = ("thin", "as-is", "thick")
@@ -60,16 +60,16 @@ def render_wild(digit: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str
     return buf.getvalue(), f"{fmt}/{stroke}"
 
 
-def naive_tensor(data: bytes, input_spec: dict, invert: bool) -> np.ndarray:
+def naive_tensor(data: bytes, input_spec: InputSpec, invert: bool) -> np.ndarray:
     """What many tutorials do: open, grey, squash to 28x28 (optionally invert), normalize."""
     img = Image.open(io.BytesIO(data))
     if img.mode == "RGBA":  # composite on white, or the ink would vanish
         img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img)
-    gray = np.asarray(img.convert("L").resize(tuple(input_spec["shape"][1:]), Image.Resampling.BILINEAR), np.float32)
+    gray = np.asarray(img.convert("L").resize(tuple(input_spec.shape[1:]), Image.Resampling.BILINEAR), np.float32)
     if invert:
         gray = 255 - gray
-    mean, std = input_spec["mean"][0], input_spec["std"][0]
-    return ((gray * input_spec["scale"] - mean) / std)[None]
+    mean, std = input_spec.mean[0], input_spec.std[0]
+    return ((gray * input_spec.scale - mean) / std)[None]
 
 
 def main() -> None:
@@ -80,7 +80,7 @@ def main() -> None:
     args = p.parse_args()
 
     model = ModelZoo(provider="cpu").get(args.model)
-    images, labels = load_split(model.meta["dataset"], "test")
+    images, labels = load_split(model.meta.dataset, "test")
     images, labels = images[:args.n], labels[:args.n]
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
@@ -90,8 +90,8 @@ def main() -> None:
 
     methods = {
         "app preprocessing (demo/preprocess.py)": lambda data: model.preprocess(data).tensor,
-        "naive: resize to 28x28": lambda data: naive_tensor(data, model.meta["input"], invert=False),
-        "naive: resize + invert": lambda data: naive_tensor(data, model.meta["input"], invert=True),
+        "naive: resize to 28x28": lambda data: naive_tensor(data, model.meta.input, invert=False),
+        "naive: resize + invert": lambda data: naive_tensor(data, model.meta.input, invert=True),
     }
     rows = []
     for name, prep in methods.items():
@@ -115,7 +115,7 @@ def main() -> None:
                      failed))
 
     print(f"\nmodel {args.model}; {len(files)} wild MNIST test digits (seed {args.seed}); "
-          f"recorded clean test accuracy {model.meta['test_accuracy']:.2%}")
+          f"recorded clean test accuracy {model.meta.measurements.test_accuracy:.2%}")
     print_table(["preprocessing", "accuracy", "thin strokes", "as-is", "thick strokes", "median ms/image (decode+prep)",
                  "errors"],
                 [(name, f"{acc:.2%}", *(f"{by_stroke.get(s, 0):.2%}" for s in ("thin", "as-is", "thick")), f"{ms:.2f}",

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import print_table
+from demo.contract import load_split
 from demo.runtime import ModelZoo
-from training.data import load_split
 from training.registry import REGISTRY
 
 
@@ -41,7 +41,7 @@ def main() -> None:
         row = zoo.manifest["models"][model_id]
         images, labels = load_split(row["dataset"], "test")
         acc = runtime_accuracy(model, images, labels)
-        trained_on = model.meta["train"]["device"]
+        trained_on = model.meta.train.device
         if trained_on.startswith("cuda"):  # a CPU epoch of these takes minutes: quote the recorded GPU epoch
             epoch_s = f"{row['seconds_per_epoch']:.1f} (GPU)"
         else:
@@ -50,7 +50,7 @@ def main() -> None:
     hello = []
     for model_id in [i for i, e in REGISTRY.items() if e.task == "sequence-prediction"]:
         model, row = zoo.get(model_id), zoo.manifest["models"][model_id]
-        hello.append((model_id, model.predict("hello").predicted, model.meta["solved_at_epoch"], f"{row['params']:,}",
+        hello.append((model_id, model.predict("hello").predicted, model.meta.sequence.solved_at_epoch, f"{row['params']:,}",
                       f"{row['bytes'] / 1024:.0f}"))
     print()
     print_table(["model", "'hello' via ONNX Runtime", "solved at epoch", "parameters", "ONNX KiB"], hello,

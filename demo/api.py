@@ -50,7 +50,7 @@ def build_api(zoo: ModelZoo) -> FastAPI:
         except ModelError as e:
             return error(404, str(e))
         if not isinstance(onnx_model, ImageClassifier):
-            return error(400, f"{model} is a {onnx_model.meta['task']} model, not an image classifier")
+            return error(400, f"{model} is a {onnx_model.meta.task} model, not an image classifier")
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             return error(415, "send the image file's raw bytes as the request body "
                               "(curl --data-binary @digit.png), not a multipart form (curl -F)")

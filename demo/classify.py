@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.preprocess import ImageInputError, normalize, to_seen
+from demo.contract import InputSpec, normalize
+from demo.preprocess import ImageInputError, to_seen
 from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ImageClassifier, ModelError, requested_providers, softmax
 
@@ -133,7 +134,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def prepare(item: Item, input_spec: dict) -> tuple[str, np.ndarray | None, str]:
+def prepare(item: Item, input_spec: InputSpec) -> tuple[str, np.ndarray | None, str]:
     """-> (name, uint8 [H,W] the model will see, or None, error message or '')."""
     try:
         source = item.data if item.data is not None else Path(item.path)
@@ -147,7 +148,7 @@ def prepare(item: Item, input_spec: dict) -> tuple[str, np.ndarray | None, str]:
 @dataclass(frozen=True)
 class Chunk:
     items: list  # [(Item, listing error or '')]
-    input_spec: dict
+    input_spec: InputSpec
     top_k: int
     min_confidence: float
     model: tuple[str, str] | None  # (onnx path, sha256): the worker runs the model itself; None: the parent does
@@ -262,7 +263,7 @@ class Progress:
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
     """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
-    probs = softmax(model.run(normalize(np.stack(seen), model.meta["input"])))
+    probs = softmax(model.run(normalize(np.stack(seen), model.meta.input)))
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
     labels = model.labels
@@ -330,7 +331,7 @@ def run(args) -> int:
     # chunks of at most one ORT batch, small enough that every worker gets a share of short runs
     size = max(1, min(args.batch_size, math.ceil(len(pending) / workers)))
     model_ref = (str(model.path), row["sha256"]) if models_in_workers else None
-    chunks = (Chunk(pending[i:i + size], model.meta["input"], top_k, args.min_confidence, model_ref)
+    chunks = (Chunk(pending[i:i + size], model.meta.input, top_k, args.min_confidence, model_ref)
               for i in range(0, len(pending), size))
     try:
         for rows, names, seen in pool.imap(classify_chunk, chunks) if pool else map(classify_chunk, chunks):

@@ -58,7 +58,7 @@ class ClassifyActor:
         for i, (name, path, data, in_archive, listing_error) in enumerate(columns):
             item = Item(str(name), path=str(path) or None, data=bytes(data) if in_archive else None)
             name, picture, error = (item.name, None, listing_error) if listing_error else prepare(
-                item, self.model.meta["input"])
+                item, self.model.meta.input)
             if error:
                 rows[i] = error_row(name, error, self.top_k)
             else:
@@ -133,8 +133,8 @@ def run_ray(args) -> int:
         model = zoo.get(args.model)  # verifies the file, and gives the labels for top-k
     except ModelError as e:
         raise UsageError(str(e)) from None
-    if model.meta["task"] != "image-classification":
-        raise UsageError(f"{args.model} is a {model.meta['task']} model; classify needs an image classifier")
+    if model.meta.task != "image-classification":
+        raise UsageError(f"{args.model} is a {model.meta.task} model; classify needs an image classifier")
     top_k = min(args.top_k, len(model.labels))
     files = list_paths(args.paths, args.recursive)
     done_before = completed_names(Path(args.out), fmt) if args.resume else set()

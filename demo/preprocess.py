@@ -14,6 +14,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from demo.decode_budget import DecodeBudget
 
+from demo.contract import InputSpec, normalize
+
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
@@ -253,37 +255,24 @@ RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
 @DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
-def to_seen(source, input_spec: dict) -> np.ndarray:
+def to_seen(source, input_spec: InputSpec) -> np.ndarray:
     """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity.
 
     A picture already at the model's size is taken as is (only polarity): it is a
     dataset-style sample, and re-centring would only blur it.
     """
-    _, height, width = input_spec["shape"]
-    recipe = RECIPES.get(input_spec["recipe"])
+    _, height, width = input_spec.shape
+    recipe = RECIPES.get(input_spec.recipe)
     if recipe is None:
-        raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec['recipe']!r}")
+        raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec.recipe!r}")
     gray = to_gray(open_image(source))
     ink = orient(gray)[0] if gray.shape == (height, width) else recipe(to_ink(gray), (height, width))
-    if input_spec["polarity"] == "black-on-white":
+    if input_spec.polarity == "black-on-white":
         ink = 255 - ink
     return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
 
 
-def normalize(seen: np.ndarray, input_spec: dict) -> np.ndarray:
-    """uint8 [..., H, W] -> float32 [..., C, H, W] with the model's scale, mean and std (batched or not)."""
-    channels = input_spec["shape"][0]
-    mean = np.asarray(input_spec["mean"], np.float32).reshape(-1, 1, 1)
-    std = np.asarray(input_spec["std"], np.float32).reshape(-1, 1, 1)
-    x = seen[..., None, :, :].astype(np.float32)
-    x = np.repeat(x, channels, axis=-3) if channels > 1 else x
-    x *= np.float32(input_spec["scale"])  # in place: no temporaries the size of the batch
-    x -= mean
-    x /= std
-    return x
-
-
-def preprocess(source, input_spec: dict) -> Preprocessed:
+def preprocess(source, input_spec: InputSpec) -> Preprocessed:
     """Any image -> the tensor a model takes, per its metadata's `input` block."""
     seen = to_seen(source, input_spec)
     return Preprocessed(tensor=normalize(seen, input_spec), seen=seen)

@@ -5,7 +5,6 @@ CUDA is used only when a GPU is really there and the session really got the CUDA
 """
 import ctypes
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -15,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from demo.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows, read_manifest
+from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
+from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
 from demo.preprocess import Preprocessed, preprocess
 
-METADATA_KEY = "tinyzoo"
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
@@ -101,6 +100,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class OnnxModel:
     """One verified ONNX file with its metadata and an ORT session on the best real provider."""
 
+    task = ""  # the metadata task a subclass serves
+
     def __init__(self, path: Path, expected_sha256: str, provider: str | None = None, threads: int = 0):
         """expected_sha256: the manifest's digest; there is no way to skip verification."""
         path = Path(path)
@@ -117,18 +118,23 @@ class OnnxModel:
             self.session = ort.InferenceSession(data, sess_options=session_options(threads),
                                                 providers=requested_providers(provider))
             raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-            self.meta = json.loads(raw) if raw else None
         except Exception as e:  # ORT raises its own exception types for unreadable graphs
             if "external" in str(e).lower():
                 raise ModelError(f"{path}: refers to external data files; tinyzoo serves single-file models only; "
                                  f"{REBUILD_HINT}") from None
             raise ModelError(f"{path}: not a loadable ONNX model ({e}); {REBUILD_HINT}") from None
-        if not isinstance(self.meta, dict):
+        if not raw:
             raise ModelError(f"{path}: no '{METADATA_KEY}' metadata: not a tinyzoo export; {REBUILD_HINT}")
+        try:
+            self.meta = ModelMetadata.from_json(raw)  # older layouts are migrated, newer ones refused
+        except ContractError as e:
+            raise ModelError(f"{path}: {e}; {REBUILD_HINT}") from None
+        if self.meta.task != self.task:
+            raise ModelError(f"{path}: metadata says a {self.meta.task} model, loaded as {self.task}; {REBUILD_HINT}")
         self.path = path
-        self.id: str = self.meta["id"]
-        self.input_name: str = self.meta["input_name"]
-        self.output_name: str = self.meta["output_name"]
+        self.id: str = self.meta.id
+        self.input_name: str = self.meta.tensors.input
+        self.output_name: str = self.meta.tensors.output
         self.provider: str = self.session.get_providers()[0]  # what we really got, not what we asked for
 
     def run_checked(self, batch, sample_shape: list[int], chunk: int = 1000) -> np.ndarray:
@@ -152,17 +158,19 @@ class OnnxModel:
 
 
 class ImageClassifier(OnnxModel):
+    task = "image-classification"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.labels: list[str] = self.meta["labels"]
-        self.input_shape: list[int] = self.meta["input"]["shape"]  # one sample, no batch axis
+        self.labels: list[str] = list(self.meta.labels)
+        self.input_shape: list[int] = list(self.meta.input.shape)  # one sample, no batch axis
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[N, *input_shape] float32 -> [N, classes] logits."""
         return self.run_checked(batch, self.input_shape)
 
     def preprocess(self, image) -> Preprocessed:
-        return preprocess(image, self.meta["input"])
+        return preprocess(image, self.meta.input)
 
     def top_k(self, probs: np.ndarray, k: int) -> list[dict]:
         order = np.argsort(-probs)[:k]
@@ -193,15 +201,17 @@ class SequencePrediction:
 class CharPredictor(OnnxModel):
     """Char RNN: text over the model's vocab -> the next-character prediction at each position."""
 
+    task = "sequence-prediction"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.vocab: list[str] = self.meta["idx_to_char"]
-        self.char_to_index: dict[str, int] = self.meta["vocab"]
-        self.max_length: int = self.meta["max_length"]
-        self.state_inputs: list[str] = self.meta["state_inputs"]
-        self.state_outputs: list[str] = self.meta["state_outputs"]
-        layers, _, hidden = self.meta["state_shape"]
-        self.state_size = (layers, hidden)
+        sequence = self.meta.sequence
+        self.vocab: list[str] = list(sequence.idx_to_char)
+        self.char_to_index: dict[str, int] = sequence.vocab
+        self.max_length: int = sequence.max_length
+        self.state_inputs: list[str] = list(self.meta.tensors.state_inputs)
+        self.state_outputs: list[str] = list(self.meta.tensors.state_outputs)
+        self.state_size = (sequence.layers, sequence.hidden)
 
     def encode(self, text: str) -> np.ndarray:
         if not isinstance(text, str) or not text:
@@ -239,15 +249,17 @@ class CharPredictor(OnnxModel):
 class TabularModel(OnnxModel):
     """The lessons' small models: raw feature values -> a value, a probability or class logits."""
 
+    task = "tabular"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.features: list[dict] = self.meta["features"]
-        self.output: str = self.meta["output"]  # value | probability | logits
-        self.labels: list[str] = self.meta.get("labels", [])
+        self.features: tuple[Feature, ...] = self.meta.features
+        self.output: str = self.meta.output  # value | probability | logits
+        self.labels: list[str] = list(self.meta.labels)
 
     def validate(self, values) -> np.ndarray:
         """A dict {name: value} or a sequence in feature order -> float32 [1, F], or a clear InputError."""
-        names = [f["name"] for f in self.features]
+        names = [f.name for f in self.features]
         if isinstance(values, dict):
             unknown = sorted(set(values) - set(names))
             if unknown:
@@ -256,7 +268,7 @@ class TabularModel(OnnxModel):
         values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else None
         if values is None or len(values) != len(names):
             raise InputError(f"{self.id}: expected {len(names)} value(s): {', '.join(names)}")
-        missing = [f["name"] for f, v in zip(self.features, values) if v is None or (isinstance(v, str) and not v.strip())]
+        missing = [f.name for f, v in zip(self.features, values) if v is None or (isinstance(v, str) and not v.strip())]
         if missing:
             raise InputError(f"{self.id}: missing {', '.join(missing)}")
         row = []
@@ -266,10 +278,10 @@ class TabularModel(OnnxModel):
             except (TypeError, ValueError):
                 number = None
             if number is None or not np.isfinite(number):
-                raise InputError(f"{self.id}: {feature['name']} must be a finite number, got {value!r}")
-            if not feature["min"] <= number <= feature["max"]:
-                raise InputError(f"{self.id}: {feature['name']} ({feature['help']}) must be between "
-                                 f"{feature['min']:g} and {feature['max']:g}, got {number:g}")
+                raise InputError(f"{self.id}: {feature.name} must be a finite number, got {value!r}")
+            if not feature.min <= number <= feature.max:
+                raise InputError(f"{self.id}: {feature.name} ({feature.help}) must be between "
+                                 f"{feature.min:g} and {feature.max:g}, got {number:g}")
             row.append(number)
         return np.array([row], np.float32)
 
@@ -288,8 +300,7 @@ class TabularModel(OnnxModel):
         return {"label": self.labels[int(probs.argmax())], "probabilities": dict(zip(self.labels, map(float, probs)))}
 
 
-MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction": CharPredictor,
-                 "tabular": TabularModel}
+MODEL_CLASSES = {cls.task: cls for cls in (ImageClassifier, CharPredictor, TabularModel)}
 
 
 class ModelZoo:
@@ -337,4 +348,4 @@ class ModelZoo:
 
     def describe(self) -> list[dict]:
         """Every model's manifest row plus its ONNX metadata, for `GET /api/models` and the app."""
-        return [{"id": i, **self.manifest["models"][i], "metadata": self.get(i).meta} for i in self.ids()]
+        return [{"id": i, **self.manifest["models"][i], "metadata": self.get(i).meta.to_dict()} for i in self.ids()]

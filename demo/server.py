@@ -16,7 +16,7 @@ from demo import connections
 from demo.api import build_api
 from demo.decode_budget import return_large_frees_to_the_os
 from demo.editor_blobs import bound_editor_blobs
-from demo.manifest import MANIFEST_NAME, REBUILD_HINT
+from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.preprocess import MAX_BYTES
 from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ModelError, ModelZoo

@@ -2,13 +2,12 @@
 import base64
 import binascii
 import functools
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
+from demo.contract import ModelMetadata, read_examples
 from demo.preprocess import EmptyImageError, ImageInputError
 from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 from demo.uploads import read_upload
@@ -102,25 +101,14 @@ def make_classifier(zoo: ModelZoo, empty_message: str):
     return classify
 
 
-def example_images(dataset: str, labels: list[str]) -> list[str]:
-    """One PNG per class from the real test set, written at start-up (datasets are never committed).
-    None where the dataset isn't on this machine: the app works without examples."""
-    from training.data import DataNotFoundError, load_split  # numpy-only reader
-
+def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
+    """The committed test-set pictures, one per class (models/examples, `tinyzoo export --examples`):
+    the app shows them without the dataset on this machine."""
     try:
-        images, targets = load_split(dataset, "test")
-    except (DataNotFoundError, ValueError):
+        return [str(e.path) for e in read_examples(zoo.models_dir, dataset)]
+    except ValueError as e:  # a broken index costs the examples, not the app
+        print(f"tinyzoo: no {dataset} examples: {e}", flush=True)
         return []
-    folder = Path(tempfile.gettempdir()) / "tinyzoo-examples" / dataset
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for cls, name in enumerate(labels):
-        index = int(np.flatnonzero(targets == cls)[0])
-        path = folder / f"{index:05d}-{name.replace('/', '-').replace(' ', '-')}.png"
-        if not path.exists():
-            Image.fromarray(images[index]).save(path)
-        paths.append(str(path))
-    return paths
 
 
 def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str):
@@ -141,7 +129,7 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
             seen = gr.Image(label="what the model saw (28x28)", interactive=False, elem_classes=["seen-pixels"])
             info = gr.Markdown(elem_id=f"{dataset}-info")
     outputs = [label, seen, info]
-    examples = example_images(dataset, zoo.get(ids[0]).labels)
+    examples = example_images(zoo, dataset)
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="test-set examples (click one)")
     upload.change(classify, [model, upload], outputs, api_name=f"classify_{dataset}_upload")
@@ -219,7 +207,7 @@ def lessons_tab(zoo: ModelZoo):
     if "logistic-regression" in ids:
         with gr.Tab("Logistic regression"):
             logistic = zoo.get("logistic-regression")
-            crossing = logistic.meta["results"]["crossing"]
+            crossing = logistic.meta.lesson_result("crossing")
             gr.Markdown(f"Trained with BCE on x = 1, 2, 3 → 0, 0, 1; P(y=1) crosses 0.5 at x = {crossing:.2f}.")
             xs = np.linspace(0, 10, 101, dtype=np.float32)
             curve = {"x": xs.tolist(), "P(y=1)": logistic.run(xs[:, None])[:, 0].tolist()}
@@ -232,12 +220,12 @@ def lessons_tab(zoo: ModelZoo):
     if "diabetes-mlp" in ids:
         with gr.Tab("Diabetes"):
             diabetes = zoo.get("diabetes-mlp")
-            results = diabetes.meta["results"]
+            result = diabetes.meta.lesson_result
             gr.Markdown(f"The course's MLP on the Pima data (MASS Pima.tr → Pima.te): test accuracy "
-                        f"{results['test_accuracy']:.1%}; logistic regression {results['logistic_test_accuracy']:.1%}; "
-                        f"always-'No' {results['majority_test_accuracy']:.1%}.")
-            fields = [gr.Number(label=f"{f['name']}: {f['help']}", minimum=f["min"], maximum=f["max"],
-                                info=f"{f['min']:g} – {f['max']:g}") for f in diabetes.features]
+                        f"{result('test_accuracy'):.1%}; logistic regression {result('logistic_test_accuracy'):.1%}; "
+                        f"always-'No' {result('majority_test_accuracy'):.1%}.")
+            fields = [gr.Number(label=f"{f.name}: {f.help}", minimum=f.min, maximum=f.max,
+                                info=f"{f.min:g} – {f.max:g}") for f in diabetes.features]
             out = gr.Markdown()
 
             def diabetes_form(*values):
@@ -290,35 +278,35 @@ def curve_frames(history: list[dict]):
     return pd_frame(frames["loss"]), pd_frame(frames["accuracy"])
 
 
-def training_summary(model_id: str, meta: dict) -> str:
+def training_summary(meta: ModelMetadata) -> str:
     """The numbers behind a shipped file: how it was trained and what it measured, as a table."""
-    train = meta.get("train", {})
-    cfg = train.get("config", {})
+    train, measured = meta.train, meta.measurements
+    cfg = train.config  # the trainer's config as recorded: its keys are the recipe's knobs
     recipe_keys = ("optimizer", "lr", "batch_size", "scheduler", "weight_decay", "l1", "label_smoothing", "augment",
                    "val_size", "patience", "amp", "seed")
     recipe = ", ".join(f"{k} {cfg[k]}" for k in recipe_keys if k in cfg)
-    accuracy = meta.get("test_accuracy")
+    variant = meta.variant
     rows = [
-        ("test accuracy (this ONNX file)", "n/a" if accuracy is None else
-         f"{accuracy:.2%} of {meta.get('test_examples', '?')} test examples"),
-        ("int8 variant of", f"{meta['variant_of']} ({meta['fp32_test_accuracy']:.2%} in fp32; "
-                            f"{meta['quantization']['method']} quantization)") if "variant_of" in meta else None,
-        ("parameters", f"{meta.get('params', 0):,}"),
-        ("model args", ", ".join(f"{k} {v}" for k, v in meta.get("model_args", {}).items()) or "none"),
-        ("epochs", f"{train.get('epochs')}" + (f" (weights of epoch {train['selected_epoch']}, best on validation)"
-                                               if cfg.get("val_size") and train.get("selected_epoch") else "")),
-        ("seconds per epoch", f"{train.get('seconds_per_epoch', 0):.2f} on {train.get('device', '?')}"),
+        ("test accuracy (this ONNX file)", "n/a" if measured.test_accuracy is None else
+         f"{measured.test_accuracy:.2%} of {measured.test_examples} test examples"),
+        ("int8 variant of", f"{variant.variant_of} ({variant.fp32_test_accuracy:.2%} in fp32; "
+                            f"{variant.quantization.method} quantization)") if variant else None,
+        ("parameters", f"{measured.params:,}"),
+        ("model args", ", ".join(f"{k} {v}" for k, v in meta.provenance.model_args.items()) or "none"),
+        ("epochs", f"{train.epochs}" + (f" (weights of epoch {train.selected_epoch}, best on validation)"
+                                        if cfg.get("val_size") and train.selected_epoch else "")),
+        ("seconds per epoch", f"{train.seconds_per_epoch:.2f} on {train.device}"),
         ("recipe", recipe or "see the lesson"),
-        ("parity with PyTorch", f"max abs diff {max(meta['parity']['max_abs_diff'].values()):.1e}, argmax agreement "
-                                f"{meta['parity']['argmax_agreement']:.2%}" if meta.get("parity") else "n/a"),
-        ("checkpoint sha256", f"`{meta.get('checkpoint_sha256', '')[:16]}…`"),
+        ("parity with PyTorch", f"max abs diff {max(measured.parity.max_abs_diff.values()):.1e}, argmax agreement "
+                                f"{measured.parity.argmax_agreement:.2%}"),
+        ("checkpoint sha256", f"`{meta.provenance.checkpoint_sha256[:16]}…`"),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in filter(None, rows))
-    return f"### {model_id}\n| | |\n|---|---|\n{table}"
+    return f"### {meta.id}\n| | |\n|---|---|\n{table}"
 
 
 def training_tab(zoo: ModelZoo):
-    ids = [i for i in zoo.ids() if zoo.get(i).meta.get("train", {}).get("history")]
+    ids = [i for i in zoo.ids() if zoo.get(i).meta.train and zoo.get(i).meta.train.history]
     if not ids:
         gr.Markdown(f"No training histories in `{zoo.models_dir}`: run `make models`.")
         return
@@ -326,8 +314,8 @@ def training_tab(zoo: ModelZoo):
     @guarded
     def show(model_id: str):
         meta = zoo.get(model_id).meta
-        loss, accuracy = curve_frames(meta.get("train", {}).get("history", []))
-        return loss, accuracy, training_summary(model_id, meta)
+        loss, accuracy = curve_frames(list(meta.train.history))
+        return loss, accuracy, training_summary(meta)
 
     first = "mnist-cnn" if "mnist-cnn" in ids else ids[0]
     loss, accuracy, summary = show(first)

@@ -4,13 +4,13 @@
     python -m export all
 
 The file is the contract with demo/: everything the runtime needs (labels, input spec,
-normalization, polarity, measured accuracy, source checkpoint sha256, versions) is JSON under
-the metadata_props key "tinyzoo". Parity failure raises and writes nothing.
+normalization, polarity, measured accuracy, source checkpoint sha256, versions) is
+demo.contract.ModelMetadata, JSON under the metadata_props key "tinyzoo". Parity failure raises
+and writes nothing.
 """
 import argparse
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +19,19 @@ import onnxruntime
 import torch
 from safetensors.torch import load_file
 
-from demo.manifest import read_manifest, sha256_file, update_manifest
+from demo.contract import (Measurements, ModelMetadata, Parity, Provenance, SequenceSpec, TensorNames, TrainSummary,
+                           normalize, read_manifest, sha256_file, update_manifest)
+from demo.contract.tensors import FEATURES_INPUT, IMAGE_INPUT, LOGITS, TABULAR_OUTPUTS, TOKENS_INPUT, state_names
+from export.examples import write_examples
+from export.metadata import rewrite_all, save_checked, set_metadata
 from export.parity import (ATOL, BATCH_SIZES, ParityError, ParityReport, check_names, check_parity,
                            check_sequence_parity, compare, cpu_session)
 from training.charrnn import MAX_TEXT, CharRNN, encode
 from training.data import PROJECT_ROOT, load_split
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
-from training.train import Normalizer
 
 OPSET = 18
-INPUT_NAME, OUTPUT_NAME, TOKENS_NAME = "image", "logits", "tokens"
-METADATA_KEY = "tinyzoo"
 DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
 
 
@@ -57,29 +58,28 @@ def to_onnx(model: torch.nn.Module, entry: ModelEntry) -> onnx.ModelProto:
     # dynamo exporter; batch 2 example so the batch axis is not specialised to 1
     example = torch.zeros(2, *entry.input.shape)
     program = torch.onnx.export(
-        model, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        model, (example,), dynamo=True, input_names=[IMAGE_INPUT], output_names=[LOGITS],
         dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET, external_data=False, verbose=False,
     )
     return program.model_proto
 
 
 def normalized_test_set(entry: ModelEntry, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The test set exactly as the runtime feeds it: the contract's normalize()."""
     images, labels = load_split(entry.dataset, "test", data_dir)
-    normalize = Normalizer(entry, "cpu")
-    x = normalize(normalize.pixels(torch.from_numpy(images.copy()))).numpy()
-    return np.ascontiguousarray(x, dtype=np.float32), labels
+    return normalize(images, entry.input), labels
 
 
 def export_image(entry: ModelEntry, model, record: dict, data_dir) -> tuple[onnx.ModelProto, ParityReport, dict]:
     proto = to_onnx(model, entry)
     inputs, labels = normalized_test_set(entry, data_dir)
-    report = check_parity(model, proto.SerializeToString(), inputs, labels, INPUT_NAME, OUTPUT_NAME)
-    return proto, report, {"input_name": INPUT_NAME, "output_name": OUTPUT_NAME, "output": "logits"}
+    report = check_parity(model, proto.SerializeToString(), inputs, labels, IMAGE_INPUT, LOGITS)
+    return proto, report, {"tensors": TensorNames(IMAGE_INPUT, LOGITS)}
 
 
 def sequence_io_names(model: CharRNN) -> tuple[list[str], list[str]]:
-    states = ["h", "c"][:model.state_count]
-    return [TOKENS_NAME] + [f"{s}0" for s in states], [OUTPUT_NAME] + [f"{s}n" for s in states]
+    state_in, state_out = state_names(["h", "c"][:model.state_count])
+    return [TOKENS_INPUT, *state_in], [LOGITS, *state_out]
 
 
 def sequence_to_onnx(model: CharRNN) -> onnx.ModelProto:
@@ -88,7 +88,7 @@ def sequence_to_onnx(model: CharRNN) -> onnx.ModelProto:
     # LSTM/GRU outputs; the legacy path emits ONNX RNN/LSTM/GRU ops with a truly dynamic length.
     inputs, outputs = sequence_io_names(model)
     tokens = torch.zeros(2, 5, dtype=torch.long)
-    axes = {TOKENS_NAME: {0: "batch", 1: "sequence"}, OUTPUT_NAME: {0: "batch", 1: "sequence"},
+    axes = {TOKENS_INPUT: {0: "batch", 1: "sequence"}, LOGITS: {0: "batch", 1: "sequence"},
             **{name: {1: "batch"} for name in inputs[1:] + outputs[1:]}}
     buffer = io.BytesIO()
     torch.onnx.export(model, (tokens, *model.initial_state(2)), buffer, dynamo=False, input_names=inputs,
@@ -105,15 +105,9 @@ def export_sequence(entry: ModelEntry, model: CharRNN, record: dict) -> tuple[on
     report = check_sequence_parity(model, proto.SerializeToString(), inputs, outputs, tokens, targets,
                                    (model.layers, model.hidden), len(vocab))
     return proto, report, {
-        "input_name": TOKENS_NAME, "output_name": OUTPUT_NAME, "output": "logits",
-        "state_inputs": inputs[1:], "state_outputs": outputs[1:], "state_shape": [model.layers, "batch", model.hidden],
-        "vocab": {c: i for i, c in enumerate(vocab)}, "idx_to_char": vocab, "max_length": MAX_TEXT,
-        "trained_pair": pair, "solved_at_epoch": record["solved_at_epoch"],
+        "tensors": TensorNames(TOKENS_INPUT, LOGITS, tuple(inputs[1:]), tuple(outputs[1:])),
+        "sequence": SequenceSpec(tuple(vocab), MAX_TEXT, model.layers, model.hidden, pair, record["solved_at_epoch"]),
     }
-
-
-FEATURES_NAME = "features"
-TABULAR_OUTPUTS = {"value": "y", "probability": "probability", "logits": "logits"}
 
 
 def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelProto, ParityReport, dict]:
@@ -121,21 +115,21 @@ def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelPr
     output_name = TABULAR_OUTPUTS[entry.lesson.output]
     features = len(entry.lesson.features)
     program = torch.onnx.export(
-        model, (torch.zeros(2, features),), dynamo=True, input_names=[FEATURES_NAME], output_names=[output_name],
+        model, (torch.zeros(2, features),), dynamo=True, input_names=[FEATURES_INPUT], output_names=[output_name],
         dynamic_shapes=({0: torch.export.Dim("batch")},), opset_version=OPSET, external_data=False, verbose=False,
     )
     proto = program.model_proto
     inputs, targets = entry.lesson.eval_data()
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     session = cpu_session(proto.SerializeToString())
-    check_names(session, [FEATURES_NAME], [output_name])
+    check_names(session, [FEATURES_INPUT], [output_name])
     report = ParityReport(examples=len(inputs))
     for bs in BATCH_SIZES:
-        report.max_abs_diff[f"batch {bs}"] = compare(model, session, {FEATURES_NAME: inputs[:bs]}, [output_name],
+        report.max_abs_diff[f"batch {bs}"] = compare(model, session, {FEATURES_INPUT: inputs[:bs]}, [output_name],
                                                      ATOL, f"batch {bs}")
     with torch.no_grad():
         expected = model(torch.from_numpy(inputs)).numpy()
-    got = session.run([output_name], {FEATURES_NAME: inputs})[0]
+    got = session.run([output_name], {FEATURES_INPUT: inputs})[0]
     decide = {"logits": lambda v: v.argmax(1), "probability": lambda v: (v[:, 0] >= 0.5).astype(np.int64)}.get(
         entry.lesson.output)
     report.ort_accuracy = None  # measured only where the evaluation data has targets
@@ -148,7 +142,7 @@ def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelPr
             report.torch_accuracy = float((decide(expected) == np.asarray(targets).astype(np.int64)).mean())
     else:
         report.argmax_agreement = 1.0
-    return proto, report, {"input_name": FEATURES_NAME, "output_name": output_name,
+    return proto, report, {"tensors": TensorNames(FEATURES_INPUT, output_name),
                            "results": {k: v for k, v in record["results"].items() if k != "plots"}}
 
 
@@ -170,43 +164,32 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
     else:
         proto, report, task_meta = export_image(entry, model, record, data_dir)
 
-    metadata = {
-        **entry.metadata(),
-        **task_meta,
-        "model_args": record["model_args"],
-        "test_accuracy": report.ort_accuracy,
-        "test_examples": report.examples,
-        "parity": {"atol": ATOL, "max_abs_diff": report.max_abs_diff, "argmax_agreement": report.argmax_agreement},
-        "params": count_parameters(model),
-        "checkpoint": weights_path.name,
-        "checkpoint_sha256": sha256_file(weights_path),
-        "train": {"seconds_per_epoch": record["seconds_per_epoch"], "epochs": record["epochs"],
-                  "device": record["device"], "config": record["config"],
-                  "selected_epoch": record.get("selected_epoch"), "history": compact_history(record)},
-        "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "opset": OPSET,
-                     "exporter": "torch.onnx legacy" if entry.task == "sequence-prediction" else "torch.onnx dynamo"},
-    }
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
-    proto.doc_string = f"tinyzoo {model_id}: {entry.arch} on {entry.dataset}; metadata JSON under '{METADATA_KEY}'"
-
+    results = task_meta.pop("results", {})
+    metadata = ModelMetadata(
+        **entry.metadata(), **task_meta,
+        measurements=Measurements(report.ort_accuracy, report.examples, count_parameters(model),
+                                  Parity(ATOL, report.max_abs_diff, report.argmax_agreement), results),
+        provenance=Provenance(weights_path.name, sha256_file(weights_path), record["model_args"], {
+            "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "opset": OPSET,
+            "exporter": "torch.onnx legacy" if entry.task == "sequence-prediction" else "torch.onnx dynamo"}),
+        train=TrainSummary(record["seconds_per_epoch"], record["epochs"], record["device"], record["config"],
+                           record.get("selected_epoch"), tuple(compact_history(record))),
+    )
+    set_metadata(proto, metadata)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{model_id}.onnx"
-    tmp = out_dir / f".{model_id}.onnx.tmp"
-    onnx.save_model(proto, tmp, save_as_external_data=False)
-    onnx.checker.check_model(str(tmp), full_check=True)
-    os.replace(tmp, path)
+    save_checked(proto, path)
 
     row = {
         "onnx": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "checkpoint": weights_path.name,
-        "checkpoint_sha256": metadata["checkpoint_sha256"],
+        "checkpoint_sha256": metadata.provenance.checkpoint_sha256,
         "task": entry.task,
         "dataset": entry.dataset,
-        "params": metadata["params"],
+        "params": metadata.measurements.params,
         "test_accuracy": report.ort_accuracy,
         "seconds_per_epoch": record["seconds_per_epoch"],
         "epochs": record["epochs"],
@@ -221,7 +204,7 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyzoo export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="+", help=f"model ids, or 'all'. Registered: {', '.join(REGISTRY)}")
+    p.add_argument("models", nargs="*", help=f"model ids, or 'all'. Registered: {', '.join(REGISTRY)}")
     p.add_argument("--models-dir", default=str(DEFAULT_MODELS_DIR), help="where the checkpoints are")
     p.add_argument("--out-dir", default=None, help="where .onnx + manifest.json go (default: --models-dir)")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (env TINYZOO_DATA)")
@@ -229,11 +212,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quantize the (already exported) image models to <id>-int8.onnx, gated on accuracy")
     p.add_argument("--triton", metavar="DIR", default=None,
                    help="write a Triton model repository of the exported models into DIR")
+    p.add_argument("--rewrite-metadata", action="store_true",
+                   help="rewrite the shipped files' metadata in the current schema version (graph untouched; "
+                        "'all' = every file in manifest.json, int8 included)")
+    p.add_argument("--examples", action="store_true",
+                   help="write one test-set PNG per class to <models-dir>/examples for the app")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    models_dir = Path(args.models_dir)
+    if args.examples:
+        write_examples(models_dir, args.data_dir)
+        if not args.models:
+            return 0
+    if not args.models:
+        parser.error("name the models to export (or 'all')")
+    shipped = list(read_manifest(models_dir)["models"])  # int8 files included
+    if args.rewrite_metadata:
+        rewrite_all(shipped if args.models == ["all"] else args.models, models_dir)
+        return 0
+    if args.triton:
+        from export.triton import write_repository
+
+        write_repository(shipped if args.models == ["all"] else args.models, models_dir, Path(args.triton))
+        return 0
     ids = list(REGISTRY) if args.models == ["all"] else args.models
     for model_id in ids:
         get_entry(model_id)
@@ -241,13 +246,8 @@ def main(argv=None) -> int:
         from export.quantize import quantize_model
 
         for model_id in ids if args.models != ["all"] else [i for i in ids if get_entry(i).task == "image-classification"]:
-            quantize_model(model_id, Path(args.models_dir), args.data_dir)
-    elif args.triton:
-        from export.triton import write_repository
-
-        shipped = list(read_manifest(Path(args.models_dir))["models"])
-        write_repository(shipped if args.models == ["all"] else args.models, Path(args.models_dir), Path(args.triton))
+            quantize_model(model_id, models_dir, args.data_dir)
     else:
         for model_id in ids:
-            export_model(model_id, Path(args.models_dir), args.out_dir and Path(args.out_dir), args.data_dir)
+            export_model(model_id, models_dir, args.out_dir and Path(args.out_dir), args.data_dir)
     return 0

@@ -7,10 +7,9 @@ accuracy; a drop of more than 0.3 points fails the export and writes nothing.
 
     python -m export --int8 mnist-cnn        # -> models/mnist-cnn-int8.onnx + manifest row
 """
-import json
-import os
 import platform
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,9 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from demo.manifest import read_manifest, sha256_file, update_manifest
-from demo.preprocess import normalize
-from demo.runtime import METADATA_KEY
+from demo.contract import (InputSpec, MeasuredWith, ModelMetadata, Quantization, Variant, normalize, read_manifest,
+                           sha256_file, update_manifest)
+from export.metadata import read_metadata, save_checked, set_metadata
 from export.parity import cpu_session
 from training.data import load_split
 from training.registry import get_entry
@@ -41,7 +40,7 @@ class QuantizationError(RuntimeError):
 class TrainingImages(CalibrationDataReader):
     """A seeded random sample of training images, normalized as the model expects, in batches."""
 
-    def __init__(self, input_spec: dict, input_name: str, dataset: str, count: int, data_dir=None, batch: int = 100):
+    def __init__(self, input_spec: InputSpec, input_name: str, dataset: str, count: int, data_dir=None, batch: int = 100):
         images, _ = load_split(dataset, "train", data_dir)
         pick = np.random.default_rng(0).choice(len(images), count, replace=False)
         self.batches = [normalize(images[pick[i:i + batch]], input_spec) for i in range(0, count, batch)]
@@ -55,7 +54,7 @@ class TrainingImages(CalibrationDataReader):
         return {self.input_name: self.batches[self.position - 1]}
 
 
-def measured_with() -> dict:
+def measured_with() -> MeasuredWith:
     """The ORT version and CPU an int8 accuracy was measured with: int8 kernels (and so a few
     predictions) differ by instruction set, so a recorded figure says where it came from."""
     cpuinfo = {}
@@ -66,21 +65,16 @@ def measured_with() -> dict:
     except OSError:  # not Linux: platform's name, no flags
         pass
     flags = set(cpuinfo.get("flags", "").split())
-    return {"onnxruntime": onnxruntime.__version__,
-            "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
-            "cpu_flags": [f for f in INT8_CPU_FLAGS if f in flags]}
+    return MeasuredWith(onnxruntime.__version__, cpuinfo.get("model name") or platform.processor() or platform.machine(),
+                        tuple(f for f in INT8_CPU_FLAGS if f in flags))
 
 
-def read_metadata(path: Path) -> dict:
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    return json.loads(props[METADATA_KEY])
-
-
-def measure_accuracy(onnx_path: Path, meta: dict, data_dir=None) -> float:
-    images, labels = load_split(meta["dataset"], "test", data_dir)
-    x = normalize(images, meta["input"])
+def measure_accuracy(onnx_path: Path, meta: ModelMetadata, data_dir=None) -> float:
+    images, labels = load_split(meta.dataset, "test", data_dir)
+    x = normalize(images, meta.input)
     session = cpu_session(str(onnx_path))
-    predicted = np.concatenate([session.run([meta["output_name"]], {meta["input_name"]: x[i:i + 1000]})[0].argmax(1)
+    names = meta.tensors
+    predicted = np.concatenate([session.run([names.output], {names.input: x[i:i + 1000]})[0].argmax(1)
                                 for i in range(0, len(x), 1000)])
     return float((predicted == labels).mean())
 
@@ -106,34 +100,31 @@ def quantize_model(model_id: str, models_dir: Path, data_dir=None) -> dict:
         if static:
             prepared = Path(tmp) / "prepared.onnx"
             quant_pre_process(str(cleaned), str(prepared))  # shape inference + graph folding first
-            reader = TrainingImages(meta["input"], meta["input_name"], entry.dataset, CALIBRATION_IMAGES, data_dir)
+            reader = TrainingImages(meta.input, meta.tensors.input, entry.dataset, CALIBRATION_IMAGES, data_dir)
             # the first conv, which sees the raw image, stays fp32: quantized, fashion-cnn lost 0.57 points
             # (whatever the calibration method); kept, it loses 0.08 and costs little (1->10 channels)
             first_conv = next(n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv")
             quantize_static(str(prepared), str(tmp_out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=[first_conv])
-            method = {"method": "static", "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
-                      "calibration": f"{CALIBRATION_IMAGES} training images (seeded sample), MinMax",
-                      "kept_fp32": [first_conv]}
+            method = Quantization("static", format="QDQ", weights="int8 per-channel", activations="uint8",
+                                  calibration=f"{CALIBRATION_IMAGES} training images (seeded sample), MinMax",
+                                  kept_fp32=(first_conv,))
         else:
             quantize_dynamic(str(cleaned), str(tmp_out), weight_type=QuantType.QInt8)
-            method = {"method": "dynamic", "weights": "int8", "activations": "uint8, per batch at run time"}
+            method = Quantization("dynamic", weights="int8", activations="uint8, per batch at run time")
         accuracy = measure_accuracy(tmp_out, meta, data_dir)
-        drop = meta["test_accuracy"] - accuracy
-        print(f"{int8_id}: test accuracy {accuracy:.4f} (fp32 {meta['test_accuracy']:.4f}, drop {drop * 100:+.2f} pt)")
+        fp32_accuracy = meta.measurements.test_accuracy
+        drop = fp32_accuracy - accuracy
+        print(f"{int8_id}: test accuracy {accuracy:.4f} (fp32 {fp32_accuracy:.4f}, drop {drop * 100:+.2f} pt)")
         if drop > MAX_DROP:
             raise QuantizationError(f"{int8_id}: accuracy drops {drop * 100:.2f} points (> {MAX_DROP * 100:.1f}); not written")
         proto = onnx.load(str(tmp_out))
-        method["measured_with"] = measured_with()
-        int8_meta = {**meta, "id": int8_id, "precision": "int8", "variant_of": model_id, "quantization": method,
-                     "test_accuracy": accuracy, "fp32_test_accuracy": meta["test_accuracy"],
-                     "fp32_sha256": sha256_file(fp32_path)}
-        del proto.metadata_props[:]
-        onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(int8_meta)})
-        onnx.save_model(proto, str(tmp_out), save_as_external_data=False)
-        onnx.checker.check_model(str(tmp_out), full_check=True)
-        os.replace(tmp_out, out_path)
+        method = replace(method, measured_with=measured_with())
+        set_metadata(proto, replace(meta, id=int8_id, precision="int8",
+                                    measurements=replace(meta.measurements, test_accuracy=accuracy),
+                                    variant=Variant(model_id, fp32_accuracy, sha256_file(fp32_path), method)))
+        save_checked(proto, out_path)
 
     fp32_row = read_manifest(models_dir)["models"][model_id]
     row = {**fp32_row, "onnx": out_path.name, "sha256": sha256_file(out_path), "bytes": out_path.stat().st_size,

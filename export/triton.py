@@ -11,8 +11,8 @@ from pathlib import Path
 
 import onnx
 
-from demo.manifest import read_manifest, sha256_file
-from export.quantize import read_metadata
+from demo.contract import ModelMetadata, read_manifest, sha256_file
+from export.metadata import read_metadata
 
 MAX_BATCH = 256  # demo/remote.py's TRITON_MAX_BATCH: --backend triton sends at most this many rows a call
 ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64",
@@ -32,10 +32,10 @@ def tensor_entries(values, batched: bool, labels: bool = False) -> list[str]:
     return entries
 
 
-def model_config(model_id: str, graph: onnx.GraphProto, meta: dict) -> str:
+def model_config(model_id: str, graph: onnx.GraphProto, meta: ModelMetadata) -> str:
     # char RNN state tensors are [layers, batch, hidden]: batch isn't the first axis, so Triton can't batch them
-    batched = meta["task"] != "sequence-prediction"
-    has_labels = bool(meta.get("labels"))
+    batched = meta.task != "sequence-prediction"
+    has_labels = bool(meta.labels)
     lines = [f'name: "{model_id}"', 'platform: "onnxruntime_onnx"', f"max_batch_size: {MAX_BATCH if batched else 0}",
              "input [", ",\n".join(tensor_entries(graph.input, batched)), "]",
              "output [", ",\n".join(tensor_entries(graph.output[:1], batched, has_labels)
@@ -62,8 +62,8 @@ def write_repository(model_ids: list[str], models_dir: Path, out_dir: Path) -> l
         if sha256_file(folder / "1" / "model.onnx") != manifest[model_id]["sha256"]:
             raise SystemExit(f"{source}: sha256 differs from the manifest's; re-export {model_id} before serving it")
         (folder / "config.pbtxt").write_text(model_config(model_id, graph, meta))
-        if meta.get("labels"):
-            (folder / "labels.txt").write_text("\n".join(meta["labels"]) + "\n")
+        if meta.labels:
+            (folder / "labels.txt").write_text("\n".join(meta.labels) + "\n")
         written.append(folder)
-        print(f"{folder}: config.pbtxt, 1/model.onnx{', labels.txt' if meta.get('labels') else ''}")
+        print(f"{folder}: config.pbtxt, 1/model.onnx{', labels.txt' if meta.labels else ''}")
     return written

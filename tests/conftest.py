@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -13,13 +14,26 @@ from pathlib import Path
 
 import pytest
 
+from demo.contract import dataset_available, load_split
 from demo.runtime import ModelZoo, default_models_dir
-from training.data import dataset_available, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 # a test accuracy recorded at export against the one measured here: fp32 sums differ a little by
 # instruction set (AVX2, AVX-512...) and can flip a borderline prediction; 0.1 pt = 10 of 10,000 images
 FP32_RECORDED_TOLERANCE = 0.001
+TORCH_PACKAGES = ("torch", "torchvision", "onnx", "onnxscript", "safetensors")
+
+
+def blocker(packages: tuple[str, ...]) -> str:
+    """Python source that makes importing any of `packages` fail in the process that runs it."""
+    return textwrap.dedent(f"""
+        import importlib.abc, sys
+        class Blocked(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {packages!r}:
+                    raise ModuleNotFoundError(f"{{name}} is blocked: the serving side must not need it", name=name)
+        sys.meta_path.insert(0, Blocked())
+    """)
 
 
 def require_dataset(name: str) -> None:

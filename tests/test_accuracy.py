@@ -17,4 +17,4 @@ def test_shipped_model_reaches_its_floor(zoo, test_split, model_id):
     accuracy = float((predictions == labels).mean())
     assert accuracy >= entry.accuracy_floor, f"{model_id}: {accuracy:.4f} < floor {entry.accuracy_floor}"
     # the figure recorded in the file is the one users get through the runtime (on the exporting CPU)
-    assert abs(accuracy - model.meta["test_accuracy"]) <= FP32_RECORDED_TOLERANCE
+    assert abs(accuracy - model.meta.measurements.test_accuracy) <= FP32_RECORDED_TOLERANCE

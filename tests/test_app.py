@@ -78,7 +78,7 @@ def test_http_api_models(live_server, zoo):
     assert sorted(m["id"] for m in models) == sorted(zoo.ids())
     assert all(m["sha256"] and m["metadata"]["id"] == m["id"] for m in models)
     assert all(m["metadata"]["labels"] for m in models if m["task"] == "image-classification")
-    assert all(m["metadata"]["idx_to_char"] for m in models if m["task"] == "sequence-prediction")
+    assert all(m["metadata"]["sequence"]["idx_to_char"] for m in models if m["task"] == "sequence-prediction")
 
 
 @pytest.mark.parametrize("query, body, status, message", [
@@ -107,12 +107,12 @@ def test_gradio_hello_endpoint_names_allowed_characters(client):
 def test_gradio_training_curves_endpoint(client, zoo):
     """The Training tab: per-epoch curves from the ONNX metadata and the file's measured figures."""
     loss, accuracy, summary = client.predict("fashion-cnn", api_name="/training_curves")
-    history = zoo.get("fashion-cnn").meta["train"]["history"]
+    history = zoo.get("fashion-cnn").meta.train.history
     rows = [dict(zip(loss["columns"], r)) for r in loss["data"]]
     assert {r["split"] for r in rows} == {"train", "test"} and len(rows) == 2 * len(history)
     assert [r["loss"] for r in rows if r["split"] == "train"] == [h["train_loss"] for h in history]
     assert {dict(zip(accuracy["columns"], r))["split"] for r in accuracy["data"]} == {"train", "test"}
-    shipped = zoo.get("fashion-cnn").meta["test_accuracy"]
+    shipped = zoo.get("fashion-cnn").meta.measurements.test_accuracy
     assert f"{shipped:.2%}" in summary and "dropout 0.25" in summary and "adamw" in summary
     hello_loss, hello_accuracy, _ = client.predict("hello-rnn", api_name="/training_curves")
     assert hello_loss["data"] and not hello_accuracy["data"]  # the char RNN logs a loss per epoch, no accuracy
@@ -121,7 +121,7 @@ def test_gradio_training_curves_endpoint(client, zoo):
 def test_every_trained_model_carries_its_history(zoo):
     for model_id in zoo.ids():
         meta = zoo.get(model_id).meta
-        if meta["task"] in ("image-classification", "sequence-prediction"):
-            history = meta["train"]["history"]
+        if meta.task in ("image-classification", "sequence-prediction"):
+            history = meta.train.history
             assert [h["epoch"] for h in history] == list(range(1, len(history) + 1)), model_id
-            assert len(history) == meta["train"]["epochs"], model_id
+            assert len(history) == meta.train.epochs, model_id

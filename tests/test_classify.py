@@ -42,7 +42,7 @@ def test_accuracy_on_the_real_test_set_matches_the_recorded_figure(fashion_files
     assert len(rows) == 10_000 and len({r["path"] for r in rows}) == 10_000
     labels = zoo.get("fashion-cnn").labels
     correct = sum(r["label"] == labels[int(r["path"].rsplit("-", 1)[1][:-4])] for r in rows)
-    assert abs(correct / 10_000 - zoo.get("fashion-cnn").meta["test_accuracy"]) <= 0.002
+    assert abs(correct / 10_000 - zoo.get("fashion-cnn").meta.measurements.test_accuracy) <= 0.002
     assert all(r["error"] == "" and float(r["top1_confidence"]) >= float(r["top2_confidence"]) for r in rows)
 
 

@@ -56,7 +56,7 @@ def test_fuzz_case_is_a_picture_or_a_clear_error(api, case, model_id):
     """Through preprocess: a picture or an ImageInputError. Through the API: the same verdict,
     as 200 with a label or a 4xx JSON error, never a 500."""
     data = case.read_bytes()
-    spec = ZOO.get(model_id).meta["input"]
+    spec = ZOO.get(model_id).meta.input
     try:
         seen = preprocess(data, spec).seen
         refused = None
@@ -115,7 +115,7 @@ def test_random_strings_for_the_sequence_model(text):
 
 form_value = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
                        st.text(max_size=12), st.lists(st.integers(), max_size=2))
-form_names = st.sampled_from([f["name"] for f in FORM_MODEL.features] + ["insulin", ""])
+form_names = st.sampled_from([f.name for f in FORM_MODEL.features] + ["insulin", ""])
 
 
 @FUZZ

@@ -7,7 +7,8 @@ import onnxruntime
 import pytest
 from google.protobuf import text_format
 
-from export.quantize import MAX_DROP, measured_with, quantize_model, read_metadata
+from export.metadata import read_metadata
+from export.quantize import MAX_DROP, measured_with, quantize_model
 from export.triton import write_repository
 from tests.conftest import drawn_digit_png, require_dataset
 from training.registry import REGISTRY
@@ -27,14 +28,15 @@ def accuracy(model, batch: np.ndarray, labels: np.ndarray) -> float:
 @pytest.mark.parametrize("model_id", IMAGE_MODELS)
 def test_int8_variant_keeps_accuracy(zoo, test_split, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
-    assert int8.meta["input"] == fp32.meta["input"]  # one preprocessed batch serves both
-    images, labels = test_split(fp32.meta["dataset"])
+    assert int8.meta.input == fp32.meta.input  # one preprocessed batch serves both
+    images, labels = test_split(fp32.meta.dataset)
     batch = np.stack([int8.preprocess(img).tensor for img in images])
     fp32_here, int8_here = accuracy(fp32, batch, labels), accuracy(int8, batch, labels)
     assert fp32_here - int8_here <= MAX_DROP, f"{model_id}: int8 {int8_here:.4f} vs fp32 {fp32_here:.4f} on this CPU"
-    recorded, where = int8.meta["test_accuracy"], int8.meta["quantization"].get("measured_with", "an unrecorded CPU")
+    recorded = int8.meta.measurements.test_accuracy
+    where = int8.meta.variant.quantization.measured_with or "an unrecorded CPU"
     assert abs(int8_here - recorded) <= RECORDED_TOLERANCE, f"{int8_here:.4f} here, {recorded:.4f} recorded on {where}"
-    assert int8.meta["precision"] == "int8" and int8.meta["variant_of"] == model_id
+    assert int8.meta.precision == "int8" and int8.meta.variant.variant_of == model_id
     assert int8.labels == fp32.labels
     assert (zoo.models_dir / f"{model_id}-int8.onnx").stat().st_size < (zoo.models_dir / f"{model_id}.onnx").stat().st_size
     onnx.checker.check_model(str(zoo.models_dir / f"{model_id}-int8.onnx"), full_check=True)
@@ -46,9 +48,10 @@ def test_int8_export_records_what_it_was_measured_with(zoo, tmp_path):
         (tmp_path / name).write_bytes((zoo.models_dir / name).read_bytes())
     row = quantize_model("fashion-softmax", tmp_path)
     meta = read_metadata(tmp_path / "fashion-softmax-int8.onnx")
-    here = meta["quantization"]["measured_with"]
-    assert here == measured_with() and here["onnxruntime"] == onnxruntime.__version__ and here["cpu"]
-    assert meta["test_accuracy"] == row["test_accuracy"] and meta["fp32_test_accuracy"] - row["test_accuracy"] <= MAX_DROP
+    here = meta.variant.quantization.measured_with
+    assert here == measured_with() and here.onnxruntime == onnxruntime.__version__ and here.cpu
+    assert meta.measurements.test_accuracy == row["test_accuracy"]
+    assert meta.variant.fp32_test_accuracy - row["test_accuracy"] <= MAX_DROP
 
 
 def test_cli_and_app_select_int8_like_any_model(zoo, tmp_path):
@@ -73,14 +76,14 @@ def test_triton_repository_matches_triton_schema(zoo, tmp_path):
         assert config.name == folder.name and config.platform == "onnxruntime_onnx"
         assert (folder / "1" / "model.onnx").read_bytes() == (zoo.models_dir / f"{folder.name}.onnx").read_bytes()
         batched = config.max_batch_size > 0
-        assert batched == (meta["task"] != "sequence-prediction")
+        assert batched == (meta.task != "sequence-prediction")
         for declared, actual in ((config.input, graph.input), (config.output, graph.output)):
             assert [t.name for t in declared] == [v.name for v in actual]
             for tensor, value in zip(declared, actual):
                 dims = [d.dim_value or -1 for d in value.type.tensor_type.shape.dim]
                 assert list(tensor.dims) == (dims[1:] if batched else dims)
-        if meta.get("labels"):
-            assert (folder / "labels.txt").read_text().splitlines() == meta["labels"]
+        if meta.labels:
+            assert (folder / "labels.txt").read_text().splitlines() == list(meta.labels)
             assert config.output[0].label_filename == "labels.txt"
         if batched:
             assert config.HasField("dynamic_batching")

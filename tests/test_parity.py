@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from export.onnx_export import INPUT_NAME, OUTPUT_NAME, load_checkpoint, normalized_test_set
+from demo.contract.tensors import IMAGE_INPUT, LOGITS
+from export.onnx_export import load_checkpoint, normalized_test_set
 from export.parity import ATOL, ParityError, check_parity, compare, cpu_session
 from tests.conftest import FP32_RECORDED_TOLERANCE, require_dataset
 from training.registry import REGISTRY
@@ -16,13 +17,13 @@ from training.registry import REGISTRY
 IMAGE_MODELS = [i for i, e in REGISTRY.items() if e.task == "image-classification"]
 
 
-def random_feeds(session, meta: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def random_feeds(session, meta, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One seeded input per ONNX input: batch (and any other free axis) 3; token ids within the vocabulary."""
     feeds = {}
     for spec in session.get_inputs():
         shape = [d if isinstance(d, int) else 3 for d in spec.shape]
         if spec.type == "tensor(int64)":
-            feeds[spec.name] = rng.integers(len(meta["idx_to_char"]), size=shape)
+            feeds[spec.name] = rng.integers(len(meta.sequence.idx_to_char), size=shape)
         else:
             feeds[spec.name] = rng.standard_normal(shape).astype(np.float32)
     return feeds
@@ -42,11 +43,11 @@ def test_shipped_onnx_matches_pytorch(zoo, model_id):
     entry, model, _, _ = load_checkpoint(model_id, zoo.models_dir)
     require_dataset(entry.dataset)
     inputs, labels = normalized_test_set(entry)
-    report = check_parity(model, str(zoo.models_dir / f"{model_id}.onnx"), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+    report = check_parity(model, str(zoo.models_dir / f"{model_id}.onnx"), inputs, labels, IMAGE_INPUT, LOGITS)
     assert report.argmax_agreement == 1.0 and report.examples == len(labels) == 10_000
     assert set(report.max_abs_diff) == {"batch 1", "batch 3", "batch 64"} and max(report.max_abs_diff.values()) <= ATOL
     # recorded on the exporting machine; fp32 sums differ a little by instruction set
-    recorded = zoo.get(model_id).meta["test_accuracy"]
+    recorded = zoo.get(model_id).meta.measurements.test_accuracy
     assert abs(report.ort_accuracy - recorded) <= FP32_RECORDED_TOLERANCE
 
 
@@ -58,7 +59,7 @@ def test_parity_gate_catches_a_changed_weight(zoo):
     with torch.no_grad():
         model.linear.bias[3] += 0.01
     with pytest.raises(ParityError, match="batch 1: output 'logits' max \\|torch - ORT\\|"):
-        check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, labels, INPUT_NAME, OUTPUT_NAME)
+        check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, labels, IMAGE_INPUT, LOGITS)
 
 
 def test_parity_gate_checks_output_names_first(zoo):
@@ -66,4 +67,4 @@ def test_parity_gate_checks_output_names_first(zoo):
     inputs = np.zeros((64, *entry.input.shape), np.float32)
     with pytest.raises(ParityError, match="output names"):
         check_parity(model, str(zoo.models_dir / "fashion-softmax.onnx"), inputs, np.zeros(64, np.int64),
-                     INPUT_NAME, "probabilities")
+                     IMAGE_INPUT, "probabilities")

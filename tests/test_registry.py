@@ -1,7 +1,7 @@
 """Every registered model ships, and nothing ships that isn't registered."""
 import pytest
 
-from demo.manifest import sha256_file
+from demo.contract import sha256_file
 from training.registry import REGISTRY
 
 
@@ -22,4 +22,4 @@ def test_manifest_hashes_match_files(zoo, model_id):
     row = zoo.manifest["models"][model_id]
     assert sha256_file(zoo.models_dir / row["onnx"]) == row["sha256"]
     assert sha256_file(zoo.models_dir / row["checkpoint"]) == row["checkpoint_sha256"]
-    assert zoo.get(model_id).meta["checkpoint_sha256"] == row["checkpoint_sha256"]
+    assert zoo.get(model_id).meta.provenance.checkpoint_sha256 == row["checkpoint_sha256"]

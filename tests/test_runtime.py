@@ -33,7 +33,7 @@ def test_drawn_seven_on_white_paper_is_a_seven(zoo, mode):
 
 def test_labels_and_names_come_from_metadata(zoo):
     model = zoo.get("fashion-mlp")
-    assert model.labels == model.meta["labels"] and len(model.labels) == 10
+    assert model.labels == list(model.meta.labels) and len(model.labels) == 10
     assert model.input_name == model.session.get_inputs()[0].name
     assert model.output_name == model.session.get_outputs()[0].name
 

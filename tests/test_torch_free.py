@@ -3,16 +3,9 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import ROOT, drawn_digit_png
+from tests.conftest import ROOT, TORCH_PACKAGES, blocker, drawn_digit_png
 
-BLOCK_TORCH = textwrap.dedent("""
-    import importlib.abc, sys
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torchvision", "onnx", "onnxscript", "safetensors"):
-                raise ModuleNotFoundError(f"{name} is blocked: the serving side must not need it", name=name)
-    sys.meta_path.insert(0, NoTorch())
-""")
+BLOCK_TORCH = blocker(TORCH_PACKAGES)
 
 SERVE = textwrap.dedent("""
     import sys
@@ -22,7 +15,7 @@ SERVE = textwrap.dedent("""
     pred = zoo.get("mnist-cnn").classify(open(sys.argv[1], "rb").read())
     print("label", pred.label, pred.provider)
     create_app(zoo)
-    import demo.cli, demo.preprocess, demo.manifest
+    import demo.cli, demo.preprocess, demo.contract
     leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "safetensors"))
     print("leaked", leaked)
 """)

@@ -20,7 +20,7 @@ def test_dry_run_train_then_export(tmp_path, model_id):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"{model_id}.json", f"{model_id}.safetensors", f"{model_id}.onnx", "manifest.json"])  # no external data
     model = ModelZoo(tmp_path, provider="cpu").get(model_id)
-    assert model.meta["parity"]["argmax_agreement"] == 1.0
+    assert model.meta.measurements.parity.argmax_agreement == 1.0
 
 
 def test_train_rejects_unknown_model_before_training():

@@ -12,7 +12,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from demo.manifest import read_manifest
+from demo.contract.manifest import read_manifest
 from demo.protocol import decode_bytes_elements, encode_bytes_elements
 from demo.runtime import CharPredictor, TabularModel, softmax
 from tests.conftest import ROOT, drawn_digit_png, free_port, running_server

@@ -1,143 +1,30 @@
-"""MNIST / Fashion-MNIST from standard IDX files, as whole in-memory numpy arrays.
+"""MNIST / Fashion-MNIST for training: the contract's catalog and IDX reader, plus the download.
 
-numpy only (no torch) so tests and benchmarks on the serving side can read the real test sets.
-
-Where the files are looked for, first hit wins:
-  1. --data-dir DIR (or env TINYZOO_DATA): DIR/<folder>/ or DIR itself
-  2. this workplace's copies: /usr/share/datasets/fashion-mnist, ../shared/data/mnist
-  3. ~/.cache/tinyzoo/<Name>/raw, downloaded there by torchvision when `download=True`
+The catalog (names, labels, mean/std, file stems) and the reader live in demo/contract/datasets.py,
+torch-free, so serving and tests read the same files; only fetching them with torchvision
+(`--download`, needs internet) is training's.
 """
-import gzip
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinyzoo"
-
-SPLIT_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+from demo.contract import datasets
+from demo.contract.datasets import CACHE_DIR, PROJECT_ROOT, SPLIT_FILES, DataNotFoundError, dataset_info  # noqa: F401
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    folder: str  # sub-folder name under a data dir
-    torchvision_class: str  # for users with internet
-    system_dirs: tuple[Path, ...]
-    labels: tuple[str, ...]
-    mean: float  # of train pixels scaled to [0, 1]
-    std: float
-
-
-DATASETS = {
-    "mnist": DatasetInfo(
-        name="mnist",
-        folder="mnist",
-        torchvision_class="MNIST",
-        system_dirs=(PROJECT_ROOT.parent / "shared" / "data" / "mnist",),
-        labels=tuple(str(d) for d in range(10)),
-        mean=0.1307,
-        std=0.3081,
-    ),
-    "fashion": DatasetInfo(
-        name="fashion",
-        folder="fashion-mnist",
-        torchvision_class="FashionMNIST",
-        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
-        labels=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        mean=0.2860,
-        std=0.3530,
-    ),
-}
-
-
-class DataNotFoundError(FileNotFoundError):
-    pass
-
-
-def _idx_file(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / f"{stem}.gz", directory / stem):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _has_split_files(directory: Path, splits) -> bool:
-    return all(_idx_file(directory, stem) for split in splits for stem in SPLIT_FILES[split])
-
-
-def candidate_dirs(info: DatasetInfo, data_dir: str | os.PathLike | None = None) -> list[Path]:
-    roots = [Path(p) for p in (data_dir, os.environ.get("TINYZOO_DATA")) if p]
-    dirs = [d for root in roots for d in (root / info.folder, root)]
-    dirs += list(info.system_dirs)
-    dirs.append(CACHE_DIR / info.torchvision_class / "raw")
-    return dirs
-
-
-def find_dataset_dir(name: str, data_dir=None, download: bool = False, splits=tuple(SPLIT_FILES)) -> Path:
-    """The first candidate folder holding the IDX files of `splits` (serving/benches need only 'test')."""
-    info = dataset_info(name)
-    dirs = candidate_dirs(info, data_dir)
-    for directory in dirs:
-        if _has_split_files(directory, splits):
-            return directory
-    if download:
-        import torchvision  # training extra; only users with internet get here
-
-        getattr(torchvision.datasets, info.torchvision_class)(CACHE_DIR, train=True, download=True)
-        getattr(torchvision.datasets, info.torchvision_class)(CACHE_DIR, train=False, download=True)
-        return find_dataset_dir(name, data_dir, False, splits)
-    searched = "\n  ".join(str(d) for d in dirs)
-    raise DataNotFoundError(
-        f"{name}: no IDX files ({', '.join(s for split in splits for s in SPLIT_FILES[split])}[.gz]) in:\n  "
-        f"{searched}\nPass --data-dir / set TINYZOO_DATA, or use --download (needs internet)."
-    )
-
-
-def dataset_info(name: str) -> DatasetInfo:
+def find_dataset_dir(name: str, data_dir=None, download: bool = False, splits=tuple(SPLIT_FILES)):
+    """The folder with the IDX files of `splits`; with download=True, torchvision fetches missing ones."""
     try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+        return datasets.find_dataset_dir(name, data_dir, splits)
+    except DataNotFoundError:
+        if not download:
+            raise
+    import torchvision  # training extra; only users with internet get here
 
-
-def read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file (optionally gzip'd): magic 0x0000 <dtype=0x08 ubyte> <ndim>, then dims."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} bytes")
-    return data.reshape(dims)
+    info = dataset_info(name)
+    for train in (True, False):
+        getattr(torchvision.datasets, info.torchvision_class)(CACHE_DIR, train=train, download=True)
+    return datasets.find_dataset_dir(name, data_dir, splits)
 
 
 def load_split(name: str, split: str, data_dir=None, download: bool = False):
-    """-> images uint8 [N, 28, 28], labels int64 [N]."""
-    if split not in SPLIT_FILES:
-        raise ValueError(f"split must be one of {list(SPLIT_FILES)}, got {split!r}")
-    directory = find_dataset_dir(name, data_dir, download, (split,))
-    image_stem, label_stem = SPLIT_FILES[split]
-    images = read_idx(_idx_file(directory, image_stem))
-    labels = read_idx(_idx_file(directory, label_stem)).astype(np.int64)
-    if len(images) != len(labels):
-        raise ValueError(f"{directory}: {len(images)} images but {len(labels)} labels")
-    return images, labels
-
-
-def dataset_available(name: str, data_dir=None) -> bool:
-    try:
-        find_dataset_dir(name, data_dir)
-        return True
-    except DataNotFoundError:
-        return False
+    """-> images uint8 [N, 28, 28], labels int64 [N]; see demo.contract.datasets.load_split."""
+    if download:
+        find_dataset_dir(name, data_dir, True, (split,))
+    return datasets.load_split(name, split, data_dir)

@@ -2,26 +2,21 @@
 
 Each entry carries its constructor, its input/preprocessing spec and its training recipe, so
 nothing downstream re-lists a model (cf. timm's register_model + pretrained cfg).
+Torch-free to import: constructors and lesson functions are references into lazily imported
+modules (training/lazy.py), so listing the models (bench/zoo_table.py, `tinyzoo export -h`)
+needs no torch.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from torch import nn
+from demo.contract import Feature, InputSpec, dataset_info
+from training.lazy import LazyModule
+from training.lessons import pima
 
-from training import charrnn, models
-from training.lessons import diabetes, linear_regression, logistic_regression, spiral
-from training.data import dataset_info
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    shape: tuple[int, ...]  # one sample, no batch axis: (C, H, W)
-    mean: tuple[float, ...]  # per channel, on pixels scaled to [0, 1]; applied by the runtime
-    std: tuple[float, ...]
-    polarity: str = "white-on-black"  # what the model was trained on: light ink, dark background
-    # "mnist-digit": crop ink, fit 20x20, centre by mass in 28x28 (the MNIST recipe);
-    # "fit-pad": fit the object into HxW keeping aspect, pad with background (Fashion-MNIST).
-    recipe: str = "mnist-digit"
+models, charrnn = LazyModule("training.models"), LazyModule("training.charrnn")
+diabetes, linear_regression, logistic_regression, spiral = (
+    LazyModule(f"training.lessons.{name}")
+    for name in ("diabetes", "linear_regression", "logistic_regression", "spiral"))
 
 
 @dataclass(frozen=True)
@@ -29,7 +24,7 @@ class LessonSpec:
     """A course lesson that ends in a small tabular model: [N, features] -> [N, outputs]."""
     run: Callable[..., dict]  # run(entry, out_dir, seed=...) prints the lesson, saves plots and the checkpoint
     eval_data: Callable[[], tuple[Any, Any]]  # () -> (inputs float32 [N, F], targets or None): parity + accuracy
-    features: tuple[dict, ...]  # {"name", "min", "max", "help"}: what the runtime accepts
+    features: tuple[Feature, ...]  # what the runtime accepts
     output: str  # "value" | "probability" | "logits"
 
 
@@ -38,7 +33,7 @@ class ModelEntry:
     id: str
     dataset: str
     arch: str
-    build: Callable[..., nn.Module]
+    build: Callable[..., Any]  # the torch module's constructor
     model_args: dict[str, Any]
     input: InputSpec | None  # image models; sequence models take token ids from their vocab
     labels: tuple[str, ...]  # image classes; empty for sequence models (their vocab is trained)
@@ -48,21 +43,17 @@ class ModelEntry:
     lesson: LessonSpec | None = None  # tabular lesson models: how they train, evaluate and validate input
     task: str = "image-classification"
 
-    def make_model(self, **derived) -> nn.Module:
+    def make_model(self, **derived):
         """derived: args fixed by the data at train time (e.g. vocab_size), read back from the checkpoint."""
         return self.build(**self.model_args, **derived)
 
     def metadata(self) -> dict[str, Any]:
-        """The part of the ONNX metadata that comes from the registry (export adds measurements)."""
-        meta = {"id": self.id, "task": self.task, "dataset": self.dataset, "arch": self.arch,
-                "model_args": self.model_args, "labels": list(self.labels)}
-        if self.input is not None:
-            meta["input"] = {**asdict(self.input), "shape": list(self.input.shape), "mean": list(self.input.mean),
-                             "std": list(self.input.std), "scale": 1 / 255, "normalization": "runtime"}
-        if self.lesson is not None:
-            meta["features"] = [dict(f) for f in self.lesson.features]
-            meta["output"] = self.lesson.output
-        return meta
+        """The registry's part of demo.contract.ModelMetadata, as its keyword arguments (export adds
+        the tensor names and what it measured)."""
+        return {"id": self.id, "task": self.task, "dataset": self.dataset, "arch": self.arch,
+                "labels": tuple(self.labels), "input": self.input,
+                "features": self.lesson.features if self.lesson else (),
+                "output": self.lesson.output if self.lesson else "logits"}
 
 
 REGISTRY: dict[str, ModelEntry] = {}
@@ -139,8 +130,8 @@ for _arch, _args in _HELLO_ARCHS.items():
 
 
 # The lessons that end in a model the app serves: [N, features] raw values in, no scaling outside.
-def _feature(name: str, low: float, high: float, help_: str) -> dict:
-    return {"name": name, "min": low, "max": high, "help": help_}
+def _feature(name: str, low: float, high: float, help_: str) -> Feature:
+    return Feature(name, float(low), float(high), help_)
 
 
 _LESSONS = [
@@ -149,7 +140,7 @@ _LESSONS = [
     ("logistic-regression", "course-toy", "logistic", logistic_regression.Logistic, logistic_regression.run,
      logistic_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "probability", ("0", "1")),
     ("diabetes-mlp", "pima", "mlp", diabetes.DiabetesMLP, diabetes.run, diabetes.eval_data,
-     tuple(_feature(n, *diabetes.FEATURE_RANGES[n], diabetes.FEATURE_HELP[n]) for n in diabetes.FEATURES),
+     tuple(_feature(n, *pima.FEATURE_RANGES[n], pima.FEATURE_HELP[n]) for n in pima.FEATURES),
      "probability", ("No", "Yes")),
     ("spiral-linear", "spiral", "linear", spiral.SpiralLinear, spiral.run, spiral.eval_data,
      (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
