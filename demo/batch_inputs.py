@@ -64,9 +64,9 @@ def list_items(args: list[str], recursive: bool, stdin=None) -> list[Item]:
             named += [(path, False) for path in matches]
         else:
             named.append((arg, True))
-    items, seen = [], set()
+    items, seen, walked = [], set(), set()
     for path, literal in named:
-        for item in named_items(path, recursive, literal):
+        for item in named_items(path, recursive, literal, walked):
             if item.name not in seen:
                 seen.add(item.name)
                 items.append(item)
@@ -82,8 +82,9 @@ def stdin_paths(stream) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def named_items(path: str, recursive: bool, literal: bool) -> list[Item]:
-    """One named path -> its Items: a file, an archive's members, a folder's images, or an error row."""
+def named_items(path: str, recursive: bool, literal: bool, walked: set) -> list[Item]:
+    """One named path -> its Items: a file, an archive's members, a folder's images, or an error
+    row. walked: (st_dev, st_ino) of the folders listed so far in this run, each listed once."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -93,7 +94,7 @@ def named_items(path: str, recursive: bool, literal: bool) -> list[Item]:
     if stat.S_ISDIR(st.st_mode):
         if is_image_name(path):
             return [Item(path, error="is a directory, not an image file")]
-        return walk(path, recursive)
+        return walk(path, recursive, walked)
     if is_archive_name(path) and stat.S_ISREG(st.st_mode):
         return archive_items(path)
     return [Item(path, path=path)]
@@ -107,11 +108,10 @@ def stat_error(path: str, e: OSError) -> str:
     return f"cannot read: {e.strerror or e}"
 
 
-def walk(folder: str, recursive: bool, visited: set | None = None) -> list[Item]:
+def walk(folder: str, recursive: bool, visited: set) -> list[Item]:
     """Image and archive files under a folder, sorted by name, and error rows for image names
     that can't be files. Directories already visited (a symlink loop, a link to an ancestor)
     are not entered again."""
-    visited = set() if visited is None else visited
     try:
         st = os.stat(folder)
         if (st.st_dev, st.st_ino) in visited:

@@ -114,9 +114,8 @@ def csv_complete_end(raw: bytes) -> int:
 
 def looks_like_start(raw: bytes, fmt: str, fields: list[str]) -> bool:
     """A first record cut short: a prefix of our CSV header, or the start of a JSONL object."""
-    if fmt == "csv":
-        return ",".join(fields).encode().startswith(raw)
-    return raw.startswith(b'{"path"')
+    start = (",".join(fields) + "\r\n").encode() if fmt == "csv" else b'{"path": '
+    return start.startswith(raw) or raw.startswith(start)
 
 
 def csv_records(raw: bytes, out: str, fields: list[str]) -> list[list[str]]:

@@ -27,8 +27,9 @@ class Died:
         return f"exited with status {self.exitcode}"
 
 
-def serve(conn, work) -> None:
+def serve(conn, parent_end, work) -> None:
     """A worker's loop: task in, result out, until the parent closes the pipe."""
+    parent_end.close()  # inherited by the fork: held open here, the parent's close would never reach us
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -42,7 +43,10 @@ def serve(conn, work) -> None:
         except Exception as e:  # a bug or a model that won't load: the parent raises it
             e.add_note(f"in a worker process:\n{traceback.format_exc()}")
             reply = ("raised", e)
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone or stopping: nothing to report to
+            return
 
 
 class Worker:
@@ -52,7 +56,7 @@ class Worker:
         # before serve() has set its own
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            self.process = context.Process(target=serve, args=(child, work), daemon=True)
+            self.process = context.Process(target=serve, args=(child, self.conn, work), daemon=True)
             self.process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -131,9 +135,9 @@ class WorkerPool:
     def close(self, kill: bool = False) -> None:
         """End the workers: closed pipes let idle ones exit; kill for a stop right now."""
         for worker in self.workers:
-            worker.conn.close()
             if kill:
                 worker.process.kill()
+            worker.conn.close()
         for worker in self.workers:
             worker.process.join(5)
             if worker.process.exitcode is None:

@@ -189,14 +189,15 @@ def run(args, signals: Signals) -> int:
     models_in_workers = workers > 1 and requested_providers(args.provider)[0] == "CPUExecutionProvider"
     # the workers start before the parent's ORT session exists: forking a process with live ORT
     # (or CUDA) threads is unsafe
-    pool = start_pool(workers)
-    fd, finished = None, False
+    pool, fd, finished = None, None, False
     try:
+        with signals.held():  # a signal now would leave workers or the lock without an owner here
+            pool = start_pool(workers)
         model = load_model(zoo, args.model)
         top_k = min(args.top_k, len(model.labels))
         fields = row_fields(top_k)
-        fd = 1 if args.out == "-" else open_output(args.out)
         with signals.held():
+            fd = 1 if args.out == "-" else open_output(args.out)
             previous = take_previous(fd, args.out, fmt, fields) if args.resume else clear(fd)
         writer = RowWriter(fd, args.out, fmt, fields, header=at_start(fd))
         pending = [item for item in items if item.name not in previous.names]
