@@ -4,12 +4,18 @@
     tinyzoo classify 'scans/*.png' archive.zip --model fashion-cnn --out results.jsonl --resume
     find . -name '*.jpg' | tinyzoo classify - --model mnist-cnn --out -
 
-Decoding and preprocessing (the app's own function) run in worker processes, each of which
-also runs the model on its chunk with a one-thread CPU session (on CUDA, the parent's single GPU
-session runs every batch). Rows are written and flushed batch by batch, so a killed
-run keeps every row it wrote and `--resume` carries on without duplicates. A file that can't be
-classified gets a row with its error; the run goes on. Exit status: 0 all classified, 1 some
-failed, 2 usage error.
+Inputs are listed first (batch_inputs: files, folders, globs, archive members by their headers),
+then prepared in worker processes (batch_pool), each of which also runs the model on its chunk
+with a one-thread CPU session (on CUDA, the parent's single GPU session runs every batch). Rows
+are written batch by batch to a locked file (batch_output), so a killed run keeps every row it
+wrote and `--resume` carries on without duplicates. A file that can't be classified, for any
+reason its decoder gives, gets a row with its error; the run goes on. SIGTERM/SIGINT stop the
+run between batches. Exit status: 0 all classified, 1 some failed, 2 usage or output error,
+128 + the signal when stopped.
+
+The pieces another engine needs to give identical rows: list_items (inputs -> Items),
+prepare (one Item -> the picture the model sees, or an error), result_rows / error_row (rows
+in row_fields order) and RowWriter.
 """
 import argparse
 import contextlib

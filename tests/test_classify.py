@@ -29,7 +29,7 @@ def fashion_files(tmp_path_factory, test_split):
 
 
 def read_rows(path):
-    text = path.read_text()
+    text = path.read_text(newline="")  # CSV is RFC 4180: CRLF ends records, a CR inside a name stays
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines()]
     return list(csv.DictReader(io.StringIO(text)))

@@ -448,9 +448,9 @@ def slow_inputs(tmp_path_factory) -> Path:
     return folder
 
 
-def start(slow_inputs, out, *extra):
+def start(slow_inputs, out):
     return subprocess.Popen([sys.executable, "-m", "demo.cli", "classify", str(slow_inputs), "--model", "mnist-cnn",
-                             "--out", str(out), "--batch-size", "8", "--workers", "2", *extra],
+                             "--out", str(out), "--batch-size", "8", "--workers", "2"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
