@@ -177,12 +177,13 @@ def tree(folder: str, visited: set, prefix: tuple = ()):
 
 
 def parts_match(pattern: list[str], parts: tuple) -> bool:
-    """glob semantics per path component: `**` is zero or more directories; a leading dot must
-    be matched explicitly."""
+    """glob semantics per path component: `**` is zero or more directories (not hidden ones); a
+    leading dot must be matched explicitly."""
     if not pattern:
         return not parts
     if pattern[0] == "**":
-        return parts_match(pattern[1:], parts) or (bool(parts) and parts_match(pattern, parts[1:]))
+        return parts_match(pattern[1:], parts) or (
+            bool(parts) and not parts[0].startswith(".") and parts_match(pattern, parts[1:]))
     if not parts or (parts[0].startswith(".") and not pattern[0].startswith(".")):
         return False
     return fnmatch.fnmatchcase(parts[0], pattern[0]) and parts_match(pattern[1:], parts[1:])
@@ -235,7 +236,7 @@ def tar_items(path: str):
 
 # --- reading one item (in whichever process prepares it) -------------------------------------
 
-_OPEN_ARCHIVE: dict = {}  # path -> open ZipFile/TarFile: members of one archive come in runs
+_OPEN_ARCHIVE: dict = {}  # (path, inode, mtime, size) -> open ZipFile/TarFile: members of one archive come in runs
 
 
 def read_item(item: Item) -> bytes:
@@ -272,15 +273,25 @@ def read_file(path: str) -> bytes:
 
 
 def read_member(item: Item) -> bytes:
-    archive = _OPEN_ARCHIVE.get(item.path)
-    if archive is None:
-        for old in _OPEN_ARCHIVE.values():
-            old.close()
-        _OPEN_ARCHIVE.clear()
-        archive = zipfile.ZipFile(item.path) if item.kind == "zip" else tarfile.open(item.path)
-        _OPEN_ARCHIVE[item.path] = archive
+    archive = open_archive(item)
     if item.kind == "zip":
         with archive.open(archive.infolist()[item.index]) as member:
             return member.read(MAX_BYTES + 1)
     archive.fileobj.seek(item.index)
     return archive.fileobj.read(min(item.size, MAX_BYTES + 1))
+
+
+def open_archive(item: Item):
+    """The item's archive, kept open for the members after it; reopened when the file changed."""
+    st = os.stat(item.path)
+    key = (item.path, st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in _OPEN_ARCHIVE:
+        close_archives()
+        _OPEN_ARCHIVE[key] = zipfile.ZipFile(item.path) if item.kind == "zip" else tarfile.open(item.path)
+    return _OPEN_ARCHIVE[key]
+
+
+def close_archives() -> None:
+    for archive in _OPEN_ARCHIVE.values():
+        archive.close()
+    _OPEN_ARCHIVE.clear()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.batch_inputs import Item, UsageError, list_items, read_item
+from demo.batch_inputs import Item, UsageError, close_archives, list_items, read_item
 from demo.batch_output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
 from demo.batch_pool import Died, WorkerPool
 from demo.preprocess import RECIPES, ImageInputError, normalize, to_seen
@@ -216,6 +216,7 @@ def run(args, signals: Signals) -> int:
             pool.close(kill=stopped)
         if fd not in (None, 1):
             os.close(fd)
+        close_archives()  # those the parent itself read (--workers 1)
     summarize(tally, len(previous.names), args.out, workers, model.provider)
     if tally.signum:
         return 128 + tally.signum

@@ -491,6 +491,20 @@ def test_a_signal_stops_the_run_within_5s_with_every_row_kept(slow_inputs, tmp_p
     assert group_gone(proc.pid)
 
 
+def test_a_second_resume_while_a_run_writes_refuses_and_adds_nothing(slow_inputs, tmp_path, capsys):
+    out = tmp_path / "busy.csv"
+    proc = start(slow_inputs, out)
+    wait_for_rows(out, proc)
+    try:
+        assert classify([str(slow_inputs), "--model", "mnist-cnn", "--out", str(out), "--resume"]) == 2
+        assert "another tinyzoo classify is writing" in capsys.readouterr().err
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=10)
+    rows = read_csv(out)
+    assert len({r["path"] for r in rows}) == len(rows) and all(r["path"] != "path" for r in rows)  # no 2nd header
+
+
 def test_timeout_command_ends_the_run_at_its_term_signal(slow_inputs, tmp_path):
     """`timeout -k 30 3 tinyzoo classify ...`: SIGTERM to the whole group ends it, not the KILL 30 s later."""
     out = tmp_path / "t.jsonl"
