@@ -50,13 +50,13 @@ def is_archive_name(name: str) -> bool:
 
 # --- listing ---------------------------------------------------------------------------------
 
-def list_items(args: list[str], recursive: bool, stdin=None) -> list[Item]:
+def list_items(args: list[str], recursive: bool) -> list[Item]:
     """Command-line arguments (files, dirs, globs, archives, '-') -> Items in a stable order,
     each input once."""
     named = []  # (path, True when the user spelled it out and a missing file is a usage error)
     for arg in args:
         if arg == "-":
-            named += [(path, False) for path in stdin_paths(stdin or sys.stdin)]
+            named += [(path, False) for path in stdin_paths(sys.stdin)]
         elif glob.has_magic(arg):
             matches = expand_glob(arg, recursive)
             if not matches:
@@ -74,7 +74,7 @@ def list_items(args: list[str], recursive: bool, stdin=None) -> list[Item]:
 
 
 def stdin_paths(stream) -> list[str]:
-    """One path per line; bytes as they come (a non-UTF-8 name stays the same file)."""
+    """One path per line (LF or CRLF); bytes as they come (a non-UTF-8 name stays the same file)."""
     if hasattr(stream, "buffer"):
         lines = [os.fsdecode(line.rstrip(b"\r\n")) for line in stream.buffer]
     else:  # a text stream without bytes underneath (tests, wrappers)

@@ -204,7 +204,7 @@ def run(args, signals: Signals) -> int:
         with signals.held():
             fd = 1 if args.out == "-" else open_output(args.out)
             previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
-        writer = RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+            writer = RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
         pending = [item for item in items if item.name not in previous.names]
         in_workers = pool is not None and requested_providers(args.provider)[0] == "CPUExecutionProvider"
         model_ref = (str(model.path), manifest_row["sha256"]) if in_workers else None
