@@ -11,14 +11,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# serving side only (no torch): onnxruntime, gradio, pillow, numpy
+# serving side only (no torch): onnxruntime, gradio, pillow, numpy; on a machine where nvidia-smi
+# lists a GPU, also the CUDA runtime and cuDNN wheels (tinyzoo[cuda]) so ORT really gets CUDA
+SERVE_EXTRA := $(if $(shell nvidia-smi -L 2>/dev/null | grep -i gpu),[cuda],)
 $(VENV)/.serve: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.$(SERVE_EXTRA)'
 	touch $@
 
-# + torch, torchvision, onnx, onnxscript (training/export) and the test tools
+# + torch, torchvision, onnx, onnxscript (training/export), the test tools and Ray (its tests run in CI)
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,dev,scale]'
 	touch $@ $(VENV)/.serve
 
 demo: $(VENV)/.serve

@@ -30,8 +30,8 @@ def rss_mib(pid: int) -> float:
 
 
 class Client:
-    def __init__(self, port: int):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    def __init__(self, port: int, timeout: float = 60):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def request(self, method: str, url: str, body=None, headers=None) -> tuple[int, bytes]:
         self.conn.request(method, url, body, headers or {})
@@ -44,19 +44,23 @@ class Client:
         return status == 200 and b'"label"' in body
 
     def gradio(self, image: bytes) -> bool:
+        return b"event: complete" in self.gradio_events(image)
+
+    def gradio_events(self, image: bytes) -> bytes:
+        """Upload, call, read the result as the browser does -> the event stream (b"" on an HTTP error)."""
         form = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"d.png\"\r\n"
                 "Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
         status, body = self.request("POST", "/gradio_api/upload", form,
                                     {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
         if status != 200:
-            return False
+            return b""
         call = {"data": ["mnist-cnn", {"path": json.loads(body)[0], "meta": {"_type": "gradio.FileData"}}]}
         status, body = self.request("POST", "/gradio_api/call/classify_mnist_upload", json.dumps(call),
                                     {"Content-Type": "application/json"})
         if status != 200:
-            return False
+            return b""
         status, body = self.request("GET", f"/gradio_api/call/classify_mnist_upload/{json.loads(body)['event_id']}")
-        return status == 200 and b"event: complete" in body
+        return body if status == 200 else b""
 
 
 def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kinds=("HTTP API", "Gradio")):

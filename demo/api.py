@@ -1,22 +1,44 @@
-"""The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes, `GET /api/models`."""
+"""The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes,
+`POST /api/predict?model=<id>` with JSON for the sequence and tabular models, `GET /api/models`."""
+import json
+
+import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, UnsupportedImageError
-from demo.runtime import ImageClassifier, InputError, ModelError, ModelZoo
+from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
+from demo.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
 from demo.ui import TOP_K
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def invalid_parameters(exc: RequestValidationError) -> str:
+    """FastAPI's validation errors as one line: "query parameter 'model' is required; ..."."""
+    problems = []
+    for e in exc.errors():
+        source, *name = [str(part) for part in e.get("loc", ())] or ["request"]  # ('query', 'top_k')
+        where = f"{source} parameter {'.'.join(name)!r}" if name else source
+        if e.get("type") == "missing":
+            problems.append(f"{where} is required")
+        else:
+            problems.append(f"{where}: {e.get('msg', 'invalid')} (got {str(e.get('input'))[:80]!r})")
+    return "; ".join(problems) or "invalid request"
 
 
 def build_api(zoo: ModelZoo) -> FastAPI:
     api = FastAPI(title="tinyzoo", docs_url=None, redoc_url=None)
 
+    @api.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, exc: RequestValidationError):  # not FastAPI's {"detail": [...]}
+        return error(400, invalid_parameters(exc))
+
     @api.get("/api/models")
-    def models():
+    async def models():  # on the event loop: answers even while every worker thread waits on the decode budget
         return {"models": zoo.describe()}
 
     @api.post("/api/classify")
@@ -29,6 +51,9 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(404, str(e))
         if not isinstance(onnx_model, ImageClassifier):
             return error(400, f"{model} is a {onnx_model.meta['task']} model, not an image classifier")
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return error(415, "send the image file's raw bytes as the request body "
+                              "(curl --data-binary @digit.png), not a multipart form (curl -F)")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -38,6 +63,8 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(400, "empty body: send the image file's bytes as the request body")
         try:
             pred = await run_in_threadpool(onnx_model.classify, bytes(body), top_k)
+        except ServerBusyError as e:  # the decode memory budget stayed spent: come back, not a 500
+            return error(503, str(e), {"Retry-After": "5"})
         except EmptyImageError as e:
             return error(422, str(e))
         except UnsupportedImageError as e:
@@ -46,4 +73,65 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(400, str(e))
         return pred.to_json()
 
+    add_predict_route(api, zoo)
     return api
+
+
+PREDICT_MAX_BYTES = 1 << 20  # a sentence or a few numbers, plus a char RNN's state
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (nothing more is read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
+    """`POST /api/predict?model=<id>`: {"text": "hello"[, "state": {...}]} for a char RNN,
+    {"features": {name: value} or [values]} for a tabular model."""
+
+    @api.post("/api/predict")
+    async def predict(request: Request, model: str):
+        try:
+            onnx_model = zoo.get(model)
+        except ModelError as e:
+            return error(404, str(e))
+        if isinstance(onnx_model, ImageClassifier):
+            return error(400, f"{model} is an image classifier: POST the image's bytes to /api/classify?model={model}")
+        body = await read_body(request, PREDICT_MAX_BYTES)
+        if body is None:
+            return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return error(400, f"body must be JSON: {e}")
+        field = "text" if isinstance(onnx_model, CharPredictor) else "features"
+        if not isinstance(payload, dict) or field not in payload:
+            example = '{"text": "hello"}' if field == "text" else '{"features": {"x": 1.0}}'
+            return error(400, f"{model} takes a JSON object with {field!r}, e.g. {example}")
+        try:
+            return await run_in_threadpool(predict_json, onnx_model, payload)
+        except InputError as e:
+            return error(400, str(e))
+
+
+def predict_json(model: CharPredictor | TabularModel, payload: dict) -> dict:
+    if isinstance(model, TabularModel):
+        return {"model": model.id, **model.predict(payload["features"]), "provider": model.provider}
+    state = payload.get("state")
+    if state is not None and not isinstance(state, dict):
+        raise InputError(f"{model.id}: state must be an object {{name: nested list}} as a previous answer returned")
+    try:
+        state = {name: np.asarray(value, np.float32) for name, value in (state or {}).items()}
+    except (TypeError, ValueError):
+        raise InputError(f"{model.id}: state values must be nested lists of numbers") from None
+    if any(not np.isfinite(value).all() for value in state.values()):
+        raise InputError(f"{model.id}: state contains NaN or infinity")
+    pred = model.predict(payload["text"], state)
+    return {"model": model.id, "input": pred.text, "output": pred.predicted,
+            "state": {name: value.tolist() for name, value in pred.state.items()},
+            "provider": pred.provider, "latency_ms": pred.latency_ms}

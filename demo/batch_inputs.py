@@ -35,7 +35,7 @@ class Item:
     name: str  # what the output's path column says
     path: str = ""  # the file to read, or the archive holding the member
     kind: str = "file"  # file | zip | tar
-    index: int = 0  # zip: position in the archive's member list; tar: offset of the member's data
+    member: int = 0  # which member: zip, its position in the member list; tar, the offset of its data
     size: int = 0  # an archive member's size as its header gives it
     error: str = ""  # found while listing: the row says it and nothing is read
 
@@ -275,9 +275,9 @@ def read_file(path: str) -> bytes:
 def read_member(item: Item) -> bytes:
     archive = open_archive(item)
     if item.kind == "zip":
-        with archive.open(archive.infolist()[item.index]) as member:
+        with archive.open(archive.infolist()[item.member]) as member:
             return member.read(MAX_BYTES + 1)
-    archive.fileobj.seek(item.index)
+    archive.fileobj.seek(item.member)
     return archive.fileobj.read(min(item.size, MAX_BYTES + 1))
 
 

@@ -70,6 +70,10 @@ class Previous:
     names: set = field(default_factory=set)
     failed: set = field(default_factory=set)  # those whose row is an error row
 
+    def any_failed(self, items) -> bool:
+        """Whether one of these inputs already has an error row."""
+        return any(item.name in self.failed for item in items)
+
 
 def take_previous(fd: int, out: str, fmt: str, fields: list[str]) -> Previous:
     """Read what an earlier run wrote and cut the file after its last complete record (a
@@ -189,6 +193,10 @@ class RowWriter:
             raise OutputError(f"{self.where()} was closed (broken pipe): stopped") from None
         except OSError as e:
             raise OutputError(f"cannot write to {self.where()}: {e.strerror}") from None
+
+    def close(self) -> None:
+        if self.fd != 1:  # stdout stays open
+            os.close(self.fd)
 
     def where(self) -> str:
         return "stdout" if self.out == "-" else self.out

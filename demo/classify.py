@@ -35,6 +35,7 @@ from demo.batch_inputs import Item, UsageError, close_archives, list_items, read
 from demo.batch_output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
 from demo.batch_pool import Died, WorkerPool
 from demo.preprocess import RECIPES, ImageInputError, normalize, to_seen
+from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
 
 
@@ -188,12 +189,11 @@ class Tally:
 
 
 def run(args, signals: Signals) -> int:
-    fmt = output_format(args.out, args.format)
-    check_args(args)
+    fmt = check_options(args)
     zoo, manifest_row = image_model_row(args)
     items = list_items(args.paths, args.recursive)
     workers = args.workers or os.cpu_count() or 1
-    pool, fd, stopped = None, None, True
+    pool, writer, stopped = None, None, True
     try:
         # the workers start before the parent's ORT session exists: forking a process with live
         # ORT (or CUDA) threads is unsafe. held(): a signal inside would leave workers unowned
@@ -202,11 +202,10 @@ def run(args, signals: Signals) -> int:
         model = load_model(zoo, args.model)
         top_k = min(args.top_k, len(model.labels))
         with signals.held():
-            fd = 1 if args.out == "-" else open_output(args.out)
-            previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
-            writer = RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+            previous, writer = open_results(args, fmt, top_k)
         pending = [item for item in items if item.name not in previous.names]
-        in_workers = pool is not None and requested_providers(args.provider)[0] == "CPUExecutionProvider"
+        in_workers = (pool is not None and args.backend == "local"
+                      and requested_providers(args.provider)[0] == "CPUExecutionProvider")
         model_ref = (str(model.path), manifest_row["sha256"]) if in_workers else None
         tally = classify_all(pool, make_chunks(pending, workers, args, model, top_k, model_ref),
                              model, writer, signals, len(pending))
@@ -214,26 +213,29 @@ def run(args, signals: Signals) -> int:
     finally:
         if pool:
             pool.close(kill=stopped)
-        if fd not in (None, 1):
-            os.close(fd)
+        if writer:
+            writer.close()
         close_archives()  # those the parent itself read (--workers 1)
     summarize(tally, len(previous.names), args.out, workers, model.provider)
     if tally.signum:
         return 128 + tally.signum
-    failed_before = any(item.name in previous.failed for item in items)  # a resumed run tells the same as one run
-    return 1 if tally.failed or failed_before else 0
+    return 1 if tally.failed or previous.any_failed(items) else 0  # a resumed run tells what one run would
 
 
-def check_args(args) -> None:
+def check_options(args) -> str:
+    """The option checks every engine shares -> the output format."""
+    fmt = output_format(args.out, args.format)
     if args.resume and args.out == "-":
         raise UsageError("--resume needs an output file, not stdout")
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
         raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    return fmt
 
 
 def image_model_row(args) -> tuple[ModelZoo, dict]:
     try:
-        zoo = ModelZoo(args.models_dir, args.provider, threads=1)  # the decode workers own the other cores
+        # the decode workers own the other cores
+        zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url, threads=1)
         row = zoo.manifest["models"].get(args.model)
         if row is None:
             zoo.get(args.model)  # raises with the list of available ids
@@ -259,6 +261,19 @@ def load_model(zoo: ModelZoo, model_id: str) -> ImageClassifier:
     if model.meta["input"]["recipe"] not in RECIPES:
         raise UsageError(f"{model_id}: its metadata names an unknown preprocessing recipe {model.meta['input']['recipe']!r}")
     return model
+
+
+def open_results(args, fmt: str, top_k: int) -> tuple[Previous, RowWriter]:
+    """--out opened and locked, what an earlier run left there (--resume), and the writer that
+    appends after it (every engine writes through this)."""
+    fd = 1 if args.out == "-" else open_output(args.out)
+    try:
+        previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
+        return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+    except BaseException:
+        if fd != 1:
+            os.close(fd)
+        raise
 
 
 def clear(fd: int) -> Previous:
@@ -339,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="below this top-1 probability the label column is left empty (top-k still given)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
+    # --- scale out (demo/remote.py, demo/classify_ray.py) ---
+    add_backend_arguments(p)
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="run here with worker processes (local, default) or on a Ray cluster (needs tinyzoo[scale])")
+    p.add_argument("--ray-address", default=None,
+                   help="--engine ray: 'auto' or HOST:PORT of a running cluster (default: start a local one)")
     return p
 
 
@@ -346,6 +367,9 @@ def main(argv=None) -> int:
     signals = Signals()  # first: a Ctrl-C during start-up ends quietly too
     try:
         args = build_parser().parse_intermixed_args(argv)  # options may come between paths
+        if args.engine == "ray":  # the same job on Ray Data: demo/classify_ray.py
+            from demo.classify_ray import run_ray
+            return run_ray(args)
         return run(args, signals)
     except UsageError as e:
         print(f"tinyzoo classify: {e}", file=sys.stderr)

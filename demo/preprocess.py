@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from demo.decode_budget import DecodeBudget
+
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
@@ -37,6 +39,16 @@ class EmptyImageError(ImageInputError):
     """Nothing drawn / a blank picture: the app says 'draw a digit' instead of guessing."""
 
 
+class ServerBusyError(ImageInputError):
+    """Other requests' images hold the decode budget right now: try again (HTTP 503)."""
+
+
+# Decoded-image memory for the whole process (see demo/decode_budget.py). 12 bytes per pixel:
+# the peak of to_seen on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
+# 512 MiB: one worst-case image at a time, or a few large photos
+DECODE_BUDGET = DecodeBudget(limit_bytes=512 * 2**20, bytes_per_pixel=12, wait_s=15.0, refusal=ServerBusyError)
+
+
 @dataclass
 class Preprocessed:
     tensor: np.ndarray  # float32 [C, H, W], normalized as the model was trained
@@ -58,7 +70,8 @@ def open_image(source) -> Image.Image:
                     f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
             _check_size(img.size)
             img.seek(0)  # animated GIF/WebP: the first frame
-            img.load()
+            with DECODE_BUDGET.decoding(*img.size):  # waits (or refuses) while others hold the memory
+                img.load()
         except ImageInputError:
             raise
         except UnidentifiedImageError:
@@ -223,6 +236,7 @@ def fit_pad(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
+@DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
 def to_seen(source, input_spec: dict) -> np.ndarray:
     """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity.
 

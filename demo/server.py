@@ -6,20 +6,30 @@
 """
 import argparse
 import os
+import sys
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from demo import connections
 from demo.api import build_api
+from demo.decode_budget import return_large_frees_to_the_os
+from demo.editor_blobs import bound_editor_blobs
 from demo.preprocess import MAX_BYTES
-from demo.runtime import ModelZoo
+from demo.remote import add_backend_arguments, open_zoo
+from demo.runtime import ModelError, ModelZoo
 from demo.ui import PIXELATED, build_ui
+from demo.upload_cache import BoundUploadCache
+from demo.uploads import guard_file_inputs
+from demo.v2 import build_v2_router
 
 SESSION_CAPACITY = 256
+UPLOAD_CACHE_MB = 256
 
 
-def create_app(zoo: ModelZoo) -> FastAPI:
+def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
+    return_large_frees_to_the_os()  # the decode budget bounds live image bytes; this keeps RSS near them
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
@@ -27,8 +37,16 @@ def create_app(zoo: ModelZoo) -> FastAPI:
     ui.state_session_capacity = SESSION_CAPACITY
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
-    return gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                               footer_links=["api"], css=PIXELATED, run_history=False)
+    api = build_api(zoo)
+    api.include_router(build_v2_router(zoo))  # the Open Inference Protocol (KServe v2 / Triton) beside /api
+    app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
+                              footer_links=["api"], css=PIXELATED, run_history=False)
+    guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
+    bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
+    app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
+    app.add_middleware(connections.LimitBody)
+    app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route
+    return app
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,16 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
+    p.add_argument("--upload-cache-mb", type=int, default=int(os.environ.get("TINYZOO_UPLOAD_CACHE_MB", str(UPLOAD_CACHE_MB))),
+                   help="most MiB of uploads kept in Gradio's cache; the oldest go first (env TINYZOO_UPLOAD_CACHE_MB)")
+    add_backend_arguments(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    zoo = ModelZoo(args.models_dir, args.provider)
-    for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
-        zoo.get(model_id)
+    try:
+        zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url)
+        for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
+            zoo.get(model_id)
+    except ModelError as e:
+        print(f"tinyzoo demo: {e}", file=sys.stderr)
+        return 2
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
           f"serving http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(zoo), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
+                http=connections.TimedH11Protocol, timeout_keep_alive=connections.KEEP_ALIVE_S,
+                h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES)
     return 0

@@ -11,6 +11,7 @@ from PIL import Image
 
 from demo.preprocess import EmptyImageError, ImageInputError
 from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
+from demo.uploads import read_upload
 
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
@@ -21,8 +22,9 @@ class UploadedImage(gr.Image):
     """gr.Image whose upload reaches our validating decoder untouched.
 
     Stock gr.Image opens the file with PIL before the handler runs, so a non-image or a
-    decompression bomb fails inside Gradio with a generic error; here the handler gets the path
-    (or the bytes of a data: URL) and demo.preprocess says precisely what is wrong.
+    decompression bomb fails inside Gradio with a generic error; here the handler gets the bytes
+    (of the upload, read only from Gradio's upload folder, or of a data: URL) and
+    demo.preprocess says precisely what is wrong.
     """
 
     is_template = True  # render with gr.Image's front end
@@ -31,7 +33,7 @@ class UploadedImage(gr.Image):
         if payload is None:
             return None
         if payload.path:
-            return payload.path
+            return read_upload(payload.path)
         if payload.url and payload.url.startswith("data:") and "," in payload.url:
             try:
                 return base64.b64decode(payload.url.split(",", 1)[1], validate=True)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import onnx
 
+from demo.manifest import read_manifest, sha256_file
 from export.quantize import read_metadata
 
-MAX_BATCH = 256
+MAX_BATCH = 256  # demo/remote.py's TRITON_MAX_BATCH: --backend triton sends at most this many rows a call
 ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64",
                   onnx.TensorProto.INT32: "TYPE_INT32", onnx.TensorProto.UINT8: "TYPE_UINT8"}
 
@@ -47,13 +48,19 @@ def model_config(model_id: str, graph: onnx.GraphProto, meta: dict) -> str:
 
 def write_repository(model_ids: list[str], models_dir: Path, out_dir: Path) -> list[Path]:
     written = []
+    manifest = read_manifest(models_dir)["models"]
     for model_id in model_ids:
-        source = Path(models_dir) / f"{model_id}.onnx"
+        if model_id not in manifest:
+            raise SystemExit(f"{model_id}: not in {Path(models_dir) / 'manifest.json'}; export it first")
+        source = Path(models_dir) / manifest[model_id]["onnx"]
         meta = read_metadata(source)
         graph = onnx.load(str(source), load_external_data=False).graph
         folder = Path(out_dir) / model_id
         (folder / "1").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "1" / "model.onnx")
+        # Triton must run the very bytes the app and CLI read their metadata from (--backend triton)
+        if sha256_file(folder / "1" / "model.onnx") != manifest[model_id]["sha256"]:
+            raise SystemExit(f"{source}: sha256 differs from the manifest's; re-export {model_id} before serving it")
         (folder / "config.pbtxt").write_text(model_config(model_id, graph, meta))
         if meta.get("labels"):
             (folder / "labels.txt").write_text("\n".join(meta["labels"]) + "\n")

@@ -1,5 +1,6 @@
 """Shared fixtures. MNIST-only tests skip (with the reason) where MNIST files are absent;
 Fashion-MNIST must be there: `make test` installs it."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -49,32 +50,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
-    """`python -m demo` in a subprocess on a free port -> its base URL."""
+@contextlib.contextmanager
+def running_server(log, **env):
+    """`python -m demo` in a subprocess on a free port, output to the file `log`, extra `env` -> (base URL, process)."""
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "TINYZOO_PROVIDER": "cpu"}
-    proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "PORT": str(port), "TINYZOO_PROVIDER": "cpu", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited early:\n{proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(url + "/api/models", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not answer within 90 s")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited early:\n{Path(log.name).read_text()}")
+            try:
+                urllib.request.urlopen(url + "/api/models", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not answer within 90 s")
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """`python -m demo` in a subprocess on a free port -> its base URL."""
+    with open(tmp_path_factory.mktemp("server") / "server.log", "w") as log, running_server(log) as (url, _):
+        yield url
 
 
 def drawn_digit_png(size: int = 240, mode: str = "RGB", width: int = 18) -> bytes:

@@ -1,0 +1,385 @@
+"""A hostile caller against a live server: no file read outside Gradio's uploads, no 500, no hang.
+
+Raw HTTP only (what an attacker sends, not what gradio_client would build), against a server of
+our own with its own Gradio cache folder, so the FIFO and the symlink can be planted in it.
+"""
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from starlette.testclient import TestClient
+
+from demo import preprocess
+from demo.api import build_api
+from demo.decode_budget import DecodeBudget
+from demo.editor_blobs import MAX_DRAWINGS, MAX_LAYERS, bound_editor_blobs
+from demo.preprocess import ServerBusyError
+from demo.uploads import REFUSED
+from tests.conftest import drawn_digit_png, running_server
+
+CACHE_LIMIT_MB = 2
+FILE_INPUTS = {"image", "imageeditor", "sketchpad", "file", "gallery", "audio", "video", "model3d"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """-> (base URL, its Gradio cache folder, its log file)."""
+    root = tmp_path_factory.mktemp("hostile")
+    cache, log_path = root / "gradio", root / "server.log"
+    with open(log_path, "w") as log, running_server(log, GRADIO_TEMP_DIR=str(cache),
+                                                    TINYZOO_UPLOAD_CACHE_MB=str(CACHE_LIMIT_MB)) as (url, _):
+        yield url, cache, log_path
+
+
+def models_answer(url: str) -> bool:
+    """The server is alive: /api/models answers within 2 s."""
+    with urllib.request.urlopen(url + "/api/models", timeout=2) as response:
+        return response.status == 200 and b'"models"' in response.read()
+
+
+def gradio_call(url: str, api_name: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/<api_name> then read the event stream -> (last event name, its data)."""
+    body = json.dumps({"data": data}).encode()
+    request = urllib.request.Request(f"{url}/gradio_api/call/{api_name}", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}/gradio_api/call/{api_name}/{event_id}", timeout=30) as response:
+        stream = response.read().decode()
+    event, payload = None, None
+    for line in stream.splitlines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            payload = json.loads(line[6:])
+    return event, payload
+
+
+def upload(url: str, name: str, content: bytes) -> str:
+    """Gradio's own upload route, as the browser uses it -> the server path of the stored file."""
+    boundary = uuid.uuid4().hex
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/gradio_api/upload", form,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())[0]
+
+
+def file_endpoints(url: str) -> dict[str, list[tuple[str, object]]]:
+    """api_name -> [(component type, default value)] for every endpoint with a file-like input,
+    read from the app's config so an endpoint added later is attacked too."""
+    with urllib.request.urlopen(url + "/config", timeout=10) as response:
+        config = json.loads(response.read())
+    components = {c["id"]: c for c in config["components"]}
+    endpoints = {}
+    for dep in config["dependencies"]:
+        inputs = [(components[i]["type"], components[i].get("props", {}).get("value")) for i in dep["inputs"]]
+        if dep.get("api_name") and any(kind in FILE_INPUTS for kind, _ in inputs):
+            endpoints[dep["api_name"]] = inputs
+    return endpoints
+
+
+def file_slots(kind: str, file: dict) -> list:
+    """Every place a component of this kind takes a file: the Sketchpad's background, layers, composite."""
+    if kind in ("imageeditor", "sketchpad"):
+        return [{"background": file, "layers": [], "composite": None},
+                {"background": None, "layers": [file], "composite": None},
+                {"background": None, "layers": [], "composite": file}]
+    return [file, [file]] if kind in ("file", "gallery") else [file]
+
+
+def hostile_calls(url: str, paths: list[str]) -> list[tuple[str, list]]:
+    """(api_name, data) for every file-taking endpoint x every file slot x every path, with and without meta."""
+    calls = []
+    for api_name, inputs in file_endpoints(url).items():
+        for position, (kind, _) in enumerate(inputs):
+            if kind not in FILE_INPUTS:
+                continue
+            for path in paths:
+                for file in ({"path": path, "meta": {"_type": "gradio.FileData"}}, {"path": path}):
+                    for slot in file_slots(kind, file):
+                        data = [value for _, value in inputs]
+                        data[position] = slot
+                        calls.append((api_name, data))
+    return calls
+
+
+def planted_paths(cache: Path, tmp_path: Path) -> list[str]:
+    """Server paths a caller must never get read: secrets, a real digit image outside the cache,
+    nothing at all, a directory, an endless device, a FIFO and an outward symlink in the cache, `..`."""
+    seven = tmp_path / "server-side-seven.png"
+    seven.write_bytes(drawn_digit_png())
+    planted = cache / "planted"
+    planted.mkdir(parents=True, exist_ok=True)
+    fifo = planted / "fifo.png"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    link = planted / "link.png"
+    if not link.is_symlink():
+        link.symlink_to(seven)
+    return ["/etc/shadow", "/etc/passwd", str(seven), str(tmp_path / "missing.png"), "/etc", "/dev/zero",
+            str(fifo), str(link), f"{cache}/../../../../../../etc/passwd", f"{planted}/{os.path.relpath(seven, planted)}"]
+
+
+def test_control_a_real_upload_is_classified(server):
+    """The attack tests below must be able to fail: the same endpoints do answer a real upload."""
+    url, _, _ = server
+    path = upload(url, "seven.png", drawn_digit_png())
+    event, payload = gradio_call(url, "classify_mnist_upload", ["mnist-cnn", {"path": path, "meta": {"_type": "gradio.FileData"}}])
+    assert event == "complete" and payload[0]["label"] == "7"
+    assert payload[1] and payload[1]["url"]  # the 28x28 the model saw
+
+
+def test_no_endpoint_reads_a_server_path(server, tmp_path):
+    url, cache, log_path = server
+    calls = hostile_calls(url, planted_paths(cache, tmp_path))
+    endpoints = {api_name for api_name, _ in calls}
+    assert {"classify_mnist_upload", "classify_mnist_sketch", "classify_fashion_upload"} <= endpoints
+    with ThreadPoolExecutor(4) as pool:
+        pending = [pool.submit(gradio_call, url, api_name, data) for api_name, data in calls]
+        while not all(f.done() for f in pending):  # during the attack: still answering
+            assert models_answer(url)
+            time.sleep(0.2)
+        answers = [f.result() for f in pending]
+    assert models_answer(url)  # and after
+    for (api_name, data), (event, payload) in zip(calls, answers):
+        # no label, no picture; one message whether the path exists, is a secret, a device or nothing
+        assert (event, payload["error"]) == ("error", REFUSED), (api_name, data, payload)
+    copied = {p.name for p in cache.rglob("*") if p.is_file()}
+    assert not copied & {"passwd", "shadow", "server-side-seven.png"}  # nothing was copied into the cache either
+    assert "Traceback" not in log_path.read_text()
+
+
+def half_sent(url: str, request: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    s = socket.create_connection((host, int(port)), timeout=60)
+    if request:
+        s.sendall(request)
+    return s
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    """Waits (up to the socket's 60 s timeout) for the server to drop the connection."""
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        s.close()
+
+
+def test_idle_and_half_sent_connections_time_out(server):
+    url, _, _ = server
+    body_start = b"POST /api/classify?model=mnist-cnn HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\x89PNG"
+    stalled = {
+        "connects and says nothing": half_sent(url, b""),
+        "half a request head": half_sent(url, b"GET /api/models HTTP/1.1\r\nHost: x\r\n"),
+        "a head and half a body": half_sent(url, body_start),
+        "a keep-alive connection left idle": half_sent(url, b"GET /api/models HTTP/1.1\r\nHost: x\r\n\r\n"),
+    }
+    drip = half_sent(url, b"GET /api/models HTTP/1.1\r\n")
+    dripping = threading.Event()
+
+    def slowloris() -> None:  # one header byte a second: its deadline runs from the head's first byte
+        try:
+            while not dripping.wait(1):
+                drip.sendall(b"X")
+        except OSError:
+            pass
+
+    threading.Thread(target=slowloris, daemon=True).start()
+    assert models_answer(url)  # the stalled connections hold nothing up
+    with ThreadPoolExecutor(len(stalled) + 1) as pool:
+        closed = dict(zip([*stalled, "slowloris"], pool.map(closed_by_server, [*stalled.values(), drip])))
+    dripping.set()
+    assert all(closed.values()), closed
+    assert models_answer(url)
+
+
+def test_client_disconnect_is_one_log_line(server):
+    url, _, log_path = server
+    half_sent(url, b"POST /api/classify?model=mnist-cnn HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\nabc").close()
+    half_sent(url, b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                   b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n").close()
+    deadline = time.time() + 20
+    while log_path.read_text().count("disconnected during POST") < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    log = log_path.read_text()
+    assert "disconnected during POST /api/classify" in log and "disconnected during POST /gradio_api/upload" in log
+    assert "Traceback" not in log and "ClientDisconnect" not in log
+    assert models_answer(url)
+
+
+def cached_bytes(cache: Path) -> int:
+    return sum(p.stat().st_size for p in cache.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_upload_cache_is_bounded_by_size(server):
+    """Non-image uploads of 1 MiB each into a cache bounded at 2 MiB: the newest stay, the oldest go."""
+    url, cache, _ = server
+    before = cached_bytes(cache)
+    paths = [upload(url, f"junk{i}.bin", os.urandom(2**20)) for i in range(6)]
+    assert Path(paths[-1]).is_file() and not Path(paths[0]).exists()
+    assert cached_bytes(cache) - before <= CACHE_LIMIT_MB * 2**20
+
+
+def raw_request(url: str, method: str, path: str, body=b"", headers=None, chunked=False) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    try:
+        try:
+            conn.request(method, path, body, headers or {}, encode_chunked=chunked)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the whole body was sent: read its answer
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def two_file_form(boundary: str, size: int):
+    """A multipart form of two files of `size` bytes each, as chunks (each file under max_file_size)."""
+    for i in range(2):
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big{i}.bin\"\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        for _ in range(size // 2**20):
+            yield bytes(2**20)
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_request_body_is_at_most_one_upload(server, chunked):
+    """Gradio's upload route takes up to 1000 files of 50 MiB in one request; the server, one upload's worth."""
+    url, _, log_path = server
+    size = 30 * 2**20
+    headers = {"Content-Type": "multipart/form-data; boundary=big"}
+    if not chunked:
+        headers["Content-Length"] = str(2 * size + 500)
+    status, body = raw_request(url, "POST", "/gradio_api/upload", two_file_form("big", size), headers, chunked)
+    assert status == 413 and "larger than" in body["error"]
+    assert models_answer(url)
+    assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ("", "query parameter 'model' is required"),
+    ("?model=mnist-cnn&top_k=abc", "query parameter 'top_k'"),
+])
+def test_bad_parameters_use_the_error_shape(server, query, fragment):
+    status, body = raw_request(server[0], "POST", f"/api/classify{query}", drawn_digit_png())
+    assert status == 400 and set(body) == {"error"} and fragment in body["error"], body
+
+
+def test_multipart_upload_says_send_raw_bytes(server):
+    boundary = "hostile"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.png\"\r\n\r\n").encode() \
+        + drawn_digit_png() + f"\r\n--{boundary}--\r\n".encode()
+    status, body = raw_request(server[0], "POST", "/api/classify?model=mnist-cnn", form,
+                               {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 415 and "raw bytes" in body["error"] and "--data-binary" in body["error"]
+
+
+# the decode memory budget, in process: it serializes or refuses, it never lets decodes pile up
+
+def test_budget_serializes_decodes_that_do_not_fit_together():
+    budget = DecodeBudget(limit_bytes=100, bytes_per_pixel=1, wait_s=30, refusal=ServerBusyError)
+    first_in, release_first, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def decode(entered: threading.Event, release: threading.Event | None) -> None:
+        with budget.scope():
+            with budget.decoding(8, 8):  # 64 of 100 bytes: two cannot run at once
+                entered.set()
+            if release:
+                release.wait(30)  # still in the scope: its share is still held
+
+    first = threading.Thread(target=decode, args=(first_in, release_first))
+    first.start()
+    assert first_in.wait(30)
+    second = threading.Thread(target=decode, args=(second_in, None))
+    second.start()
+    assert not second_in.wait(0.5) and budget.used == 64  # waiting, not decoding beside the first
+    release_first.set()
+    assert second_in.wait(30)
+    first.join(30)
+    second.join(30)
+    assert budget.used == 0
+
+
+def test_budget_refuses_when_it_stays_spent():
+    budget = DecodeBudget(limit_bytes=100, bytes_per_pixel=1, wait_s=0.05, refusal=ServerBusyError)
+    with budget.decoding(10, 10), pytest.raises(ServerBusyError, match="busy"), budget.decoding(1, 1):
+        pass
+    with budget.decoding(1000, 1000):  # larger than the whole budget: alone, it may use all of it
+        assert budget.used == 100
+    assert budget.used == 0
+
+
+@pytest.fixture
+def spent_budget(monkeypatch):
+    """demo.preprocess's budget replaced by a small one that another request holds entirely."""
+    budget = DecodeBudget(limit_bytes=10**6, bytes_per_pixel=12, wait_s=0.05, refusal=ServerBusyError)
+    monkeypatch.setattr(preprocess, "DECODE_BUDGET", budget)
+    with budget.hold(budget.limit_bytes):
+        yield budget
+
+
+def test_decoding_waits_for_the_budget_then_refuses(zoo, spent_budget):
+    with pytest.raises(ServerBusyError):
+        zoo.get("mnist-cnn").classify(drawn_digit_png())
+
+
+def test_http_api_answers_503_when_the_budget_stays_spent(zoo, spent_budget):
+    client = TestClient(build_api(zoo))
+    response = client.post("/api/classify?model=mnist-cnn", content=drawn_digit_png())
+    assert response.status_code == 503 and "busy" in response.json()["error"]
+    assert response.headers["retry-after"]
+
+
+# the Sketchpad's drawings held in memory by Gradio's accept_blobs server function
+
+def blob_form(boundary: str, component_id: int, **fields) -> bytes:
+    fields = {"component_id": component_id, "session_hash": "hostile", "fn_name": "accept_blobs", **fields}
+    form = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                    for k, v in fields.items())
+    return form + (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"blob\"\r\n"
+                   f"Content-Type: image/png\r\n\r\n").encode() + drawn_digit_png(28) + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_a_drawing_cannot_grow_without_bound(server):
+    """index=10**9 made Gradio build a billion-entry layer list (8 GB); now a 400."""
+    url, _, log_path = server
+    with urllib.request.urlopen(url + "/config", timeout=10) as response:
+        editors = [c["id"] for c in json.loads(response.read())["components"] if c["type"] in ("imageeditor", "sketchpad")]
+    for editor in editors:
+        status, body = raw_request(url, "POST", "/gradio_api/component_server",
+                                   blob_form("b", editor, type="layer", index=10**9, id="huge"),
+                                   {"Content-Type": "multipart/form-data; boundary=b"})
+        assert status == 400 and f"at most {MAX_LAYERS} layers" in body["detail"]
+    assert models_answer(url)
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_editors_keep_a_bounded_number_of_drawings():
+    from gradio.components.image_editor import AcceptBlobs
+
+    with gr.Blocks() as blocks:
+        pad = gr.Sketchpad()
+    bound_editor_blobs(blocks)
+    for i in range(3 * MAX_DRAWINGS):
+        pad.accept_blobs(AcceptBlobs(data={"type": "layer", "index": "0", "id": f"d{i}", "file": b""},
+                                     files=[("blob", drawn_digit_png(28))]))
+    assert list(pad.blob_storage) == [f"d{i}" for i in range(2 * MAX_DRAWINGS, 3 * MAX_DRAWINGS)]
