@@ -43,8 +43,11 @@ system-packages:
 test: $(VENV)/.dev system-packages
 	$(BIN)/python -m pytest -q
 
-# 10,000 generated cases per fuzz property (the default suite runs 200)
+# 10,000 mutated image files through the decoder (bench/fuzz_decode.py; crashers land in runs/fuzz,
+# keep them in tests/fuzz_cases/), then 10,000 generated cases per fuzz property (the suite runs 200)
+FUZZ_SEED ?= 0
 fuzz: $(VENV)/.dev
+	$(BIN)/python -m bench.fuzz_decode --mutations 10000 --seed $(FUZZ_SEED) --save runs/fuzz
 	TINYZOO_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 models: $(VENV)/.dev system-packages

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from demo.decode_budget import DecodeBudget
 
@@ -20,6 +20,9 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
 INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for cropping
 DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                  5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                  8: Image.Transpose.ROTATE_90}  # EXIF Orientation -> the transpose that makes it upright
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
@@ -81,10 +84,23 @@ def open_image(source) -> Image.Image:
             raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ImageInputError(f"corrupt or truncated image: {e}") from None
-        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # exif_transpose copies even when upright
-            img = ImageOps.exif_transpose(img)
+        except Exception as e:  # a broken field sends Pillow's decoders down paths that raise anything
+            raise ImageInputError(f"corrupt image: it could not be decoded ({str(e)[:120] or type(e).__name__})") from None
+        img = _upright(img)
     _check_size(img.size)
     return _normalize_mode(img)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation by transposing the pixels (ImageOps.exif_transpose would also
+    re-encode the EXIF block, which raises on values a crafted file can hold). An unreadable EXIF
+    block is ignored: it is optional metadata, and the pixels decoded fine."""
+    try:
+        orientation = int(img.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # SyntaxError, struct.error, TypeError...: Pillow's EXIF parser on hostile bytes
+        return img
+    method = EXIF_TRANSPOSE.get(orientation)
+    return img if method is None else img.transpose(method)
 
 
 def _read_bytes(source) -> bytes:

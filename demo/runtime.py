@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from demo.manifest import read_manifest
+from demo.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows, read_manifest
 from demo.preprocess import Preprocessed, preprocess
 
 METADATA_KEY = "tinyzoo"
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-REBUILD_HINT = "rebuild it with `make models` (or `tinyzoo train <id> && tinyzoo export <id>`)"
 
 
 class ModelError(RuntimeError):
@@ -102,12 +101,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class OnnxModel:
     """One verified ONNX file with its metadata and an ORT session on the best real provider."""
 
-    def __init__(self, path: Path, expected_sha256: str | None = None, provider: str | None = None, threads: int = 0):
+    def __init__(self, path: Path, expected_sha256: str, provider: str | None = None, threads: int = 0):
+        """expected_sha256: the manifest's digest; there is no way to skip verification."""
         path = Path(path)
+        if not isinstance(expected_sha256, str) or not SHA256_HEX.fullmatch(expected_sha256):
+            raise ModelError(f"{path}: no valid sha256 to verify it against ({expected_sha256!r}); refusing to "
+                             f"serve an unverified model; {REBUILD_HINT}")
         if not path.is_file():
             raise ModelError(f"{path}: model file missing; {REBUILD_HINT}")
         data = path.read_bytes()  # hash and load the same bytes: nothing can change in between
-        if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        if hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ModelError(f"{path}: sha256 does not match models/manifest.json (corrupt or replaced); {REBUILD_HINT}")
         try:
             # from bytes, ORT has no folder to resolve external-data files against: such models fail here
@@ -292,17 +295,18 @@ MODEL_CLASSES = {"image-classification": ImageClassifier, "sequence-prediction":
 class ModelZoo:
     """Loads models by id from a models dir, verified against its manifest, once each."""
 
-    def __init__(self, models_dir: Path | None = None, provider: str | None = None, verify: bool = True,
-                 threads: int = 1):
+    def __init__(self, models_dir: Path | None = None, provider: str | None = None, threads: int = 1):
         """threads: ORT intra-op threads per session. 1 by default: a request is one small input, and
         with spinning off a second thread only adds wake-up latency (mnist-cnn batch 1: 0.05 ms on
         one thread, 0.14 ms on two); concurrent requests use the other cores. Batch jobs pass 0 (all)."""
         self.models_dir = Path(models_dir or default_models_dir())
         self.provider = provider
-        self.verify = verify
         self.threads = threads
+        if not self.models_dir.is_dir():
+            raise ModelError(f"{self.models_dir}: no such models folder (--models-dir / TINYZOO_MODELS)")
         try:
             self.manifest = read_manifest(self.models_dir)
+            check_served_rows(self.manifest, self.models_dir / MANIFEST_NAME)
         except ValueError as e:
             raise ModelError(str(e)) from None
         self._loaded: dict[str, OnnxModel] = {}
@@ -315,13 +319,17 @@ class ModelZoo:
         if model_id not in self._loaded:
             row = self.manifest["models"].get(model_id)
             if row is None:
-                known = ", ".join(self.ids()) or f"none: {self.models_dir / 'manifest.json'} is missing or empty"
+                known = ", ".join(self.ids()) or f"none: {self.models_dir / MANIFEST_NAME} is missing or empty"
                 raise ModelError(f"unknown model {model_id!r}; available: {known}")
             model_class = MODEL_CLASSES.get(row.get("task"))
             if model_class is None:
                 raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")
-            model = model_class(self.models_dir / row["onnx"], row["sha256"] if self.verify else None, self.provider,
-                                self.threads)
+            path = self.models_dir / row["onnx"]
+            try:
+                model = model_class(path, row["sha256"], self.provider, self.threads)
+            except (KeyError, TypeError, ValueError) as e:  # the file's metadata lacks what its task needs
+                raise ModelError(f"{path}: '{METADATA_KEY}' metadata incomplete ({type(e).__name__}: {e}); "
+                                 f"{REBUILD_HINT}") from None
             if model.id != model_id:
                 raise ModelError(f"{model.path}: metadata says it is {model.id!r}, manifest says {model_id!r}; {REBUILD_HINT}")
             self._loaded[model_id] = model

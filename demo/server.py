@@ -16,6 +16,7 @@ from demo import connections
 from demo.api import build_api
 from demo.decode_budget import return_large_frees_to_the_os
 from demo.editor_blobs import bound_editor_blobs
+from demo.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.preprocess import MAX_BYTES
 from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ModelError, ModelZoo
@@ -61,17 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_zoo(args) -> ModelZoo:
+    """Every model loaded (and verified) up front: fail now, not on a first request. No models is an error."""
+    zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url)
+    if not zoo.ids():
+        raise ModelError(f"{zoo.models_dir}: no models ({MANIFEST_NAME} missing or empty); {REBUILD_HINT}")
+    for model_id in zoo.ids():
+        zoo.get(model_id)
+    return zoo
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url)
-        for model_id in zoo.ids():  # load (and verify) every model up front: fail now, not on a first request
-            zoo.get(model_id)
-    except ModelError as e:
+        zoo = load_zoo(args)
+    except ModelError as e:  # the operator's mistake: one line, no traceback
         print(f"tinyzoo demo: {e}", file=sys.stderr)
         return 2
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
-    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers) or 'no provider'}; "
+    print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
           f"serving http://{args.host}:{args.port}", flush=True)
     uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
                 http=connections.TimedH11Protocol, timeout_keep_alive=connections.KEEP_ALIVE_S,

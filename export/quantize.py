@@ -9,11 +9,13 @@ accuracy; a drop of more than 0.3 points fails the export and writes nothing.
 """
 import json
 import os
+import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -27,6 +29,9 @@ from training.registry import get_entry
 
 MAX_DROP = 0.003  # accuracy points (as a fraction) int8 may lose against fp32
 CALIBRATION_IMAGES = 1000
+# the x86 features ORT's int8 kernels dispatch on: the recorded accuracy depends on which are there
+INT8_CPU_FLAGS = ("sse4_1", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                  "amx_tile", "amx_int8")
 
 
 class QuantizationError(RuntimeError):
@@ -48,6 +53,22 @@ class TrainingImages(CalibrationDataReader):
             return None
         self.position += 1
         return {self.input_name: self.batches[self.position - 1]}
+
+
+def measured_with() -> dict:
+    """The ORT version and CPU an int8 accuracy was measured with: int8 kernels (and so a few
+    predictions) differ by instruction set, so a recorded figure says where it came from."""
+    cpuinfo = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            cpuinfo.setdefault(key.strip(), value.strip())  # the first core's entry
+    except OSError:  # not Linux: platform's name, no flags
+        pass
+    flags = set(cpuinfo.get("flags", "").split())
+    return {"onnxruntime": onnxruntime.__version__,
+            "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+            "cpu_flags": [f for f in INT8_CPU_FLAGS if f in flags]}
 
 
 def read_metadata(path: Path) -> dict:
@@ -104,6 +125,7 @@ def quantize_model(model_id: str, models_dir: Path, data_dir=None) -> dict:
         if drop > MAX_DROP:
             raise QuantizationError(f"{int8_id}: accuracy drops {drop * 100:.2f} points (> {MAX_DROP * 100:.1f}); not written")
         proto = onnx.load(str(tmp_out))
+        method["measured_with"] = measured_with()
         int8_meta = {**meta, "id": int8_id, "precision": "int8", "variant_of": model_id, "quantization": method,
                      "test_accuracy": accuracy, "fp32_test_accuracy": meta["test_accuracy"],
                      "fp32_sha256": sha256_file(fp32_path)}

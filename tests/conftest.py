@@ -1,11 +1,13 @@
 """Shared fixtures. MNIST-only tests skip (with the reason) where MNIST files are absent;
 Fashion-MNIST must be there: `make test` installs it."""
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from demo.runtime import ModelZoo, default_models_dir
 from training.data import dataset_available, load_split
 
 ROOT = Path(__file__).resolve().parents[1]
+# a test accuracy recorded at export against the one measured here: fp32 sums differ a little by
+# instruction set (AVX2, AVX-512...) and can flip a borderline prediction; 0.1 pt = 10 of 10,000 images
+FP32_RECORDED_TOLERANCE = 0.001
 
 
 def require_dataset(name: str) -> None:
@@ -83,6 +88,16 @@ def live_server(tmp_path_factory):
     """`python -m demo` in a subprocess on a free port -> its base URL."""
     with open(tmp_path_factory.mktemp("server") / "server.log", "w") as log, running_server(log) as (url, _):
         yield url
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    """POST raw bytes -> (status, JSON body), errors included."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def drawn_digit_png(size: int = 240, mode: str = "RGB", width: int = 18) -> bytes:

@@ -3,6 +3,7 @@ through demo's one preprocessing function and the shipped ONNX file in ONNX Runt
 import numpy as np
 import pytest
 
+from tests.conftest import FP32_RECORDED_TOLERANCE
 from training.registry import REGISTRY
 
 
@@ -15,5 +16,5 @@ def test_shipped_model_reaches_its_floor(zoo, test_split, model_id):
     predictions = model.run(batch).argmax(1)
     accuracy = float((predictions == labels).mean())
     assert accuracy >= entry.accuracy_floor, f"{model_id}: {accuracy:.4f} < floor {entry.accuracy_floor}"
-    # the figure recorded in the file is the one users get through the runtime
-    assert accuracy == pytest.approx(model.meta["test_accuracy"], abs=1e-4)
+    # the figure recorded in the file is the one users get through the runtime (on the exporting CPU)
+    assert abs(accuracy - model.meta["test_accuracy"]) <= FP32_RECORDED_TOLERANCE

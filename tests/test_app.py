@@ -1,28 +1,19 @@
 """The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
 import json
-import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from demo.ui import sketch_to_ink
-from tests.conftest import drawn_digit_png
+from tests.conftest import drawn_digit_png, post
 
 
 @pytest.fixture(scope="module")
 def client(live_server):
     return Client(live_server, verbose=False)
-
-
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_gradio_upload_endpoint(client, tmp_path):
@@ -109,7 +100,7 @@ def test_gradio_hello_endpoint(client):
 
 
 def test_gradio_hello_endpoint_names_allowed_characters(client):
-    with pytest.raises(Exception, match="allowed characters: 'e', 'h', 'l', 'o'"):
+    with pytest.raises(AppError, match="allowed characters: 'e', 'h', 'l', 'o'"):
         client.predict("hello-rnn", "hi!", api_name="/predict_hello")
 
 

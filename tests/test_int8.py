@@ -1,34 +1,58 @@
-"""int8 variants: within 0.3 points of fp32 through the runtime, same contract, selectable like any model;
-and the Triton model repository validates against Triton's own model_config schema."""
+"""int8 variants: within 0.3 points of fp32 through the runtime on the CPU running the test, same
+contract, selectable like any model; and the Triton model repository validates against Triton's own
+model_config schema."""
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 from google.protobuf import text_format
 
+from export.quantize import MAX_DROP, measured_with, quantize_model, read_metadata
 from export.triton import write_repository
+from tests.conftest import drawn_digit_png, require_dataset
 from training.registry import REGISTRY
 
 IMAGE_MODELS = [i for i, e in REGISTRY.items() if e.task == "image-classification"]
+# int8 kernels differ by instruction set (AVX2, AVX-512 VNNI, AMX...) and flip a few borderline
+# predictions: the recorded figure is the exporting machine's. Seen: up to 0.04 pt between two CPUs
+# (ORT's optimization level and thread count moved nothing: bench.int8_drift); 0.5 pt leaves room
+# for other CPUs and still catches a wrong or stale file.
+RECORDED_TOLERANCE = 0.005
+
+
+def accuracy(model, batch: np.ndarray, labels: np.ndarray) -> float:
+    return float((model.run(batch).argmax(1) == labels).mean())
 
 
 @pytest.mark.parametrize("model_id", IMAGE_MODELS)
 def test_int8_variant_keeps_accuracy(zoo, test_split, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
+    assert int8.meta["input"] == fp32.meta["input"]  # one preprocessed batch serves both
     images, labels = test_split(fp32.meta["dataset"])
     batch = np.stack([int8.preprocess(img).tensor for img in images])
-    predicted = int8.run(batch).argmax(1)
-    accuracy = float((predicted == labels).mean())
-    assert accuracy == pytest.approx(int8.meta["test_accuracy"], abs=1e-4)
-    assert fp32.meta["test_accuracy"] - accuracy <= 0.003
+    fp32_here, int8_here = accuracy(fp32, batch, labels), accuracy(int8, batch, labels)
+    assert fp32_here - int8_here <= MAX_DROP, f"{model_id}: int8 {int8_here:.4f} vs fp32 {fp32_here:.4f} on this CPU"
+    recorded, where = int8.meta["test_accuracy"], int8.meta["quantization"].get("measured_with", "an unrecorded CPU")
+    assert abs(int8_here - recorded) <= RECORDED_TOLERANCE, f"{int8_here:.4f} here, {recorded:.4f} recorded on {where}"
     assert int8.meta["precision"] == "int8" and int8.meta["variant_of"] == model_id
-    assert int8.labels == fp32.labels and int8.meta["input"] == fp32.meta["input"]
+    assert int8.labels == fp32.labels
     assert (zoo.models_dir / f"{model_id}-int8.onnx").stat().st_size < (zoo.models_dir / f"{model_id}.onnx").stat().st_size
     onnx.checker.check_model(str(zoo.models_dir / f"{model_id}-int8.onnx"), full_check=True)
 
 
+def test_int8_export_records_what_it_was_measured_with(zoo, tmp_path):
+    require_dataset("fashion")
+    for name in ("fashion-softmax.onnx", "manifest.json"):
+        (tmp_path / name).write_bytes((zoo.models_dir / name).read_bytes())
+    row = quantize_model("fashion-softmax", tmp_path)
+    meta = read_metadata(tmp_path / "fashion-softmax-int8.onnx")
+    here = meta["quantization"]["measured_with"]
+    assert here == measured_with() and here["onnxruntime"] == onnxruntime.__version__ and here["cpu"]
+    assert meta["test_accuracy"] == row["test_accuracy"] and meta["fp32_test_accuracy"] - row["test_accuracy"] <= MAX_DROP
+
+
 def test_cli_and_app_select_int8_like_any_model(zoo, tmp_path):
     from demo.classify import main as classify
-    from tests.conftest import drawn_digit_png
 
     (tmp_path / "seven.png").write_bytes(drawn_digit_png())
     out = tmp_path / "r.csv"

@@ -18,8 +18,8 @@ def assert_plots(results):
     assert results["plots"]
     for path in results["plots"]:
         with open(path, "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-        assert len(open(path, "rb").read()) > 5_000
+            data = f.read()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000
 
 
 def test_linear_regression(tmp_path):
@@ -57,7 +57,8 @@ def test_spiral(tmp_path):
     r = spiral.run(plots_dir=tmp_path)
     assert 0.4 < r["linear"]["test_accuracy"] < 0.6
     assert r["mlp"]["test_accuracy"] >= 0.95
-    assert_plots(r["linear"]) or assert_plots(r["mlp"])
+    assert_plots(r["linear"])
+    assert_plots(r["mlp"])
 
 
 def test_from_scratch(tmp_path):
@@ -65,7 +66,12 @@ def test_from_scratch(tmp_path):
     r = from_scratch.run(plots_dir=tmp_path)
     assert r["softmax_accuracy"] >= 0.83
     assert r["mlp_fixed_accuracy"] >= 0.85
-    assert r["mlp_fixed_accuracy"] > r["mlp_relu_logits_accuracy"] + 0.03
+    # what the lesson teaches: clipped logits get no gradient, so classes die early. After the first
+    # epoch the buggy MLP was 7-13 points behind on seeds 0-3 (on any CPU: it happens in the first
+    # few hundred steps, before float differences grow); whether its dead classes come
+    # back later varies with the seed and the CPU (final gap -0.7 to +8 points), so finals are not compared
+    buggy, fixed = r["mlp_relu_logits_history"], r["mlp_fixed_history"]
+    assert fixed[0] - buggy[0] >= 0.03, f"after epoch 1: fixed {fixed[0]:.4f}, ReLU on logits {buggy[0]:.4f}"
     assert_plots(r)
 
 
@@ -115,12 +121,13 @@ def test_diabetes_form_accepts_raw_values(zoo):
 
 def test_lessons_tab_endpoints(live_server):
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     client = Client(live_server, verbose=False)
     assert client.predict(4, api_name="/predict_linear") == pytest.approx(8.0, abs=0.05)
     assert "P(y=1 | x=3)" in client.predict(3, api_name="/predict_logistic")
     assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")
-    with pytest.raises(Exception, match="greater than maximum value 250"):  # the form's own bound, from metadata
+    with pytest.raises(AppError, match="greater than maximum value 250"):  # the form's own bound, from metadata
         client.predict(*{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
     assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
     text, board = client.predict("spiral-mlp", 0.5, 0.2, api_name="/predict_spiral")

@@ -4,8 +4,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from demo.preprocess import ImageInputError
-from tests.conftest import odd_uploads
-from tests.test_app import post
+from tests.conftest import odd_uploads, post
 
 CASES = odd_uploads()
 
