@@ -218,6 +218,17 @@ def test_an_unexpected_decoder_exception_is_an_error_row(nasty, tmp_path, monkey
     assert sum(r["label"] == "7" for r in rows.values()) == len(NASTY_NAMES)
 
 
+def test_the_crafted_fuzz_cases_each_get_one_row_and_resume_adds_none(tmp_path):
+    """tests/fuzz_cases: files that once escaped the decoder's error handling, through the real CLI."""
+    cases = sorted((ROOT / "tests" / "fuzz_cases").iterdir())
+    assert len(cases) >= 8
+    out = tmp_path / "fuzz.csv"
+    for resume in ([], ["--resume"]):
+        result = cli(ROOT / "tests" / "fuzz_cases", "--model", "mnist-cnn", "--out", out, "--workers", "2", *resume)
+        assert result.returncode in (0, 1) and b"Traceback" not in result.stderr, result.stderr
+    assert sorted(r["path"] for r in read_csv(out)) == [str(p) for p in cases if demo.batch_inputs.is_image_name(p.name)]
+
+
 def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeypatch):
     parent = os.getpid()
 
