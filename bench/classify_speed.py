@@ -3,6 +3,7 @@ processes with no model: the ceiling, and (b) the course-style loop: PIL per ima
 ToTensor/Normalize -> the PyTorch model at batch 1. One run, same files, side by side.
 
     python -m bench.classify_speed             # 10,000 28x28 PNGs + 2,000 256x256 JPEGs from MNIST test
+    python -m bench.classify_speed --n-png 3000 --n-jpeg 300 --no-course   # a quick before/after check
 """
 import argparse
 import multiprocessing
@@ -66,6 +67,8 @@ def main() -> None:
     p.add_argument("--model", default="mnist-cnn")
     p.add_argument("--n-png", type=int, default=10_000)
     p.add_argument("--n-jpeg", type=int, default=2_000)
+    p.add_argument("--course", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the course's PIL -> torch loop (--no-course: a quick check of classify alone)")
     args = p.parse_args()
     zoo = ModelZoo(provider="cpu")
     images, labels = load_split(zoo.manifest["models"][args.model]["dataset"], "test")
@@ -84,7 +87,7 @@ def main() -> None:
             cli, out = cli_rate(folder, args.model, Path(tmp) / f"{ext}.csv")
             predicted = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
             accuracy = float(np.mean([p == str(y) for p, y in zip(predicted, labels[:n])]))
-            course = course_loop(files, args.model, zoo.models_dir)
+            course = course_loop(files, args.model, zoo.models_dir) if args.course else float("nan")
             rows.append((name, n, decode, cli, course, accuracy))
     print(f"\n{workers} CPU cores; model {args.model}; images/s (higher is better)")
     print_table(["files", "count", "bare decode (no model)", "tinyzoo classify", "course loop (PIL -> torch, batch 1)",

@@ -4,150 +4,105 @@
     tinyzoo classify 'scans/*.png' archive.zip --model fashion-cnn --out results.jsonl --resume
     find . -name '*.jpg' | tinyzoo classify - --model mnist-cnn --out -
 
-Decoding and preprocessing (the app's own function) run in worker processes, each of which
-also runs the model on its chunk with a one-thread CPU session (on CUDA, the parent's single GPU
-session runs every batch). Rows are written and flushed batch by batch, so a killed
-run keeps every row it wrote and `--resume` carries on without duplicates. A file that can't be
-classified gets a row with its error; the run goes on. Exit status: 0 all classified, 1 some
-failed, 2 usage error.
+Inputs are listed first (batch_inputs: files, folders, globs, archive members by their headers),
+then prepared in worker processes (batch_pool), each of which also runs the model on its chunk
+with a one-thread CPU session (on CUDA, the parent's single GPU session runs every batch). Rows
+are written batch by batch to a locked file (batch_output), so a killed run keeps every row it
+wrote and `--resume` carries on without duplicates. A file that can't be classified, for any
+reason its decoder gives, gets a row with its error; the run goes on. SIGTERM/SIGINT stop the
+run between batches. Exit status: 0 all classified, 1 some failed, 2 usage or output error,
+128 + the signal when stopped.
+
+The pieces another engine needs to give identical rows: list_items (inputs -> Items),
+prepare (one Item -> the picture the model sees, or an error), result_rows / error_row (rows
+in row_fields order) and RowWriter.
 """
 import argparse
-import csv
-import glob
-import io
-import json
+import contextlib
 import math
 import multiprocessing
 import os
 import signal
+import stat
 import sys
-import tarfile
 import time
-import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from demo.batch_inputs import Item, UsageError, close_archives, list_items, read_item
+from demo.batch_output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
+from demo.batch_pool import Died, WorkerPool
 from demo.contract import InputSpec, normalize
-from demo.preprocess import ImageInputError, to_seen
+from demo.preprocess import RECIPES, ImageInputError, to_seen
 from demo.remote import add_backend_arguments, open_zoo
-from demo.runtime import ImageClassifier, ModelError, requested_providers, softmax
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-MEMBER_SEP = "::"  # archive.zip::inner/path.png
+from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
 
 
-class UsageError(Exception):
-    pass
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM: stop now (BaseException, like KeyboardInterrupt: no `except Exception` eats it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-@dataclass(frozen=True)
-class Item:
-    name: str  # what the output's path column says
-    path: str | None = None  # a file the worker reads
-    data: bytes | None = None  # an archive member's bytes, read by the main process
+class Signals:
+    """SIGINT/SIGTERM raise Interrupted at once, wherever the run is (start-up, listing, waiting
+    for workers), except inside held(): a batch of rows being written is finished first."""
 
+    def __init__(self):
+        self.holding, self.pending = False, None
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
 
-def is_archive(path: Path) -> bool:
-    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+    def handle(self, signum, _frame) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        raise Interrupted(signum)
 
-
-def is_image_name(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_SUFFIXES
-
-
-def archive_items(path: Path):
-    """Image members of a zip or tar archive, in name order, read one at a time."""
-    if path.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            for member in sorted(archive.namelist()):
-                if not member.endswith("/") and is_image_name(member):
-                    yield Item(f"{path}{MEMBER_SEP}{member}", data=archive.read(member))
-        return
-    with tarfile.open(path) as archive:
-        members = sorted((m for m in archive.getmembers() if m.isfile() and is_image_name(m.name)),
-                         key=lambda m: m.name)
-        for member in members:
-            yield Item(f"{path}{MEMBER_SEP}{member.name}", data=archive.extractfile(member).read())
-
-
-def expand(arg: str, recursive: bool) -> list[Path]:
-    if any(c in arg for c in "*?["):
-        matches = sorted(Path(p) for p in glob.glob(arg, recursive=recursive))
-        if not matches:
-            raise UsageError(f"{arg}: no file matches this pattern")
-        return matches
-    path = Path(arg)
-    if not path.exists():
-        raise UsageError(f"{arg}: no such file or directory")
-    return [path]
-
-
-def list_paths(args: list[str], recursive: bool) -> list[Path]:
-    """Command-line arguments (files, dirs, globs, archives, '-') -> files, in a stable order.
-    Named files are always taken; directories contribute their image files."""
-    if "-" in args:
-        args = [a for a in args if a != "-"] + [line.strip() for line in sys.stdin if line.strip()]
-    files = []
-    for arg in args:
-        for path in expand(arg, recursive):
-            if path.is_dir():
-                files += [Path(p) for p in sorted(_walk(str(path), recursive))]
-            else:
-                files.append(path)
-    return files
-
-
-def _walk(folder: str, recursive: bool):
-    """Image and archive files under a folder (os.scandir: no stat per entry on most filesystems)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                if recursive:
-                    yield from _walk(entry.path, recursive)
-            elif entry.is_file() and (is_image_name(entry.name) or is_archive(Path(entry.name))):
-                yield entry.path
-
-
-def iter_items(files: list[Path]):
-    """-> (item, error found while listing it or '') for every input, archives opened."""
-    for path in files:
-        if not is_archive(path):
-            yield Item(str(path), path=str(path)), ""
-            continue
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
         try:
-            for item in archive_items(path):
-                yield item, ""
-        except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
-            yield Item(str(path)), f"unreadable archive: {e}"
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            raise Interrupted(self.pending)
+
+    def restore(self) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
-# --- worker processes: decode + preprocess (+ the model, on CPU) ---------------------------------
+# --- preparing one item, and a chunk of them (in the worker processes) ----------------------------
 
 _WORKER_MODEL: ImageClassifier | None = None  # one single-threaded session per worker process
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def prepare(item: Item, input_spec: InputSpec) -> tuple[str, np.ndarray | None, str]:
-    """-> (name, uint8 [H,W] the model will see, or None, error message or '')."""
+def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
+    """-> (uint8 [H,W] the model will see, or None; the error row's message, or '')."""
+    if item.error:
+        return None, item.error
     try:
-        source = item.data if item.data is not None else Path(item.path)
-        return item.name, to_seen(source, input_spec), ""
+        data = read_item(item)
     except ImageInputError as e:
-        return item.name, None, str(e)
-    except OSError as e:  # unreadable file (permissions, vanished)
-        return item.name, None, f"cannot read file: {e.strerror or e}"
+        return None, str(e)
+    except OSError as e:  # unreadable file (permissions, vanished, a loop)
+        return None, f"cannot read file: {e.strerror or e}"
+    try:
+        return to_seen(data, input_spec), ""
+    except ImageInputError as e:
+        return None, str(e)
+    except Exception as e:  # the decoder failed on these bytes in a way it does not handle: this row, not the run
+        return None, f"cannot decode: {type(e).__name__}: {e}"
 
 
 @dataclass(frozen=True)
 class Chunk:
-    items: list  # [(Item, listing error or '')]
+    items: list  # [Item]
     input_spec: InputSpec
     top_k: int
     min_confidence: float
@@ -162,12 +117,12 @@ def classify_chunk(chunk: Chunk) -> tuple[list[list], list[str], list[np.ndarray
     workers only decode and the parent's one GPU session takes every batch."""
     global _WORKER_MODEL
     rows, names, seen = [], [], []
-    for item, listing_error in chunk.items:
-        name, picture, error = (item.name, None, listing_error) if listing_error else prepare(item, chunk.input_spec)
+    for item in chunk.items:
+        picture, error = prepare(item, chunk.input_spec)
         if error:
-            rows.append(error_row(name, error, chunk.top_k))
+            rows.append(error_row(item.name, error, chunk.top_k))
         else:
-            names.append(name)
+            names.append(item.name)
             seen.append(picture)
     if chunk.model and names:
         if _WORKER_MODEL is None:  # built on first use: a broken file fails this task, not the pool's start
@@ -177,64 +132,9 @@ def classify_chunk(chunk: Chunk) -> tuple[list[list], list[str], list[np.ndarray
     return rows, names, seen
 
 
-# --- output ---------------------------------------------------------------------------------
-
-def output_format(out: str, requested: str | None) -> str:
-    if requested:
-        return requested
-    if out == "-":
-        return "csv"
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
-        raise UsageError(f"--out {out}: use a .csv or .jsonl file, '-' for stdout, or give --format")
-    return suffix[1:]
-
-
-def completed_names(path: Path, fmt: str) -> set[str]:
-    """Inputs already in an output file (success or error rows). A last line cut short by a
-    kill is removed so appending continues cleanly."""
-    if not path.is_file():
-        return set()
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[:raw.rfind(b"\n") + 1]
-        with open(path, "r+b") as f:
-            f.truncate(len(raw))
-    text = raw.decode("utf-8")
-    if fmt == "jsonl":
-        return {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
-    return {row["path"] for row in csv.DictReader(io.StringIO(text))}
-
-
-class RowWriter:
-    def __init__(self, out: str, fmt: str, top_k: int, append: bool):
-        self.fmt = fmt
-        self.fields = ["path", "label", "confidence"]
-        for i in range(1, top_k + 1):
-            self.fields += [f"top{i}_label", f"top{i}_confidence"]
-        self.fields.append("error")
-        if out == "-":
-            self.stream = sys.stdout
-        else:
-            has_rows = append and Path(out).is_file() and Path(out).stat().st_size > 0
-            self.stream = open(out, "a" if append else "w", newline="", encoding="utf-8")
-            append = has_rows
-        self.csv = csv.writer(self.stream, lineterminator="\n") if fmt == "csv" else None
-        if self.csv and not append:
-            self.csv.writerow(self.fields)
-
-    def write(self, rows: list[list]) -> None:
-        """rows: values in `fields` order."""
-        if self.csv:
-            self.csv.writerows(rows)
-        else:
-            self.stream.write("".join(json.dumps(dict(zip(self.fields, row)), ensure_ascii=False) + "\n"
-                                      for row in rows))
-        self.stream.flush()  # a killed run keeps every row written so far
-
-    def close(self) -> None:
-        if self.stream is not sys.stdout:
-            self.stream.close()
+def split_chunk(chunk: Chunk) -> list[Chunk]:
+    """A chunk whose worker died is retried one item per chunk, to find the item that kills it."""
+    return [replace(chunk, items=[item]) for item in chunk.items] if len(chunk.items) > 1 else []
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -281,6 +181,48 @@ def error_row(name: str, error: str, top_k: int) -> list:
     return [name, "", ""] + ["", ""] * top_k + [error]
 
 
+@dataclass
+class Tally:
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    signum: int = 0  # the signal that stopped the run, 0 if none
+
+
+def run(args, signals: Signals) -> int:
+    fmt = check_options(args)
+    zoo, manifest_row = image_model_row(args)
+    items = list_items(args.paths, args.recursive)
+    workers = args.workers or os.cpu_count() or 1
+    pool, writer, stopped = None, None, True
+    try:
+        # the workers start before the parent's ORT session exists: forking a process with live
+        # ORT (or CUDA) threads is unsafe. held(): a signal inside would leave workers unowned
+        with signals.held():
+            pool = start_pool(workers)
+        model = load_model(zoo, args.model)
+        top_k = min(args.top_k, len(model.labels))
+        with signals.held():
+            previous, writer = open_results(args, fmt, top_k)
+        pending = [item for item in items if item.name not in previous.names]
+        in_workers = (pool is not None and args.backend == "local"
+                      and requested_providers(args.provider)[0] == "CPUExecutionProvider")
+        model_ref = (str(model.path), manifest_row["sha256"]) if in_workers else None
+        tally = classify_all(pool, make_chunks(pending, workers, args, model, top_k, model_ref),
+                             model, writer, signals, len(pending))
+        stopped = bool(tally.signum)
+    finally:
+        if pool:
+            pool.close(kill=stopped)
+        if writer:
+            writer.close()
+        close_archives()  # those the parent itself read (--workers 1)
+    summarize(tally, len(previous.names), args.out, workers, model.provider)
+    if tally.signum:
+        return 128 + tally.signum
+    return 1 if tally.failed or previous.any_failed(items) else 0  # a resumed run tells what one run would
+
+
 def check_options(args) -> str:
     """The option checks every engine shares -> the output format."""
     fmt = output_format(args.out, args.format)
@@ -291,8 +233,7 @@ def check_options(args) -> str:
     return fmt
 
 
-def run(args) -> int:
-    fmt = check_options(args)
+def image_model_row(args) -> tuple[ModelZoo, dict]:
     try:
         # the decode workers own the other cores
         zoo = open_zoo(args.models_dir, args.provider, args.backend, args.triton_url, threads=1)
@@ -303,63 +244,99 @@ def run(args) -> int:
         raise UsageError(str(e)) from None
     if row.get("task") != "image-classification":
         raise UsageError(f"{args.model} is a {row.get('task')} model; classify needs an image classifier")
-    files = list_paths(args.paths, args.recursive)
-    workers = args.workers or os.cpu_count() or 1
-    models_in_workers = (workers > 1 and args.backend == "local"
-                         and requested_providers(args.provider)[0] == "CPUExecutionProvider")
-    # workers start before the parent's ORT session exists: forking a process with live ORT
-    # (or CUDA) threads is unsafe
+    return zoo, row
+
+
+def start_pool(workers: int) -> WorkerPool | None:
+    if workers < 2:
+        return None
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = context.Pool(workers, _init_worker) if workers > 1 else None
+    return WorkerPool(workers, classify_chunk, context)
+
+
+def load_model(zoo: ModelZoo, model_id: str) -> ImageClassifier:
     try:
-        model = zoo.get(args.model)
+        model = zoo.get(model_id)
     except ModelError as e:
-        if pool:
-            pool.terminate()
         raise UsageError(str(e)) from None
-    top_k = min(args.top_k, len(model.labels))
+    if model.meta.input.recipe not in RECIPES:
+        raise UsageError(f"{model_id}: its metadata names an unknown preprocessing recipe {model.meta.input.recipe!r}")
+    return model
 
-    done_before = completed_names(Path(args.out), fmt) if args.resume else set()
-    pending = [(item, err) for item, err in iter_items(files) if item.name not in done_before]
-    writer = RowWriter(args.out, fmt, top_k, append=args.resume)
 
-    stop = {"signal": None}
-    previous = {s: signal.signal(s, lambda signum, _: stop.update(signal=signum)) for s in (signal.SIGTERM, signal.SIGINT)}
-    progress = Progress(len(pending))
-    started = time.perf_counter()
-    done = failed = 0
+def open_results(args, fmt: str, top_k: int) -> tuple[Previous, RowWriter]:
+    """--out opened and locked, what an earlier run left there (--resume), and the writer that
+    appends after it (every engine writes through this)."""
+    fd = 1 if args.out == "-" else open_output(args.out)
+    try:
+        previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
+        return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+    except BaseException:
+        if fd != 1:
+            os.close(fd)
+        raise
+
+
+def clear(fd: int) -> Previous:
+    """A run without --resume starts the file afresh (a device or a pipe is left as it is)."""
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.ftruncate(fd, 0)
+    return Previous()
+
+
+def at_start(fd: int) -> bool:
+    """Move to the end of the output; True when nothing is there yet (the CSV header is due)."""
+    try:
+        return os.lseek(fd, 0, os.SEEK_END) == 0
+    except OSError:  # a pipe or a terminal
+        return True
+
+
+def make_chunks(pending: list[Item], workers: int, args, model: ImageClassifier, top_k: int, model_ref):
     # chunks of at most one ORT batch, small enough that every worker gets a share of short runs
     size = max(1, min(args.batch_size, math.ceil(len(pending) / workers)))
-    model_ref = (str(model.path), row["sha256"]) if models_in_workers else None
-    chunks = (Chunk(pending[i:i + size], model.meta.input, top_k, args.min_confidence, model_ref)
-              for i in range(0, len(pending), size))
+    return (Chunk(pending[i:i + size], model.meta.input, top_k, args.min_confidence, model_ref)
+            for i in range(0, len(pending), size))
+
+
+def classify_all(pool, chunks, model, writer: RowWriter, signals: Signals, total: int) -> Tally:
+    """Chunks -> rows written in input order, batch by batch; a signal stops it between batches."""
+    tally, progress, started = Tally(), Progress(total), time.perf_counter()
+    results = pool.imap(chunks, split_chunk) if pool else ((chunk, classify_chunk(chunk)) for chunk in chunks)
     try:
-        for rows, names, seen in pool.imap(classify_chunk, chunks) if pool else map(classify_chunk, chunks):
-            if names:
-                rows += result_rows(model, names, seen, top_k, args.min_confidence)
+        for chunk, result in results:
+            rows = chunk_rows(chunk, result, model)
+            with signals.held():  # a batch is written whole, then the signal is taken
+                writer.write(rows)
             errors = sum(1 for r in rows if r[-1])  # the last column is the error
-            done, failed = done + len(rows) - errors, failed + errors
-            writer.write(rows)
-            progress.update(done + failed)
-            if stop["signal"]:
-                break
+            tally.done, tally.failed = tally.done + len(rows) - errors, tally.failed + errors
+            progress.update(tally.done + tally.failed)
+    except Interrupted as e:
+        tally.signum = e.signum
     except ModelError as e:  # a worker could not load the file the parent verified: it changed on disk
         raise UsageError(str(e)) from None
     finally:
-        if pool:
-            pool.terminate()
-        writer.close()
         progress.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    seconds = time.perf_counter() - started
-    skipped = f", {len(done_before)} already in {args.out}" if done_before else ""
-    status = f"stopped by signal {stop['signal']}: " if stop["signal"] else ""
-    print(f"{status}{done} classified, {failed} failed{skipped}; {(done + failed) / max(seconds, 1e-9):,.0f} images/s; "
-          f"{workers} worker{'s' if workers > 1 else ''}; provider {model.provider}", file=sys.stderr)
-    if stop["signal"]:
-        return 128 + stop["signal"]
-    return 1 if failed else 0
+    tally.seconds = time.perf_counter() - started
+    return tally
+
+
+def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[list]:
+    if isinstance(result, Died):  # a one-item chunk that killed its worker (a decoder crash)
+        return [error_row(item.name, f"the decoding process died on this file ({result.reason()})", chunk.top_k)
+                for item in chunk.items]
+    rows, names, seen = result
+    if names:
+        rows += result_rows(model, names, seen, chunk.top_k, chunk.min_confidence)
+    return rows
+
+
+def summarize(tally: Tally, before: int, out: str, workers: int, provider: str) -> None:
+    skipped = f", {before} already in {out}" if before else ""
+    status = f"stopped by {signal.Signals(tally.signum).name}: " if tally.signum else ""
+    rate = (tally.done + tally.failed) / max(tally.seconds, 1e-9)
+    print(f"{status}{tally.done} classified, {tally.failed} failed{skipped}; {rate:,.0f} images/s; "
+          f"{workers} worker{'s' if workers > 1 else ''}; provider {provider}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,12 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_intermixed_args(argv)  # options may come between paths
+    signals = Signals()  # first: a Ctrl-C during start-up ends quietly too
     try:
+        args = build_parser().parse_intermixed_args(argv)  # options may come between paths
         if args.engine == "ray":  # the same job on Ray Data: demo/classify_ray.py
             from demo.classify_ray import run_ray
             return run_ray(args)
-        return run(args)
+        return run(args, signals)
     except UsageError as e:
         print(f"tinyzoo classify: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"tinyzoo classify: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
+    finally:
+        signals.restore()

@@ -4,16 +4,18 @@
     tinyzoo classify photos/ --recursive --model mnist-cnn --out results.csv --engine ray
     tinyzoo classify /shared/scans --model fashion-cnn --out rows.jsonl --resume --engine ray --ray-address auto
 
-The driver lists the inputs exactly as the local engine does (classify.py: files, folders,
-globs, archives opened, `--resume` skipping paths already written) and hands them to Ray Data
-as items (`from_items`: an archive member travels with its bytes, a listing error with its
-message, so both end as the same rows). A pool of actors, each holding one ONNX Runtime session
-(a GPU each when the cluster has GPUs), runs classify.py's own preparation and row functions
+The driver lists the inputs exactly as the local engine does (batch_inputs.list_items: files,
+folders, globs, archive members by their headers; `--resume` skipping paths already written,
+through the same locked output) and hands them to Ray Data as items (`from_items`: an Item is
+plain strings and ints; a listing error travels as its message, so both end as the same rows).
+A pool of actors, each holding one ONNX Runtime session (a GPU each when the cluster has GPUs),
+runs classify.py's own preparation (which reads the file or archive member) and row functions
 on `--batch-size` items at a time. Rows come back tagged with their input's position and are
 written in input order as they arrive, flushed batch by batch: the output is the local
 engine's, row for row. On a cluster, the input files and --models-dir must be readable on
 every node (a shared filesystem), and every node needs tinyzoo installed.
 """
+import dataclasses
 import json
 import logging
 import math
@@ -21,26 +23,17 @@ import os
 import socket
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from demo.classify import (
-    Item,
-    RowWriter,
-    UsageError,
-    check_options,
-    completed_names,
-    error_row,
-    iter_items,
-    list_paths,
-    prepare,
-    result_rows,
-)
+from demo.batch_inputs import Item, UsageError, list_items
+from demo.batch_output import RowWriter
+from demo.classify import check_options, error_row, open_results, prepare, result_rows
 from demo.remote import open_zoo
 from demo.runtime import ModelError
 
 CONNECT_TIMEOUT_S = 10
+ITEM_FIELDS = [f.name for f in dataclasses.fields(Item)]  # an Item travels as these columns
 KEPT = "the rows written so far are kept; --resume carries on"
 
 
@@ -54,15 +47,14 @@ class ClassifyActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows, names, seen, good = [None] * len(batch["name"]), [], [], []
-        columns = zip(batch["name"], batch["path"], batch["data"], batch["in_archive"], batch["error"])
-        for i, (name, path, data, in_archive, listing_error) in enumerate(columns):
-            item = Item(str(name), path=str(path) or None, data=bytes(data) if in_archive else None)
-            name, picture, error = (item.name, None, listing_error) if listing_error else prepare(
-                item, self.model.meta.input)
+        columns = zip(*(batch[field] for field in ITEM_FIELDS))
+        for i, values in enumerate(columns):
+            item = Item(*(value.item() if hasattr(value, "item") else value for value in values))
+            picture, error = prepare(item, self.model.meta.input)
             if error:
-                rows[i] = error_row(name, error, self.top_k)
+                rows[i] = error_row(item.name, error, self.top_k)
             else:
-                names.append(name)
+                names.append(item.name)
                 seen.append(picture)
                 good.append(i)
         if names:
@@ -136,30 +128,29 @@ def run_ray(args) -> int:
     if model.meta.task != "image-classification":
         raise UsageError(f"{args.model} is a {model.meta.task} model; classify needs an image classifier")
     top_k = min(args.top_k, len(model.labels))
-    files = list_paths(args.paths, args.recursive)
-    done_before = completed_names(Path(args.out), fmt) if args.resume else set()
-    pending = [(item, err) for item, err in iter_items(files) if item.name not in done_before]
+    items = list_items(args.paths, args.recursive)
 
     try:
         import ray
     except ImportError:
         raise UsageError("--engine ray needs Ray: pip install 'tinyzoo[scale]'") from None
     started_ray = connect(ray, args.ray_address, args.workers)
-    writer = RowWriter(args.out, fmt, top_k, append=args.resume)
     started = time.perf_counter()
     done = failed = 0
+    writer = None
     try:
+        previous, writer = open_results(args, fmt, top_k)  # locked: a second run on --out refuses
+        pending = [item for item in items if item.name not in previous.names]
         actors, gpus, provider = pool_size(ray, args)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows leave the pool in input order
         context.enable_progress_bars = False
         if pending:
-            # Arrow columns have one type each: "" and b"" stand for "none", in_archive says which bytes are real
-            items = [{"index": i, "name": item.name, "path": item.path or "", "data": item.data or b"",
-                      "in_archive": item.data is not None, "error": err} for i, (item, err) in enumerate(pending)]
+            # an Item is plain strings and ints: archive members are read by the actors, like files
+            rows = [{"index": i, **dataclasses.asdict(item)} for i, item in enumerate(pending)]
             # one block per batch: Ray Data need not split and merge blocks to form --batch-size batches
-            blocks = math.ceil(len(items) / args.batch_size)
-            dataset = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
+            blocks = math.ceil(len(rows) / args.batch_size)
+            dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
                 ClassifyActor, batch_size=args.batch_size, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1, num_gpus=gpus,
                 fn_constructor_kwargs={"models_dir": str(zoo.models_dir), "model_id": args.model,
@@ -172,12 +163,13 @@ def run_ray(args) -> int:
         print(f"stopped ({KEPT})", file=sys.stderr)
         return 130
     finally:
-        writer.close()
+        if writer:
+            writer.close()
         if started_ray:
             ray.shutdown()
     seconds = time.perf_counter() - started
-    skipped = f", {len(done_before)} already in {args.out}" if done_before else ""
+    skipped = f", {len(previous.names)} already in {args.out}" if previous.names else ""
     print(f"{done} classified, {failed} failed{skipped}; {(done + failed) / max(seconds, 1e-9):,.0f} images/s; "
           f"ray: {actors} actor{'s' if actors > 1 else ''}{f' with {gpus:g} GPU each' if gpus else ''}; "
           f"provider {provider}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or previous.any_failed(items) else 0

@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     module_name = COMMANDS[command][0]
     try:
         module = importlib.import_module(module_name)
+    except KeyboardInterrupt:  # Ctrl-C while the command's libraries load: no traceback
+        return 130
     except ModuleNotFoundError as e:
         if e.name in ("torch", "torchvision", "onnx", "onnxscript", "safetensors", "tqdm"):
             print(f"tinyzoo {command}: needs {e.name}, part of the training extra: pip install 'tinyzoo[train]'",

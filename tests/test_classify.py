@@ -29,7 +29,8 @@ def fashion_files(tmp_path_factory, test_split):
 
 
 def read_rows(path):
-    text = path.read_text()
+    with open(path, newline="") as f:  # CSV is RFC 4180: CRLF ends records, a CR inside a name stays
+        text = f.read()
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines()]
     return list(csv.DictReader(io.StringIO(text)))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo.classify import iter_items, list_paths
+from demo.batch_inputs import list_items
 from tests.conftest import ROOT, drawn_digit_png
 
 pytest.importorskip("ray", reason="ray is the optional tinyzoo[scale] extra (make test installs it)")
@@ -147,7 +147,7 @@ def test_ray_engine_writes_the_local_engines_rows_in_input_order(ray_cluster, in
     assert set(errors) == {"empty.png", "text.png", "cut.png", "broken.zip", "batch.zip::z/broken.png"}, errors
     assert sum(1 for r in ray_rows if r["label"]) == 280 + 20
     # input order: the listing's, whatever batch finished first
-    listed = [item.name for item, _ in iter_items(list_paths([str(inputs)], recursive=True))]
+    listed = [item.name for item in list_items([str(inputs)], recursive=True)]
     assert [r["path"] for r in ray_rows] == listed
     # --resume: a run killed after 100 rows (its last line cut short) carries on without duplicates
     partial = tmp_path / "resumed.csv"
