@@ -87,6 +87,7 @@ class Prediction:
     provider: str
     latency_ms: float
     seen: np.ndarray | None = None  # the [H,W] picture the model saw
+    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found in the upright source image
 
     def to_json(self) -> dict:
         return {"model": self.model, "label": self.label, "confidence": self.confidence, "top_k": self.top_k,
@@ -172,7 +173,8 @@ class ImageClassifier(OnnxModel):
         probs = softmax(self.run(pre.tensor[None]))[0]
         latency_ms = (time.perf_counter() - started) * 1000
         best = self.top_k(probs, top_k)
-        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen)
+        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen,
+                          pre.ink_box)
 
 
 @dataclass
