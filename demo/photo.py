@@ -18,7 +18,9 @@ WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~40
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
 GRID_CELLS = 24  # background blocks along the long side: strokes up to ~4 blocks wide vanish from it
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
-LINE_SPAN = 0.45  # a ruled/grid line covers at least this share of the frame along its direction
+BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
+LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
+LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
 FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is a clean picture
 QUIET_PAPER = 1.5  # grey levels of noise (MAD) a screen drawing or a scan stays under
 
@@ -156,35 +158,61 @@ def components(mask: np.ndarray) -> Components:
 
 
 def remove_lines(mask: np.ndarray) -> np.ndarray:
-    """Printed ruled and grid lines out of a binary ink mask: for the horizontal and the vertical
-    family, the angle (within 30 degrees) whose projection has the sharpest long rows; rows
-    covering LINE_SPAN of the frame are lines. Where a stroke crosses a line, the gap is filled
-    back from the stroke on both sides."""
+    """Printed ruled and grid lines, and page edges, out of a binary ink mask. Per family
+    (near-horizontal, near-vertical), the angle within 30 degrees whose projection has the sharpest
+    row; rows covering LINE_SPAN of the frame are lines, widened while their neighbours stay
+    line-like. Repeated: a page edge seen in perspective has its own angle. Where a stroke crosses
+    a line, the gap is filled back from the stroke on both sides."""
     out = mask.copy()
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return out
-    h, w = mask.shape
     for vertical in (False, True):
-        along, across, extent = (ys, xs, h) if vertical else (xs, ys, w)
-        best = None
-        for degrees in np.arange(-30, 31, 1.0):
-            t = np.tan(np.radians(degrees))
-            offset = np.rint(across - along * t).astype(np.int64)
-            offset -= offset.min()
-            counts = np.bincount(offset)
-            if best is None or counts.max() > best[0].max():
-                best = (counts, offset, t)
-        counts, offset, t = best
-        span = extent / np.sqrt(1 + t * t) if abs(t) < 1 else extent
-        line_rows = counts >= LINE_SPAN * span
-        if not line_rows.any():
-            continue
-        band = line_rows | np.r_[line_rows[1:], False] & (counts >= 0.15 * span) | \
-            np.r_[False, line_rows[:-1]] & (counts >= 0.15 * span)
-        on_line = band[offset]
-        out[ys[on_line], xs[on_line]] = False
+        for _ in range(3):
+            ys, xs = np.nonzero(out)
+            along, across, extent = (ys, xs, mask.shape[0]) if vertical else (xs, ys, mask.shape[1])
+            if len(ys) < LINE_SPAN * extent:
+                break
+            counts, offset = _sharpest_projection(along, across)
+            lines = counts >= LINE_SPAN * extent
+            if not lines.any():
+                break
+            band = _widen(lines, counts >= 0.15 * extent)
+            band = _thin_runs(band, LINE_WIDTH * extent)
+            if not band.any():
+                break
+            on_line = band[offset]
+            out[ys[on_line], xs[on_line]] = False
     return out | _bridged(mask & ~out, out)
+
+
+def _projection(along: np.ndarray, across: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    offset = np.rint(across - along * np.tan(np.radians(degrees))).astype(np.int64)
+    offset -= offset.min()
+    return np.bincount(offset), offset
+
+
+def _sharpest_projection(along: np.ndarray, across: np.ndarray):
+    """Coarse (3 degree) then fine (0.5 degree) search for the angle with the highest row."""
+    coarse = max(np.arange(-30, 31, 3.0), key=lambda d: _projection(along[::2], across[::2], d)[0].max())
+    fine = max(np.arange(coarse - 2, coarse + 2.1, 0.5), key=lambda d: _projection(along, across, d)[0].max())
+    return _projection(along, across, fine)
+
+
+def _thin_runs(rows: np.ndarray, widest: float) -> np.ndarray:
+    """Only the runs of consecutive line rows no wider than `widest`: a printed line is thin."""
+    edges = np.diff(np.r_[0, rows.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros_like(rows)
+    for a, b in zip(starts, ends):
+        out[a:b] = b - a <= max(widest, 2)
+    return out
+
+
+def _widen(rows: np.ndarray, allowed: np.ndarray, steps: int = 8) -> np.ndarray:
+    for _ in range(steps):
+        grown = rows | (np.r_[rows[1:], False] | np.r_[False, rows[:-1]]) & allowed
+        if (grown == rows).all():
+            break
+        rows = grown
+    return rows
 
 
 def _bridged(removed: np.ndarray, kept: np.ndarray, reach: int = 4) -> np.ndarray:
@@ -222,14 +250,19 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
     mass = np.bincount(inked, weights=ink[mask], minlength=n + 1)[1:]
     peak = np.zeros(n + 1)
     np.maximum.at(peak, inked, ink[mask])
-    touches = (top == 0) | (left == 0) | (bottom == h) | (right == w)
-    plausible = (peak[1:] >= strong) & (np.maximum(bottom - top, right - left) >= 3)
+    margin = max(1, int(BORDER_MARGIN * max(h, w)))
+    touches = (top <= margin) | (left <= margin) | (bottom >= h - margin) | (right >= w - margin)
+    tall, wide = bottom - top, right - left
+    # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
+    plausible = (peak[1:] >= strong) & (np.maximum(tall, wide) >= 3) & (np.maximum(tall, wide) <= 10 * np.minimum(tall, wide))
     candidates = plausible & ~touches
     if not candidates.any():
         candidates = plausible
     if not candidates.any():
         return None
-    seed = int(np.argmax(np.where(candidates, mass, -1)))
+    # people aim at what they photograph: ink far from the centre counts up to half less
+    off_centre = np.hypot((top + bottom) / h - 1, (left + right) / w - 1) / np.sqrt(2)
+    seed = int(np.argmax(np.where(candidates, mass * (1 - 0.5 * off_centre), -1)))
     box = [top[seed], left[seed], bottom[seed], right[seed]]
     chosen = {seed}
     grown = True
