@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.preprocess import ImageInputError, normalize, to_seen
-from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
+from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -261,7 +261,7 @@ class Progress:
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
     """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
-    probs = softmax(model.run(normalize(np.stack(seen), model.meta["input"])))
+    probs = model.probabilities(model.run(normalize(np.stack(seen), model.meta["input"])))
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
     labels = model.labels

@@ -20,6 +20,7 @@ from demo.preprocess import Preprocessed, preprocess
 
 METADATA_KEY = "tinyzoo"
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+UNSURE_BELOW = 0.6  # calibrated top-1 probability under which an answer is marked unsure
 REBUILD_HINT = "rebuild it with `make models` (or `tinyzoo train <id> && tinyzoo export <id>`)"
 
 
@@ -89,8 +90,14 @@ class Prediction:
     seen: np.ndarray | None = None  # the [H,W] picture the model saw
     ink_box: tuple[int, int, int, int] | None = None  # where the ink was found in the upright source image
 
+    @property
+    def unsure(self) -> bool:
+        """No clear answer: the calibrated confidence is below UNSURE_BELOW."""
+        return self.confidence < UNSURE_BELOW
+
     def to_json(self) -> dict:
-        return {"model": self.model, "label": self.label, "confidence": self.confidence, "top_k": self.top_k,
+        return {"model": self.model, "label": self.label, "confidence": self.confidence, "unsure": self.unsure,
+                "top_k": self.top_k, "ink_box": list(self.ink_box) if self.ink_box else None,
                 "provider": self.provider, "latency_ms": self.latency_ms}
 
 
@@ -154,10 +161,16 @@ class ImageClassifier(OnnxModel):
         super().__init__(*args, **kwargs)
         self.labels: list[str] = self.meta["labels"]
         self.input_shape: list[int] = self.meta["input"]["shape"]  # one sample, no batch axis
+        # temperature scaling fitted by export/calibrate.py; 1.0 (raw softmax) for an uncalibrated file
+        self.temperature: float = float((self.meta.get("calibration") or {}).get("temperature", 1.0))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[N, *input_shape] float32 -> [N, classes] logits."""
         return self.run_checked(batch, self.input_shape)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """[N, classes] logits -> calibrated probabilities: softmax(logits / T)."""
+        return softmax(logits / np.float32(self.temperature))
 
     def preprocess(self, image) -> Preprocessed:
         return preprocess(image, self.meta["input"])
@@ -170,7 +183,7 @@ class ImageClassifier(OnnxModel):
         """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end."""
         started = time.perf_counter()
         pre = self.preprocess(image)
-        probs = softmax(self.run(pre.tensor[None]))[0]
+        probs = self.probabilities(self.run(pre.tensor[None]))[0]
         latency_ms = (time.perf_counter() - started) * 1000
         best = self.top_k(probs, top_k)
         return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen,
