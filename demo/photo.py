@@ -19,6 +19,7 @@ GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more 
 GRID_CELLS = 24  # background blocks along the long side: strokes up to ~4 blocks wide vanish from it
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
+MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
 LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
 FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is a clean picture
@@ -102,8 +103,11 @@ def ink_map(work: np.ndarray) -> np.ndarray:
     grey = work @ np.asarray([0.299, 0.587, 0.114], np.float32) if work.shape[-1] == 3 else work[..., 0]
     if dark_background(grey):
         grey = 255 - grey
-    bg = np.maximum(background(grey), 1.0)
-    return box_blur(np.clip((bg - grey) / bg, 0, 1), 1)
+    bg = background(grey)
+    # relative to the local paper, but never to a near-black one: dividing by a dark background
+    # (a deep shadow, an inverted picture) would turn its noise into ink
+    scale = np.maximum(bg, 0.5 * float(np.percentile(bg, 99)) + 1.0)
+    return box_blur(np.clip((bg - grey) / scale, 0, 1), 1)
 
 
 @dataclass
@@ -233,7 +237,7 @@ def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     sigma = 1.4826 * float(np.median(np.abs(ink - med))) + 1e-3
     peak = float(np.percentile(ink, 99.9))
     low = max(med + 5 * sigma, 0.3 * peak, 0.06)
-    high = max(med + 8 * sigma, 0.55 * peak, 0.1)
+    high = max(med + 8 * sigma, 0.55 * peak, MIN_INK)
     return ink > low, high
 
 
@@ -256,8 +260,6 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
     # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
     plausible = (peak[1:] >= strong) & (np.maximum(tall, wide) >= 3) & (np.maximum(tall, wide) <= 10 * np.minimum(tall, wide))
     candidates = plausible & ~touches
-    if not candidates.any():
-        candidates = plausible
     if not candidates.any():
         return None
     # people aim at what they photograph: ink far from the centre counts up to half less
