@@ -80,6 +80,7 @@ def is_clean(work: np.ndarray) -> bool:
     """A drawing, a scan or a screenshot: even background and quiet paper. Those keep the plain
     recipe (nothing to normalize away), photos take the full analysis."""
     grey = work.mean(-1)
+    grey = 255 - grey if dark_background(grey) else grey  # the paper is the bright side from here on
     bg = background(grey)
     paper = np.abs(grey - bg) < 8  # pixels at the paper's own level (not ink)
     if paper.mean() < 0.3:
@@ -91,7 +92,9 @@ def is_clean(work: np.ndarray) -> bool:
 def dark_background(grey: np.ndarray) -> bool:
     """Light ink on dark paper (a blackboard, a white-on-black drawing): the far tail (the ink,
     however little of it) reaches further above the picture's median than below it."""
-    lo, mid, hi = np.percentile(grey, [0.02, 50, 99.98])
+    sample = grey[::2, ::2].ravel()  # a quarter of the pixels: the same tails, a quarter of the sorting
+    n = len(sample) - 1
+    lo, mid, hi = np.partition(sample, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
     return hi - mid > mid - lo
 
 

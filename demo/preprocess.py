@@ -23,7 +23,9 @@ DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
 # MNIST's mean stroke width at the 20-px digit scale (demo.photo.stroke_width over the 10,000 test
 # digits: median 2.6 px); photos' strokes are brought toward it
 MNIST_STROKE_WIDTH = 2.6
-DECODE_SIDE = 1024  # big photos decode at reduced size (JPEG DCT scaling, else reduce) down to about this
+# big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
+# side: a 4000x3000 phone JPEG decodes at 1/4 (1000x750), a digit 8% of its frame still 80 px tall
+DECODE_SIDE = 640
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our

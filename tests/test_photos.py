@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from demo.photo import components, remove_lines, stroke_width
-from demo.preprocess import EmptyImageError, prepare
+from demo.photo import components, is_clean, remove_lines, stroke_width, to_work
+from demo.preprocess import EmptyImageError, mnist_digit, prepare, to_ink
 
 SPEC = {"shape": [1, 28, 28], "recipe": "mnist-digit", "polarity": "white-on-black"}
 SIZE = (480, 360)  # (w, h)
@@ -53,8 +53,10 @@ def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=No
 
 
 def clean_seen() -> np.ndarray:
+    """The shape drawn cleanly at MNIST's stroke width (2.6 px of a 20-px digit: 16 px of 120),
+    which photos' strokes are normalized to."""
     img = Image.new("L", SIZE, 0)
-    seven(ImageDraw.Draw(img), 255, 10)
+    seven(ImageDraw.Draw(img), 255, 16)
     return prepare(img, SPEC)[0]
 
 
@@ -113,13 +115,18 @@ def test_a_photo_of_blank_paper_is_refused_not_guessed():
         prepare(buf.getvalue(), SPEC)
 
 
-def test_clean_drawings_keep_the_plain_recipe():
-    """A screen drawing (flat black, white strokes) takes the unchanged recipe: box = the strokes."""
+@pytest.mark.parametrize("polarity", ["white on black", "black on white"])
+def test_clean_drawings_keep_the_plain_recipe(polarity):
+    """A screen drawing or the sketchpad (flat background) takes the unchanged recipe, bit for bit."""
     img = Image.new("L", SIZE, 0)
     seven(ImageDraw.Draw(img), 255, 10)
+    if polarity == "black on white":
+        img = Image.eval(img, lambda v: 255 - v)
+    assert is_clean(to_work(img)[0])
     seen, box = prepare(img, SPEC)
     assert overlap(box) > 0.8
-    assert seen.max() == 255 and seen[0].max() == 0  # strokes at full intensity, empty margin
+    gray = np.asarray(img)
+    assert np.array_equal(seen, np.clip(np.rint(mnist_digit(to_ink(gray), (28, 28))), 0, 255).astype(np.uint8))
 
 
 def test_line_removal_keeps_strokes_that_cross_lines():
