@@ -61,8 +61,11 @@ def clean_seen() -> np.ndarray:
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    return float(np.corrcoef(a, b)[0, 1])
+    """Correlation of two 28x28 pictures, best over shifts of one pixel (centring by mass may move
+    a stroke by one)."""
+    b = b.astype(np.float64).ravel()
+    return max(float(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).astype(np.float64).ravel(), b)[0, 1])
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def overlap(box, target=SHAPE_BOX) -> float:
