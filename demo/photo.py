@@ -289,9 +289,9 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
     return keep, (int(box[1]), int(box[0]), int(box[3]), int(box[2]))
 
 
-def find_digit(img: Image.Image) -> Found | None:
-    """The handwritten digit's ink in a photo, or None when nothing plausible is there."""
-    work, scale = to_work(img)
+def find_digit(work: np.ndarray, scale: float) -> Found | None:
+    """The handwritten digit's ink in a photo (to_work's picture and scale), or None when nothing
+    plausible is there."""
     ink = ink_map(work)
     weak, strong = threshold(ink)
     mask = remove_lines(weak)
