@@ -6,10 +6,11 @@
 One scalar T per model, fitted by minimizing the negative log-likelihood of softmax(logits / T) on a
 held-out slice run through the ONNX file itself (argmax, so accuracy, is unchanged). The default
 slice is the first N images of the TEST split: the shipped models train on all 60,000 training
-images (val_size 0), so the end of the train split is not held out and gives T < 1 (sharper, less
-honest); `--split train` takes the last N training images instead, for models trained with a val slice. Stored in the ONNX metadata under `calibration` = {temperature,
-fitted_on, nll_before, nll_after}; the runtime divides the logits by it. The file's sha256 in
-manifest.json is updated.
+images (val_size 0), so no part of the train split is held out from them; `--split train` takes
+the last N training images instead, for models trained with a val slice. T does not change the
+argmax, so the recorded test accuracy stands. Stored in the ONNX metadata under `calibration` =
+{temperature, fitted_on, nll_before, nll_after}; the runtime divides the logits by it. The file's
+sha256 in manifest.json is updated.
 """
 import argparse
 import json
