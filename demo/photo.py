@@ -19,6 +19,7 @@ GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more 
 GRID_CELLS = 24  # background blocks along the long side: strokes up to ~4 blocks wide vanish from it
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
+DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
 MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
 LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
@@ -386,6 +387,9 @@ def find_garment(img: Image.Image) -> Garment | None:
     # the backdrop and the garment itself (a white shirt on grey is lighter than its backdrop)
     white = max(1.0, float(np.percentile(lum[keep], 99)))
     darkness = np.clip(1 - lum / white, 0, 1)
+    lightest = float(np.percentile(darkness[keep], 2))
+    if lightest > DARK_GARMENT:  # a dark garment: its shading spans less than 0..1, stretch it back
+        darkness = np.clip((darkness - lightest) / max(1 - lightest, 1e-3), 0, 1)
     floor = 0.04  # the silhouette stays visible where the garment is as light as white
     ink = np.where(keep, np.maximum(darkness, floor), 0)[top:bottom, left:right]
     return Garment(ink.astype(np.float32), (int(left), int(top), int(right), int(bottom)), scale)
