@@ -37,7 +37,7 @@ from demo.batch_pool import Died, WorkerPool
 from demo.contract import InputSpec, normalize
 from demo.preprocess import RECIPES, ImageInputError, to_seen
 from demo.remote import add_backend_arguments, open_zoo
-from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers, softmax
+from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
 
 
 class Interrupted(BaseException):
@@ -163,7 +163,7 @@ class Progress:
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
     """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
-    probs = softmax(model.run(normalize(np.stack(seen), model.meta.input)))
+    probs = model.probabilities(model.run(normalize(np.stack(seen), model.meta.input)))
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
     labels = model.labels

@@ -16,6 +16,8 @@ from demo.decode_budget import DecodeBudget
 
 from demo.contract import InputSpec, normalize
 
+from demo.photo import find_digit, find_garment, is_clean, normalize_width, to_work
+
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
@@ -25,6 +27,12 @@ DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
 EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                   5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                   8: Image.Transpose.ROTATE_90}  # EXIF Orientation -> the transpose that makes it upright
+# MNIST's mean stroke width at the 20-px digit scale (demo.photo.stroke_width over the 10,000 test
+# digits: median 2.6 px); photos' strokes are brought toward it
+MNIST_STROKE_WIDTH = 2.6
+# big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
+# side: a 4000x3000 phone JPEG decodes at 1/4 (1000x750), a digit 8% of its frame still 80 px tall
+DECODE_SIDE = 640
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
@@ -58,10 +66,13 @@ DECODE_BUDGET = DecodeBudget(limit_bytes=512 * 2**20, bytes_per_pixel=12, wait_s
 class Preprocessed:
     tensor: np.ndarray  # float32 [C, H, W], normalized as the model was trained
     seen: np.ndarray  # uint8 [H, W], what the model sees, in its training polarity
+    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found: (left, top, right, bottom)
+    # in the upright source image's pixels; None when the picture was taken as is (already at size)
 
 
-def open_image(source) -> Image.Image:
-    """bytes | path | PIL image | numpy array -> decoded PIL image in L, LA, RGB or RGBA."""
+def open_image(source, reduce_to: int | None = None) -> Image.Image:
+    """bytes | path | PIL image | numpy array -> decoded PIL image in L, LA, RGB or RGBA.
+    reduce_to: a big picture is decoded at reduced size, no smaller than this on its long side."""
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
@@ -75,6 +86,7 @@ def open_image(source) -> Image.Image:
                     f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
             _check_size(img.size)
             img.seek(0)  # animated GIF/WebP: the first frame
+            draft(img, reduce_to)  # after the draft, the budget counts the pixels really decoded
             with DECODE_BUDGET.decoding(*img.size):  # waits (or refuses) while others hold the memory
                 img.load()
         except ImageInputError:
@@ -90,7 +102,29 @@ def open_image(source) -> Image.Image:
             raise ImageInputError(f"corrupt image: it could not be decoded ({str(e)[:120] or type(e).__name__})") from None
         img = _upright(img)
     _check_size(img.size)
-    return _normalize_mode(img)
+    return reduce(_normalize_mode(img), reduce_to)
+
+
+def draft(img: Image.Image, reduce_to: int | None) -> None:
+    """JPEG: let the decoder scale the DCT by 1/2, 1/4 or 1/8 (far less work than a full decode),
+    keeping the long side >= reduce_to. The factor is kept in info['decode_scale'] so boxes found
+    on the small picture map back to the file's pixels."""
+    if reduce_to and img.format in ("JPEG", "MPO") and max(img.size) >= 2 * reduce_to:
+        full = max(img.size)
+        k = reduce_to / full
+        img.draft(img.mode if img.mode in ("L", "RGB") else "RGB", (int(img.width * k), int(img.height * k)))
+        img.info["decode_scale"] = full / max(img.size)
+
+
+def reduce(img: Image.Image, reduce_to: int | None) -> Image.Image:
+    """Other formats decode in full; an integer box-reduce still saves the analysis the work."""
+    factor = int(max(img.size) // reduce_to) if reduce_to else 1
+    if factor < 2:
+        return img
+    scale = img.info.get("decode_scale", 1.0)
+    img = img.reduce(factor)
+    img.info["decode_scale"] = scale * factor
+    return img
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -215,14 +249,16 @@ def _bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
     return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
 
 
-def _fit(ink: np.ndarray, box: int) -> np.ndarray:
-    """Crop to the ink and scale so the longer side is `box` pixels, keeping the aspect ratio."""
-    top, bottom, left, right = _bbox(ink)
-    crop = ink[top:bottom, left:right]
-    h, w = crop.shape
+def _fit(ink: np.ndarray, box: int, trim: bool = True) -> np.ndarray:
+    """Crop to the ink (unless the caller already did: trim=False) and scale so the longer side is
+    `box` pixels, keeping the aspect ratio."""
+    if trim:
+        top, bottom, left, right = _bbox(ink)
+        ink = ink[top:bottom, left:right]
+    h, w = ink.shape
     scale = box / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resized = Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)
+    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)
     patch = np.clip(np.asarray(resized), 0, 255)
     return patch * (255 / max(patch.max(), 1e-6))  # peak stroke back to full intensity
 
@@ -235,18 +271,18 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, top: int, left: int) -> np.nda
     return canvas
 
 
-def mnist_digit(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def mnist_digit(ink: np.ndarray, size: tuple[int, int], trim: bool = True) -> np.ndarray:
     """The MNIST recipe: digit into 20x20 keeping aspect, centre of mass at the centre of 28x28."""
-    patch = _fit(ink, DIGIT_BOX * size[0] // 28)
+    patch = _fit(ink, DIGIT_BOX * size[0] // 28, trim)
     ys, xs = np.indices(patch.shape)
     mass = patch.sum()
     cy, cx = (ys * patch).sum() / mass, (xs * patch).sum() / mass
     return _paste(np.zeros(size, np.float32), patch, round(size[0] / 2 - cy - 0.5), round(size[1] / 2 - cx - 0.5))
 
 
-def fit_pad(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def fit_pad(ink: np.ndarray, size: tuple[int, int], trim: bool = True) -> np.ndarray:
     """Fashion-MNIST style: the object fills the frame's longer side, centred, padded with background."""
-    patch = _fit(ink, min(size))
+    patch = _fit(ink, min(size), trim)
     h, w = patch.shape
     return _paste(np.zeros(size, np.float32), patch, (size[0] - h) // 2, (size[1] - w) // 2)
 
@@ -254,25 +290,63 @@ def fit_pad(ink: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
-@DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
 def to_seen(source, input_spec: InputSpec) -> np.ndarray:
-    """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity.
+    """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity."""
+    return prepare(source, input_spec)[0]
 
-    A picture already at the model's size is taken as is (only polarity): it is a
-    dataset-style sample, and re-centring would only blur it.
+
+@DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
+def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """Any image -> (uint8 [H, W] the model sees in its training polarity, where the ink was found).
+
+    A picture already at the model's size is taken as is (only polarity): it is a dataset-style
+    sample, and re-centring would only blur it. A clean picture (a drawing, a scan, a transparent
+    PNG: even background, quiet paper) takes the plain recipe; a photo is analysed first
+    (demo.photo: light, lines, page edges, stroke width) and then takes the same recipe.
     """
     _, height, width = input_spec.shape
     recipe = RECIPES.get(input_spec.recipe)
     if recipe is None:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec.recipe!r}")
-    gray = to_gray(open_image(source))
-    ink = orient(gray)[0] if gray.shape == (height, width) else recipe(to_ink(gray), (height, width))
+    img = open_image(source, reduce_to=DECODE_SIDE)
+    gray = to_gray(img)
+    box = None
+    if gray.shape == (height, width):
+        ink = orient(gray)[0]
+    elif gray.dtype != np.uint8 or is_clean((work := to_work(img))[0]):  # float: transparency flattened
+        ink = to_ink(gray)
+        top, bottom, left, right = _bbox(ink)
+        box = (left, top, right, bottom)
+        ink = recipe(ink, (height, width))
+    else:
+        ink, box = _photo_ink(img, work, input_spec.recipe, (height, width))
     if input_spec.polarity == "black-on-white":
         ink = 255 - ink
-    return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
+    seen = ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
+    return seen, box and _to_source(box, img.info.get("decode_scale", 1.0))
+
+
+def _photo_ink(img: Image.Image, work: tuple[np.ndarray, float], recipe: str,
+               size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
+    """A photo (and its to_work copy) -> (the recipe's picture, the ink's box in img's pixels)."""
+    if recipe == "mnist-digit":
+        found = find_digit(*work)
+        if found is None:
+            raise EmptyImageError("couldn't find a digit: no ink in the picture looks like a handwritten digit")
+        ink = mnist_digit(normalize_width(found.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False)
+    else:
+        found = find_garment(img)
+        if found is None:
+            raise EmptyImageError("couldn't find the object: nothing stands out from the background")
+        ink = fit_pad(found.ink * 255, size, trim=False)
+    return ink, tuple(v * found.scale for v in found.box)
+
+
+def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
+    return tuple(int(round(v * decode_scale)) for v in box)
 
 
 def preprocess(source, input_spec: InputSpec) -> Preprocessed:
     """Any image -> the tensor a model takes, per its metadata's `input` block."""
-    seen = to_seen(source, input_spec)
-    return Preprocessed(tensor=normalize(seen, input_spec), seen=seen)
+    seen, box = prepare(source, input_spec)
+    return Preprocessed(tensor=normalize(seen, input_spec), seen=seen, ink_box=box)

@@ -19,6 +19,7 @@ from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, chec
 from demo.preprocess import Preprocessed, preprocess
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+UNSURE_BELOW = 0.6  # calibrated top-1 probability under which an answer is marked unsure
 
 
 class ModelError(RuntimeError):
@@ -85,9 +86,16 @@ class Prediction:
     provider: str
     latency_ms: float
     seen: np.ndarray | None = None  # the [H,W] picture the model saw
+    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found in the upright source image
+
+    @property
+    def unsure(self) -> bool:
+        """No clear answer: the calibrated confidence is below UNSURE_BELOW."""
+        return self.confidence < UNSURE_BELOW
 
     def to_json(self) -> dict:
-        return {"model": self.model, "label": self.label, "confidence": self.confidence, "top_k": self.top_k,
+        return {"model": self.model, "label": self.label, "confidence": self.confidence, "unsure": self.unsure,
+                "top_k": self.top_k, "ink_box": list(self.ink_box) if self.ink_box else None,
                 "provider": self.provider, "latency_ms": self.latency_ms}
 
 
@@ -164,10 +172,16 @@ class ImageClassifier(OnnxModel):
         super().__init__(*args, **kwargs)
         self.labels: list[str] = list(self.meta.labels)
         self.input_shape: list[int] = list(self.meta.input.shape)  # one sample, no batch axis
+        # temperature scaling fitted by export/calibrate.py; 1.0 (raw softmax) for an uncalibrated file
+        self.temperature: float = self.meta.calibration.temperature if self.meta.calibration else 1.0
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """[N, *input_shape] float32 -> [N, classes] logits."""
         return self.run_checked(batch, self.input_shape)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """[N, classes] logits -> calibrated probabilities: softmax(logits / T)."""
+        return softmax(logits / np.float32(self.temperature))
 
     def preprocess(self, image) -> Preprocessed:
         return preprocess(image, self.meta.input)
@@ -180,10 +194,11 @@ class ImageClassifier(OnnxModel):
         """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end."""
         started = time.perf_counter()
         pre = self.preprocess(image)
-        probs = softmax(self.run(pre.tensor[None]))[0]
+        probs = self.probabilities(self.run(pre.tensor[None]))[0]
         latency_ms = (time.perf_counter() - started) * 1000
         best = self.top_k(probs, top_k)
-        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen)
+        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen,
+                          pre.ink_box)
 
 
 @dataclass

@@ -111,6 +111,26 @@ def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
         return []
 
 
+# --- photos: where the ink was found (issue 15; one function, one output, one event) ---------------
+
+def ink_overlay(zoo: ModelZoo, model_id: str, image) -> Image.Image | None:
+    """The uploaded picture, downscaled, with the box where the preprocessing found the ink."""
+    from PIL import ImageDraw
+
+    from demo.preprocess import open_image
+
+    try:
+        pred = zoo.get(model_id).classify(image) if image is not None else None
+        picture = open_image(image).convert("RGB") if pred and pred.ink_box else None
+    except (ImageInputError, InputError, ModelError):
+        return None
+    if picture is None:
+        return None
+    ImageDraw.Draw(picture).rectangle(pred.ink_box, outline=(230, 30, 30), width=max(2, max(picture.size) // 120))
+    picture.thumbnail((320, 320))
+    return picture
+
+
 def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str):
     ids = [i for i in zoo.ids("image-classification") if zoo.manifest["models"][i]["dataset"] == dataset]
     if not ids:
@@ -133,6 +153,8 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="test-set examples (click one)")
     upload.change(classify, [model, upload], outputs, api_name=f"classify_{dataset}_upload")
+    found = gr.Image(label="where the ink was found", interactive=False, height=240)  # issue 15
+    upload.change(functools.partial(ink_overlay, zoo), [model, upload], found, api_name=False)
     if sketch:
         draw = lambda model_id, value: classify(model_id, sketch_to_ink(value))  # noqa: E731
         pad.change(draw, [model, pad], outputs, api_name=f"classify_{dataset}_sketch", trigger_mode="always_last")

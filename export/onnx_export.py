@@ -242,12 +242,24 @@ def main(argv=None) -> int:
     ids = list(REGISTRY) if args.models == ["all"] else args.models
     for model_id in ids:
         get_entry(model_id)
+    out_dir = Path(args.out_dir) if args.out_dir else models_dir
     if args.int8:
         from export.quantize import quantize_model
 
         for model_id in ids if args.models != ["all"] else [i for i in ids if get_entry(i).task == "image-classification"]:
             quantize_model(model_id, models_dir, args.data_dir)
+            calibrated(models_dir, f"{model_id}-int8")
     else:
         for model_id in ids:
-            export_model(model_id, models_dir, args.out_dir and Path(args.out_dir), args.data_dir)
+            export_model(model_id, models_dir, out_dir, args.data_dir)
+            if get_entry(model_id).task == "image-classification":
+                calibrated(out_dir, model_id)
     return 0
+
+
+def calibrated(models_dir: Path, model_id: str) -> None:
+    """Every shipped image file carries its temperature: a fresh export or int8 file is fitted at once."""
+    from export.calibrate import HELD_OUT, calibrate
+
+    c = calibrate(models_dir, model_id, HELD_OUT, "test")
+    print(f"{model_id}: calibrated, T = {c.temperature:.3f} (NLL {c.nll_before:.4f} -> {c.nll_after:.4f})")

@@ -68,7 +68,8 @@ def test_http_api_classify(live_server):
     status, body = post(f"{live_server}/api/classify?model=mnist-cnn", drawn_digit_png())
     assert status == 200, body
     assert body["model"] == "mnist-cnn" and body["label"] == "7"
-    assert set(body) == {"model", "label", "confidence", "top_k", "provider", "latency_ms"}
+    assert set(body) == {"model", "label", "confidence", "unsure", "top_k", "ink_box", "provider", "latency_ms"}
+    assert body["unsure"] is False and len(body["ink_box"]) == 4
     assert [t["label"] for t in body["top_k"]][0] == "7" and len(body["top_k"]) == 3
 
 

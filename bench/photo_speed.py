@@ -1,0 +1,98 @@
+"""12-megapixel phone photos: how long the server and the CLI take, against a plain full-size decode.
+
+    python -m bench.photo_speed                   # 8 photos, mnist-cnn
+    python -m bench.photo_speed --n 16 --port 7752
+
+Rows, in one run: a plain full-size Pillow decode (open + load) of each JPEG; the server's
+`POST /api/classify` round trip (JPEGs decode DCT-scaled, demo/preprocess.py draft); `tinyzoo
+classify` on the folder against the course-style loop (full decode, grey, resize to 28x28, one
+model call per image) with the same model.
+"""
+import argparse
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.photo_scenes import digit_photo
+from bench.photos import ROOT, Server
+from bench.report import print_table
+from demo.contract import normalize
+from demo.runtime import ModelZoo
+from training.data import load_split
+
+
+def median_ms(fn, items) -> float:
+    times = []
+    for item in items:
+        started = time.perf_counter()
+        fn(item)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)
+
+
+def full_decode(data: bytes) -> None:
+    Image.open(io.BytesIO(data)).load()
+
+
+def course_loop(paths: list[Path], model) -> list[int]:
+    """What a course notebook does: full decode, grey, squash to 28x28, invert, one call each."""
+    labels = []
+    for path in paths:
+        grey = np.asarray(Image.open(path).convert("L").resize((28, 28), Image.Resampling.BILINEAR))
+        labels.append(int(model.run(normalize(255 - grey, model.meta.input)[None]).argmax()))
+    return labels
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=8, help="how many 12 MP photos (default 8)")
+    p.add_argument("--model", default="mnist-cnn")
+    p.add_argument("--port", type=int, default=7752)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    images, _ = load_split("mnist", "test")
+    rng = np.random.default_rng(args.seed)
+    photos = [digit_photo(images[i], "phone frame", rng) for i in range(args.n)]
+    sizes = [Image.open(io.BytesIO(d)).size for d in photos]
+    print(f"{args.n} phone photos, {np.mean([w * h for w, h in sizes]) / 1e6:.1f} MP on average")
+
+    decode_ms = median_ms(full_decode, photos)
+    server = Server(ROOT, args.port, None)
+    try:
+        server_ms = median_ms(lambda d: server.request("POST", f"/api/classify?model={args.model}", d), photos)
+    finally:
+        server.close()
+
+    model = ModelZoo(provider="cpu").get(args.model)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i, data in enumerate(photos):
+            paths.append(Path(folder) / f"{i:03d}.jpg")
+            paths[-1].write_bytes(data)
+        started = time.perf_counter()
+        course_loop(paths, model)
+        course_s = time.perf_counter() - started
+        started = time.perf_counter()
+        cli = "import sys; from demo.classify import main; sys.exit(main(sys.argv[1:]))"
+        subprocess.run([sys.executable, "-c", cli, folder, "--model", args.model, "--out", str(Path(folder) / "out.csv")],
+                       check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
+        cli_s = time.perf_counter() - started
+
+    print_table(["what", "time", "ratio"], [
+        ("plain full-size Pillow decode, median per photo", f"{decode_ms:.0f} ms", "1.00"),
+        ("server POST /api/classify round trip, median", f"{server_ms:.0f} ms", f"{server_ms / decode_ms:.2f}"),
+        (f"course-style loop over the folder ({args.n} photos)", f"{course_s:.2f} s", "1.00"),
+        ("tinyzoo classify on the folder (process start included)", f"{cli_s:.2f} s",
+         f"{course_s / cli_s:.1f}x faster"),
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""Photo analysis: find the ink (or the garment) in a picture taken with a camera, whatever the light.
+
+A photo is paper x light x ink: dividing by a local estimate of the paper's brightness removes ramps
+and shadows; the ink is what is darker than its own neighbourhood (in any colour channel, so blue
+pens and grey pencil both count). Printed ruled/grid lines, desk and page edges (ink touching the
+frame's border) and specks are removed before the digit is chosen as the strongest plausible group
+of strokes. Garments are separated from a smooth (ramp, grey) background fitted on the frame's
+border, a drop shadow being the neutral, soft darkening beside them.
+
+numpy + Pillow only; everything runs on a copy at most WORK_SIDE pixels long.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~40 px tall here
+GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
+GRID_CELLS = 24  # background blocks along the long side: strokes up to ~4 blocks wide vanish from it
+MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
+BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
+DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
+MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
+LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
+LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
+FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is a clean picture
+QUIET_PAPER = 1.5  # grey levels of noise (MAD) a screen drawing or a scan stays under
+
+
+@dataclass
+class Found:
+    ink: np.ndarray  # float32 [h, w] 0..1 at work scale, the chosen strokes only
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) of the ink at work scale
+    scale: float  # source pixels per work pixel
+
+
+def to_work(img: Image.Image, side: int = 0) -> tuple[np.ndarray, float]:
+    """-> float32 [H, W, C] 0..255 no longer than `side` (WORK_SIDE), and source pixels per work pixel."""
+    img = img.convert("RGB") if img.mode != "L" else img
+    scale = max(img.size) / (side or WORK_SIDE)
+    if scale > 1:
+        img = img.resize((max(1, round(img.width / scale)), max(1, round(img.height / scale))),
+                         Image.Resampling.BOX, reducing_gap=2.0)
+    a = np.asarray(img, np.float32)
+    return (a[..., None] if a.ndim == 2 else a), max(scale, 1.0)
+
+
+def box_blur(a: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window, edges repeated: shifted slices, r is small here."""
+    if radius < 1:
+        return a
+    n = 2 * radius + 1
+    pad = [(radius, radius), (radius, radius)] + [(0, 0)] * (a.ndim - 2)
+    p = np.pad(a.astype(np.float32), pad, mode="edge")
+    rows = sum(p[i:i + a.shape[0]] for i in range(n))
+    return sum(rows[:, i:i + a.shape[1]] for i in range(n)) / (n * n)
+
+
+def _rank(a: np.ndarray, size: int, filt) -> np.ndarray:
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a, np.float32), mode="F").filter(filt(size)))
+
+
+def background(channel: np.ndarray) -> np.ndarray:
+    """The paper's brightness under the local light: per block the 90th percentile (ink is the
+    minority, noise the 10% above it), closed over 5x5 blocks so wide strokes and whole-ink blocks
+    vanish, then smoothly upsampled."""
+    h, w = channel.shape
+    block = max(4, int(np.ceil(max(h, w) / GRID_CELLS)))
+    gh, gw = -(-h // block), -(-w // block)
+    padded = np.pad(channel, ((0, gh * block - h), (0, gw * block - w)), mode="edge")
+    blocks = padded.reshape(gh, block, gw, block).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    k = int(blocks.shape[-1] * 0.9)
+    grid = np.partition(blocks, k, axis=-1)[..., k]
+    grid = np.pad(grid, 2, mode="edge")
+    grid = _rank(_rank(grid, 5, ImageFilter.MaxFilter), 5, ImageFilter.MinFilter)[2:-2, 2:-2]
+    up = Image.fromarray(grid.astype(np.float32), mode="F").resize((gw * block, gh * block), Image.Resampling.BILINEAR)
+    return np.asarray(up)[:h, :w]
+
+
+def is_clean(work: np.ndarray) -> bool:
+    """A drawing, a scan or a screenshot: even background and quiet paper. Those keep the plain
+    recipe (nothing to normalize away), photos take the full analysis."""
+    grey = work.mean(-1)
+    grey = 255 - grey if dark_background(grey) else grey  # the paper is the bright side from here on
+    bg = background(grey)
+    paper = np.abs(grey - bg) < 8  # pixels at the paper's own level (not ink)
+    if paper.mean() < 0.3:
+        return False
+    noise = float(np.median(np.abs(grey[paper] - bg[paper])))
+    return float(bg.max() - bg.min()) < FLAT_BACKGROUND and noise < QUIET_PAPER
+
+
+def dark_background(grey: np.ndarray) -> bool:
+    """Light ink on dark paper (a blackboard, a white-on-black drawing): the far tail (the ink,
+    however little of it) reaches further above the picture's median than below it."""
+    sample = grey[::2, ::2].ravel()  # a quarter of the pixels: the same tails, a quarter of the sorting
+    n = len(sample) - 1
+    lo, mid, hi = np.partition(sample, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
+    return hi - mid > mid - lo
+
+
+def ink_map(work: np.ndarray) -> np.ndarray:
+    """-> float32 [H, W] 0..1: how much darker than its local paper each pixel's luminance is,
+    lightly smoothed. Luminance, not the most-contrasting channel: phone JPEGs halve the colour
+    resolution, and a coloured pen's hue bleeds a halo around its strokes that luminance doesn't
+    have (a blue or red pen is still 70-80% darker than paper in luminance)."""
+    grey = work @ np.asarray([0.299, 0.587, 0.114], np.float32) if work.shape[-1] == 3 else work[..., 0]
+    if dark_background(grey):
+        grey = 255 - grey
+    bg = background(grey)
+    # relative to the local paper, but never to a near-black one: dividing by a dark background
+    # (a deep shadow, an inverted picture) would turn its noise into ink
+    scale = np.maximum(bg, 0.5 * float(np.percentile(bg, 99)) + 1.0)
+    return box_blur(np.clip((bg - grey) / scale, 0, 1), 1)
+
+
+@dataclass
+class Components:
+    labels: np.ndarray  # int32 [H, W]: 1..n, 0 background
+    n: int
+    top: np.ndarray  # [n] bounding boxes, bottom/right exclusive
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+
+def components(mask: np.ndarray) -> Components:
+    """8-connected labelling by row runs and union-find (no scipy), boxes taken from the runs."""
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    ends = np.nonzero(edges == -1)[1]
+    n = len(rows)
+    parent = np.arange(n)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first = np.searchsorted(rows, np.arange(h + 1))
+    for r in range(1, h):
+        a0, a1, b0, b1 = first[r], first[r + 1], first[r - 1], first[r]
+        if a0 == a1 or b0 == b1:
+            continue
+        # runs of the row above that touch run a (8-connected): end >= a.start and start <= a.end
+        lo = np.searchsorted(ends[b0:b1], starts[a0:a1], "left") + b0
+        hi = np.searchsorted(starts[b0:b1], ends[a0:a1], "right") + b0
+        for a in np.flatnonzero(hi > lo):
+            for b in range(lo[a], hi[a]):
+                ra, rb = find(a + a0), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n)], np.int64)
+    ids = np.unique(roots, return_inverse=True)[1] + 1 if n else roots
+    count = int(ids.max()) if n else 0
+    marks = np.zeros(h * w + 1, np.int64)
+    marks[rows * w + starts] += ids  # run starts are distinct, so are run ends
+    marks[rows * w + ends] -= ids
+    labels = np.cumsum(marks[:-1]).reshape(h, w).astype(np.int32)
+    box = [np.full(count + 1, h), np.full(count + 1, -1), np.full(count + 1, w), np.full(count + 1, -1)]
+    for out, op, values in zip(box, (np.minimum, np.maximum, np.minimum, np.maximum), (rows, rows, starts, ends - 1)):
+        op.at(out, ids, values)
+    return Components(labels, count, box[0][1:], box[1][1:] + 1, box[2][1:], box[3][1:] + 1)
+
+
+def remove_lines(mask: np.ndarray) -> np.ndarray:
+    """Printed ruled and grid lines, and page edges, out of a binary ink mask. Per family
+    (near-horizontal, near-vertical), the angle within 30 degrees whose projection has the sharpest
+    row; rows covering LINE_SPAN of the frame are lines, widened while their neighbours stay
+    line-like. Repeated: a page edge seen in perspective has its own angle. Where a stroke crosses
+    a line, the gap is filled back from the stroke on both sides."""
+    out = mask.copy()
+    for vertical in (False, True):
+        for _ in range(3):
+            ys, xs = np.nonzero(out)
+            along, across, extent = (ys, xs, mask.shape[0]) if vertical else (xs, ys, mask.shape[1])
+            if len(ys) < LINE_SPAN * extent:
+                break
+            counts, offset = _sharpest_projection(along, across)
+            lines = counts >= LINE_SPAN * extent
+            if not lines.any():
+                break
+            band = _widen(lines, counts >= 0.15 * extent)
+            band = _thin_runs(band, LINE_WIDTH * extent)
+            if not band.any():
+                break
+            on_line = band[offset]
+            out[ys[on_line], xs[on_line]] = False
+    return out | _bridged(mask & ~out, out)
+
+
+def _projection(along: np.ndarray, across: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    offset = np.rint(across - along * np.tan(np.radians(degrees))).astype(np.int64)
+    offset -= offset.min()
+    return np.bincount(offset), offset
+
+
+def _sharpest_projection(along: np.ndarray, across: np.ndarray):
+    """Coarse (3 degree) then fine (0.5 degree) search for the angle with the highest row."""
+    coarse = max(np.arange(-30, 31, 3.0), key=lambda d: _projection(along[::2], across[::2], d)[0].max())
+    fine = max(np.arange(coarse - 2, coarse + 2.1, 0.5), key=lambda d: _projection(along, across, d)[0].max())
+    return _projection(along, across, fine)
+
+
+def _thin_runs(rows: np.ndarray, widest: float) -> np.ndarray:
+    """Only the runs of consecutive line rows no wider than `widest`: a printed line is thin."""
+    edges = np.diff(np.r_[0, rows.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros_like(rows)
+    for a, b in zip(starts, ends):
+        out[a:b] = b - a <= max(widest, 2)
+    return out
+
+
+def _widen(rows: np.ndarray, allowed: np.ndarray, steps: int = 8) -> np.ndarray:
+    for _ in range(steps):
+        grown = rows | (np.r_[rows[1:], False] | np.r_[False, rows[:-1]]) & allowed
+        if (grown == rows).all():
+            break
+        rows = grown
+    return rows
+
+
+def _bridged(removed: np.ndarray, kept: np.ndarray, reach: int = 4) -> np.ndarray:
+    """Removed pixels with kept ink on both sides (above and below, or left and right) within
+    `reach`: a stroke crossing a line, put back."""
+    def near(shift_axis, sign):
+        found = np.zeros_like(kept)
+        for d in range(1, reach + 1):
+            found |= np.roll(kept, sign * d, axis=shift_axis)
+        return found
+    return removed & ((near(0, 1) & near(0, -1)) | (near(1, 1) & near(1, -1)))
+
+
+def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """-> (weak ink mask, strong level): the weak mask is anything clearly above the paper's noise,
+    the strong level what the digit's own strokes reach."""
+    med = float(np.median(ink))
+    sigma = 1.4826 * float(np.median(np.abs(ink - med))) + 1e-3
+    peak = float(np.percentile(ink, 99.9))
+    low = max(med + 5 * sigma, 0.3 * peak, 0.06)
+    high = max(med + 8 * sigma, 0.55 * peak, MIN_INK)
+    return ink > low, high
+
+
+def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.ndarray, tuple] | None:
+    """-> (mask of the digit's components, box) or None: border-touching components are page edges
+    and desk; the digit is the component with the most ink plus its close neighbours."""
+    parts = components(mask)
+    n = parts.n
+    if n == 0:
+        return None
+    h, w = mask.shape
+    top, bottom, left, right = parts.top, parts.bottom, parts.left, parts.right
+    inked = parts.labels[mask]
+    mass = np.bincount(inked, weights=ink[mask], minlength=n + 1)[1:]
+    peak = np.zeros(n + 1)
+    np.maximum.at(peak, inked, ink[mask])
+    margin = max(1, int(BORDER_MARGIN * max(h, w)))
+    touches = (top <= margin) | (left <= margin) | (bottom >= h - margin) | (right >= w - margin)
+    tall, wide = bottom - top, right - left
+    # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
+    plausible = (peak[1:] >= strong) & (np.maximum(tall, wide) >= 3) & (np.maximum(tall, wide) <= 10 * np.minimum(tall, wide))
+    candidates = plausible & ~touches
+    if not candidates.any():
+        return None
+    # people aim at what they photograph: ink far from the centre counts up to half less
+    off_centre = np.hypot((top + bottom) / h - 1, (left + right) / w - 1) / np.sqrt(2)
+    seed = int(np.argmax(np.where(candidates, mass * (1 - 0.5 * off_centre), -1)))
+    box = [top[seed], left[seed], bottom[seed], right[seed]]
+    chosen = {seed}
+    grown = True
+    while grown:  # broken strokes: neighbours within a third of the digit's size join it
+        grown = False
+        reach = 0.35 * max(box[2] - box[0], box[3] - box[1])
+        for i in np.flatnonzero(candidates & (mass >= 0.03 * mass[seed])):
+            if i in chosen:
+                continue
+            gap_y = max(box[0] - bottom[i], top[i] - box[2], 0)
+            gap_x = max(box[1] - right[i], left[i] - box[3], 0)
+            if max(gap_y, gap_x) <= reach:
+                chosen.add(i)
+                box = [min(box[0], top[i]), min(box[1], left[i]), max(box[2], bottom[i]), max(box[3], right[i])]
+                grown = True
+    if max(box[2] - box[0], box[3] - box[1]) < MIN_DIGIT_SIDE:
+        return None
+    keep = np.isin(parts.labels, np.asarray(sorted(chosen)) + 1)
+    return keep, (int(box[1]), int(box[0]), int(box[3]), int(box[2]))
+
+
+def find_digit(work: np.ndarray, scale: float) -> Found | None:
+    """The handwritten digit's ink in a photo (to_work's picture and scale), or None when nothing
+    plausible is there."""
+    ink = ink_map(work)
+    weak, strong = threshold(ink)
+    mask = remove_lines(weak)
+    chosen = choose_digit(ink, mask, strong)
+    if chosen is None:
+        return None
+    keep, box = chosen
+    keep = _rank(keep.astype(np.float32), 3, ImageFilter.MaxFilter) > 0  # the strokes' soft edges
+    digit = np.where(keep & (mask | ~weak), ink, 0)
+    left, top, right, bottom = box
+    crop = digit[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1]
+    level = np.percentile(crop[crop > 0], 90) if (crop > 0).any() else 1.0
+    return Found(np.clip(crop / max(level, 1e-3), 0, 1), box, scale)
+
+
+def stroke_width(patch: np.ndarray) -> float:
+    """Mean stroke width in pixels of a bright-on-dark patch: area over half the perimeter
+    (a long stroke of width w has area w*L and perimeter ~2L)."""
+    ink = patch > 0.5 * patch.max()
+    area = ink.sum()
+    inner = ink[1:-1, 1:-1] & ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+    perimeter = area - inner.sum()
+    return float(2 * area / max(perimeter, 1))
+
+
+def normalize_width(crop: np.ndarray, target_at_20: float) -> np.ndarray:
+    """Thicken thin strokes (pencil, fine pens) and thin fat ones (markers) toward the width the
+    model was trained on, measured at the 20-px digit scale."""
+    px_per_20 = max(crop.shape) / 20
+    width = stroke_width(crop) / px_per_20
+    radius = int(round((target_at_20 - width) / 2 * px_per_20))
+    if radius >= 1 and width < 0.75 * target_at_20:
+        return _rank(crop, 2 * radius + 1, ImageFilter.MaxFilter)
+    if radius <= -1 and width > 1.5 * target_at_20:
+        return _rank(crop, 2 * -radius + 1, ImageFilter.MinFilter)
+    return crop
+
+
+@dataclass
+class Garment:
+    ink: np.ndarray  # float32 [h, w] 0..1, Fashion-MNIST polarity (dark garment -> bright), cropped
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) at work scale
+    scale: float
+
+
+def smooth_background(channel: np.ndarray, border: float = 0.04) -> np.ndarray:
+    """A quadratic surface fitted (robustly, twice) to the frame's border band: a shop backdrop
+    with a ramp or vignetting; the garment sits inside the frame."""
+    h, w = channel.shape
+    band = max(2, int(border * min(h, w)))
+    ring = np.ones((h, w), bool)
+    ring[band:-band, band:-band] = False
+    ys, xs = np.nonzero(ring)
+    ys, xs = ys[::3], xs[::3]  # a third of the ring fits the same six coefficients
+    u, v = xs / w - 0.5, ys / h - 0.5
+    design = np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], 1)
+    values = channel[ys, xs]
+    keep = np.ones(len(values), bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = values - design @ coef
+        keep = np.abs(resid) < 2.5 * 1.4826 * np.median(np.abs(resid[keep])) + 2
+    gy, gx = np.mgrid[0:h, 0:w]
+    u, v = gx / w - 0.5, gy / h - 0.5
+    return (coef[0] + coef[1] * u + coef[2] * v + coef[3] * u * u + coef[4] * v * v + coef[5] * u * v).astype(np.float32)
+
+
+def find_garment(img: Image.Image) -> Garment | None:
+    """The garment's silhouette and shading on a non-uniform backdrop, or None."""
+    work, scale = to_work(img, GARMENT_SIDE)
+    work = box_blur(work, 1)
+    bg = np.stack([np.maximum(smooth_background(work[..., c]), 1.0) for c in range(work.shape[-1])], -1)
+    ratio = work / bg
+    lum = ratio.mean(-1)
+    spread = ratio.max(-1) - ratio.min(-1) if work.shape[-1] > 1 else np.zeros_like(lum)
+    edges = _gradient(lum)
+    # a drop shadow: a neutral, smooth darkening of the backdrop (no hue change, no edges)
+    shadow = (spread < 0.05) & (lum > 0.5) & (lum < 0.93) & (box_blur(edges, 2) < 0.02)
+    differs = (np.abs(1 - lum) > 0.08) | (spread > 0.08)
+    mask = differs & ~shadow
+    parts = components(mask)
+    if parts.n == 0:
+        return None
+    sizes = np.bincount(parts.labels.ravel(), minlength=parts.n + 1)[1:]
+    biggest = int(np.argmax(sizes)) + 1
+    if sizes[biggest - 1] < MIN_DIGIT_SIDE ** 2:
+        return None
+    keep = fill_holes(parts.labels == biggest)
+    ys, xs = np.nonzero(keep)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    # Fashion-MNIST is the negated grey of a product shot on white: darkness against the lightest of
+    # the backdrop and the garment itself (a white shirt on grey is lighter than its backdrop)
+    white = max(1.0, float(np.percentile(lum[keep], 99)))
+    darkness = np.clip(1 - lum / white, 0, 1)
+    lightest = float(np.percentile(darkness[keep], 2))
+    if lightest > DARK_GARMENT:  # a dark garment: its shading spans less than 0..1, stretch it back
+        darkness = np.clip((darkness - lightest) / max(1 - lightest, 1e-3), 0, 1)
+    floor = 0.04  # the silhouette stays visible where the garment is as light as white
+    ink = np.where(keep, np.maximum(darkness, floor), 0)[top:bottom, left:right]
+    return Garment(ink.astype(np.float32), (int(left), int(top), int(right), int(bottom)), scale)
+
+
+def _gradient(a: np.ndarray) -> np.ndarray:
+    gy, gx = np.gradient(a)
+    return np.abs(gy) + np.abs(gx)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Background not reachable from the frame's border becomes part of the mask."""
+    labels = components(~mask).labels
+    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return ~np.isin(labels, outside[outside > 0])

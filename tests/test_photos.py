@@ -1,0 +1,170 @@
+"""Photo preprocessing (demo/photo.py via demo/preprocess.py): synthetic, seeded, small scenes.
+
+Each test draws one digit-like shape on paper, photographs it badly in one way (shadow, ruled or
+grid lines, ink at the border, pencil, light-on-dark) and asserts robust gates: the ink box lands on
+the shape, and the 28x28 picture the model sees matches the one from a clean drawing of the shape.
+"""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from demo.photo import components, is_clean, remove_lines, stroke_width, to_work
+from demo.preprocess import EmptyImageError, mnist_digit, prepare, to_ink
+
+SPEC = {"shape": [1, 28, 28], "recipe": "mnist-digit", "polarity": "white-on-black"}
+SIZE = (480, 360)  # (w, h)
+SHAPE_BOX = (200, 110, 270, 230)  # where the "digit" is drawn: (left, top, right, bottom)
+
+
+def seven(draw: ImageDraw.ImageDraw, fill, width: int) -> None:
+    """A '7'-like shape inside SHAPE_BOX."""
+    left, top, right, bottom = SHAPE_BOX
+    draw.line([(left, top + 5), (right, top + 5), (left + 25, bottom)], fill=fill, width=width)
+
+
+def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=None, lines: str | None = None,
+          border_ink: bool = False, dark: bool = False, quality: int = 80) -> bytes:
+    """Paper (reflectance ~0.9) x light, the shape in ink of darkness `ink`, noise, JPEG."""
+    w, h = SIZE
+    cover = Image.new("L", SIZE, 0)
+    draw = ImageDraw.Draw(cover)
+    if lines:
+        for y in range(20, h, 36):
+            draw.line([(0, y), (w, y)], fill=90, width=2)
+        if lines == "grid":
+            for x in range(15, w, 36):
+                draw.line([(x, 0), (x, h)], fill=90, width=2)
+    seven(draw, int(255 * ink), width)
+    if border_ink:  # the desk / a page edge along two sides of the frame
+        draw.rectangle([0, 0, 18, h], fill=230)
+        draw.rectangle([0, h - 14, w, h], fill=230)
+    darkness = np.asarray(cover.filter(ImageFilter.GaussianBlur(1.2)), np.float32) / 255
+    picture = 0.9 * (1 - darkness) + 0.05 * darkness
+    if light is not None:
+        picture = picture * light
+    if dark:
+        picture = 1 - picture
+    picture = np.clip(picture * 255 + rng.normal(0, 3, picture.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def clean_seen() -> np.ndarray:
+    """The shape drawn cleanly at MNIST's stroke width (2.6 px of a 20-px digit: 16 px of 120),
+    which photos' strokes are normalized to."""
+    img = Image.new("L", SIZE, 0)
+    seven(ImageDraw.Draw(img), 255, 16)
+    return prepare(img, SPEC)[0]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two 28x28 pictures, best over shifts of one pixel (centring by mass may move
+    a stroke by one)."""
+    b = b.astype(np.float64).ravel()
+    return max(float(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).astype(np.float64).ravel(), b)[0, 1])
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def overlap(box, target=SHAPE_BOX) -> float:
+    """Intersection over union of two (left, top, right, bottom) boxes."""
+    ix = max(0, min(box[2], target[2]) - max(box[0], target[0]))
+    iy = max(0, min(box[3], target[3]) - max(box[1], target[1]))
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    return ix * iy / (area(box) + area(target) - ix * iy)
+
+
+def ramp_light(low: float) -> np.ndarray:
+    w, h = SIZE
+    return np.linspace(1.0, low, w, dtype=np.float32)[None, :].repeat(h, 0)
+
+
+def shadow_light() -> np.ndarray:
+    w, h = SIZE
+    mask = Image.new("L", SIZE, 0)
+    ImageDraw.Draw(mask).ellipse([150, -100, 600, 220], fill=255)
+    return 1 - 0.5 * np.asarray(mask.filter(ImageFilter.GaussianBlur(25)), np.float32) / 255
+
+
+CASES = {
+    "ramp": dict(light=ramp_light(0.45)),
+    "soft shadow": dict(light=shadow_light()),
+    "ruled lines": dict(lines="ruled"),
+    "grid lines": dict(lines="grid"),
+    "ink at the border": dict(border_ink=True),
+    "pencil": dict(ink=0.4, width=4),
+    "light on dark": dict(dark=True),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_photo_finds_the_digit_and_sees_it_like_a_clean_drawing(case):
+    rng = np.random.default_rng(sum(map(ord, case)))
+    seen, box = prepare(photo(rng, **CASES[case]), SPEC)
+    assert box is not None and overlap(box) > 0.6, f"{case}: ink box {box} misses the shape {SHAPE_BOX}"
+    assert similarity(seen, clean_seen()) > 0.75, f"{case}: what the model sees differs from the clean drawing"
+
+
+def test_a_photo_of_blank_paper_is_refused_not_guessed():
+    rng = np.random.default_rng(3)
+    w, h = SIZE
+    light = ramp_light(0.5) * (1 + 0.01 * rng.standard_normal((h, w)))
+    picture = np.clip(230 * light + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="JPEG", quality=75)
+    with pytest.raises(EmptyImageError, match="couldn't find"):
+        prepare(buf.getvalue(), SPEC)
+
+
+@pytest.mark.parametrize("polarity", ["white on black", "black on white"])
+def test_clean_drawings_keep_the_plain_recipe(polarity):
+    """A screen drawing or the sketchpad (flat background) takes the unchanged recipe, bit for bit."""
+    img = Image.new("L", SIZE, 0)
+    seven(ImageDraw.Draw(img), 255, 10)
+    if polarity == "black on white":
+        img = Image.eval(img, lambda v: 255 - v)
+    assert is_clean(to_work(img)[0])
+    seen, box = prepare(img, SPEC)
+    assert overlap(box) > 0.8
+    gray = np.asarray(img)
+    assert np.array_equal(seen, np.clip(np.rint(mnist_digit(to_ink(gray), (28, 28))), 0, 255).astype(np.uint8))
+
+
+def test_line_removal_keeps_strokes_that_cross_lines():
+    mask = np.zeros((200, 300), bool)
+    mask[50:52, :] = mask[120:122, :] = True  # two ruled lines across the frame
+    mask[30:150, 140:146] = True  # a vertical stroke crossing both
+    out = remove_lines(mask)
+    assert not out[50:52, :100].any() and not out[120:122, 200:].any()  # lines gone
+    assert out[30:150, 140:146].mean() > 0.95  # the stroke stays whole, crossings included
+
+
+def test_components_label_8_connected_groups_with_boxes():
+    mask = np.zeros((20, 20), bool)
+    mask[2:5, 2:5] = True
+    mask[5, 5] = True  # diagonal neighbour: same component
+    mask[10:12, 10:18] = True
+    parts = components(mask)
+    assert parts.n == 2
+    assert sorted(zip(parts.top.tolist(), parts.left.tolist(), parts.bottom.tolist(), parts.right.tolist())) == \
+        [(2, 2, 6, 6), (10, 10, 12, 18)]
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_stroke_width_measures_a_bar(width):
+    patch = np.zeros((100, 100), np.float32)
+    patch[10:90, 50 - width // 2:50 - width // 2 + width] = 1
+    assert abs(stroke_width(patch) - width) < 0.2 * width + 1
+
+
+def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
+    rng = np.random.default_rng(7)
+    small = Image.open(io.BytesIO(photo(rng)))
+    big = small.resize((small.width * 8, small.height * 8), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=85)
+    seen, box = prepare(buf.getvalue(), SPEC)
+    assert overlap(tuple(v / 8 for v in box)) > 0.6
+    assert similarity(seen, clean_seen()) > 0.75
