@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from demo.contract import InputSpec
 from demo.photo import components, is_clean, remove_lines, stroke_width, to_work
 from demo.preprocess import EmptyImageError, mnist_digit, prepare, to_ink
 
-SPEC = {"shape": [1, 28, 28], "recipe": "mnist-digit", "polarity": "white-on-black"}
+SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
 SIZE = (480, 360)  # (w, h)
 SHAPE_BOX = (200, 110, 270, 230)  # where the "digit" is drawn: (left, top, right, bottom)
 
@@ -118,17 +119,19 @@ def test_a_photo_of_blank_paper_is_refused_not_guessed():
         prepare(buf.getvalue(), SPEC)
 
 
-@pytest.mark.parametrize("polarity", ["white on black", "black on white"])
-def test_clean_drawings_keep_the_plain_recipe(polarity):
+@pytest.mark.parametrize("polarity,width", [("white on black", 10), ("black on white", 10),
+                                            ("black on white", 60)])  # 60: a marker wider than the background grid
+def test_clean_drawings_keep_the_plain_recipe(polarity, width):
     """A screen drawing or the sketchpad (flat background) takes the unchanged recipe, bit for bit."""
     img = Image.new("L", SIZE, 0)
-    seven(ImageDraw.Draw(img), 255, 10)
+    seven(ImageDraw.Draw(img), 255, width)
     if polarity == "black on white":
         img = Image.eval(img, lambda v: 255 - v)
     assert is_clean(to_work(img)[0])
     seen, box = prepare(img, SPEC)
-    assert overlap(box) > 0.8
     gray = np.asarray(img)
+    ys, xs = np.nonzero(gray != gray[0, 0])  # the drawn pixels: the box holds them all, and no more
+    assert np.allclose(box, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), atol=2), box
     assert np.array_equal(seen, np.clip(np.rint(mnist_digit(to_ink(gray), (28, 28))), 0, 255).astype(np.uint8))
 
 
