@@ -17,7 +17,7 @@ from demo.decode_budget import return_large_frees_to_the_os
 from demo.editor_blobs import bound_editor_blobs
 from demo.preprocess import MAX_BYTES
 from demo.runtime import ModelZoo
-from demo.ui import PIXELATED, build_ui
+from demo.ui import app_css, build_ui
 from demo.upload_cache import BoundUploadCache
 from demo.uploads import guard_file_inputs
 
@@ -35,7 +35,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
     app = gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                              footer_links=["api"], css=PIXELATED, run_history=False)
+                              footer_links=["api"], css=app_css(), run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)

@@ -15,7 +15,7 @@ from demo.uploads import read_upload
 
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
-PIXELATED = ".seen-pixels img { image-rendering: pixelated; }"  # the 28x28 the model saw, enlarged crisply
+STATIC = Path(__file__).with_name("static")  # the pad's script and the page's CSS
 
 
 class UploadedImage(gr.Image):
@@ -42,6 +42,11 @@ class UploadedImage(gr.Image):
         raise gr.Error("no image data in the upload")
 
 
+def app_css() -> str:
+    """The page's own styles (static/app.css): the pad, the answer beside the seen picture, phones."""
+    return (STATIC / "app.css").read_text()
+
+
 def prediction_outputs(pred: Prediction):
     """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
@@ -50,27 +55,6 @@ def prediction_outputs(pred: Prediction):
     info = (f"{verdict} ({pred.confidence:.1%}) · model `{pred.model}` · provider `{pred.provider}` · "
             f"{pred.latency_ms:.1f} ms")
     return probs, seen, info
-
-
-def sketch_to_ink(sketch) -> np.ndarray | None:
-    """Sketchpad value -> uint8 [H,W] ink (strokes bright on black), or None when nothing was drawn.
-
-    Gradio 6 sends {background, layers, composite}; any of them may be None. The drawn layers'
-    alpha is the cleanest ink; the composite is the fallback (e.g. a pasted background image).
-    """
-    if not isinstance(sketch, dict):
-        return None
-    layers = [np.asarray(layer) for layer in (sketch.get("layers") or []) if layer is not None]
-    alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
-    if alphas and max(int(a.max()) for a in alphas) > 0:
-        return np.max(np.stack(alphas), axis=0).astype(np.uint8)
-    composite = sketch.get("composite")
-    if composite is None:
-        return None
-    composite = np.asarray(composite)
-    if composite.ndim == 3 and composite.shape[-1] == 4 and composite[..., 3].max() == 0:
-        return None  # fully transparent: an untouched canvas
-    return composite
 
 
 def guarded(fn):
@@ -92,8 +76,8 @@ def make_classifier(zoo: ModelZoo, empty_message: str):
             return {}, None, empty_message
         try:
             return prediction_outputs(zoo.get(model_id).classify(image, TOP_K))
-        except EmptyImageError:
-            return {}, None, empty_message
+        except EmptyImageError:  # a blank upload: say so, not "draw a digit"
+            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)"
         except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
             return {}, None, f"**Can't use this image:** {e}"
         except (InputError, ModelError) as e:
@@ -123,31 +107,75 @@ def example_images(dataset: str, labels: list[str]) -> list[str]:
     return paths
 
 
+PAD_HTML = ('<div class="pad"><canvas width="560" height="560" aria-label="drawing pad"></canvas>'
+            '<p class="pad-hint">draw a digit here</p><button class="pad-clear" type="button">Clear</button></div>')
+
+
+def drawing_pad(elem_id: str) -> gr.HTML:
+    """A canvas that sends one small PNG (data URL) per update: see static/sketchpad.js."""
+    return gr.HTML(value="", html_template=PAD_HTML, js_on_load=(STATIC / "sketchpad.js").read_text(),
+                   elem_id=elem_id, elem_classes=["sketch-pad"], label="draw a digit", show_label=False)
+
+
+def pad_image(value) -> bytes | None:
+    """The pad's value -> PNG bytes, or None when nothing is drawn ('' from an empty pad)."""
+    if not value:
+        return None
+    head, _, data = str(value).partition(",")
+    if head != "data:image/png;base64" or not data:
+        raise ImageInputError("the drawing pad sent something that is not a PNG data URL")
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise ImageInputError("the drawing pad's PNG is not valid base64") from None
+
+
 def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str):
     ids = [i for i in zoo.ids("image-classification") if zoo.manifest["models"][i]["dataset"] == dataset]
     if not ids:
         gr.Markdown(f"No {dataset} models in `{zoo.models_dir}`: run `make models`.")
         return
     classify = make_classifier(zoo, empty_message)
-    with gr.Row():
-        with gr.Column():
-            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
-            if sketch:
-                pad = gr.Sketchpad(label="draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280))
+    with gr.Row(equal_height=False, elem_classes=["image-tab"]):
+        with gr.Column(scale=1, min_width=280):
+            pad = drawing_pad(f"{dataset}-sketch") if sketch else gr.State(None)
             upload = UploadedImage(label=f"upload {title}" if not sketch else f"or upload {title}", type="filepath",
                                    sources=["upload", "clipboard"], elem_id=f"{dataset}-upload")
-        with gr.Column():
-            label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label")
-            seen = gr.Image(label="what the model saw (28x28)", interactive=False, elem_classes=["seen-pixels"])
+        with gr.Column(scale=1, min_width=280):
+            with gr.Row(equal_height=False, elem_classes=["answer-row"]):
+                label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label", min_width=150)
+                seen = gr.Image(label="what the model saw (28x28)", interactive=False, elem_classes=["seen-pixels"],
+                                elem_id=f"{dataset}-seen", height=150, min_width=110, buttons=[])
             info = gr.Markdown(elem_id=f"{dataset}-info")
+            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
     outputs = [label, seen, info]
+    source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
     examples = example_images(dataset, zoo.get(ids[0]).labels)
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="test-set examples (click one)")
-    upload.change(classify, [model, upload], outputs, api_name=f"classify_{dataset}_upload")
+
+    def show_pad(model_id: str, drawn):
+        try:
+            drawing = pad_image(drawn)
+        except ImageInputError as e:
+            return {}, None, f"**Can't use this drawing:** {e}", "pad"
+        return (*classify(model_id, drawing), "pad")
+
+    def show_upload(model_id: str, uploaded):
+        if uploaded is None:  # removed: .clear shows the pad's answer again
+            return (gr.skip(),) * (len(outputs) + 1)
+        return (*classify(model_id, uploaded), "upload")
+
+    def rerun(model_id: str, drawn, uploaded, active: str):
+        """A new model answers for the input the user touched last."""
+        return show_upload(model_id, uploaded) if active == "upload" and uploaded is not None else show_pad(model_id, drawn)
+
+    upload.change(show_upload, [model, upload], [*outputs, source], api_name=f"classify_{dataset}_upload")
+    upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
+    model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
     if sketch:
-        draw = lambda model_id, value: classify(model_id, sketch_to_ink(value))  # noqa: E731
-        pad.change(draw, [model, pad], outputs, api_name=f"classify_{dataset}_sketch", trigger_mode="always_last")
+        pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
+                  trigger_mode="always_last", show_progress="hidden")
 
 
 def probability_table(pred: SequencePrediction) -> list[list]:
