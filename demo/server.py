@@ -6,10 +6,12 @@
 """
 import argparse
 import os
+from pathlib import Path
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 from demo import connections
 from demo.api import build_api
@@ -23,6 +25,7 @@ from demo.uploads import guard_file_inputs
 
 SESSION_CAPACITY = 256
 UPLOAD_CACHE_MB = 256
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
@@ -34,7 +37,13 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
     ui.state_session_capacity = SESSION_CAPACITY
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
-    app = gr.mount_gradio_app(build_api(zoo), ui, path="/", max_file_size=MAX_BYTES, show_error=True,
+    api = build_api(zoo)
+
+    @api.get("/readme", response_class=PlainTextResponse)
+    def readme():  # the page's "New here?" link: the README of this checkout, as text
+        return README.read_text(encoding="utf-8") if README.exists() else "README.md is not installed with this copy"
+
+    app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                               footer_links=["api"], css=app_css(), run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
