@@ -117,7 +117,8 @@ def example_images(dataset: str, labels: list[str]) -> list[str]:
 
 
 PAD_HTML = ('<div class="pad"><canvas width="560" height="560" aria-label="drawing pad"></canvas>'
-            '<p class="pad-hint">draw a digit here</p><button class="pad-clear" type="button">Clear</button></div>')
+            '<p class="pad-hint">draw a digit here</p></div>'
+            '<div class="pad-bar"><button class="pad-clear" type="button">Clear</button></div>')  # not over the pad
 
 
 def drawing_pad(elem_id: str) -> gr.HTML:
