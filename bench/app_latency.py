@@ -26,16 +26,16 @@ from bench.wild_upload import render_wild
 from training.data import load_split
 
 
-def start_server(root: Path = ROOT, port: int = 0, log=None) -> tuple[subprocess.Popen, int]:
+def start_server(root: Path = ROOT, port: int = 0) -> tuple[subprocess.Popen, int]:
     """`python -m demo` from the code at `root` (another checkout: a baseline) -> (process, port).
-    port 0: any free one. log: an open file for the server's output (default: discarded)."""
+    port 0: any free one."""
     if not port:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port)], cwd=root,
                             env={**os.environ, "TINYZOO_PROVIDER": "cpu", "PYTHONPATH": str(root)},
-                            stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=1)

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, drawn_digit_png, require_dataset
+from tests.conftest import drawn_digit_png, require_dataset, running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # no background networking: this machine's closed network refuses those connections
@@ -24,15 +24,10 @@ WAIT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The app with its log in a file, so tests can read what an error writes there."""
-    from bench.app_latency import start_server
-
+    """The app with its log in a file, so tests can read what an error writes there -> (URL, log path)."""
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log_path, "w") as log:
-        proc, port = start_server(ROOT, log=log)
-    yield f"http://127.0.0.1:{port}", log_path
-    proc.terminate()
-    proc.wait(10)
+    with open(log_path, "w") as log, running_server(log) as (url, _):
+        yield url, log_path
 
 
 @pytest.fixture(scope="module")
