@@ -10,6 +10,7 @@ the last mouse-up -> the last change of the answer on the page.
 """
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def run_site(browser, url: str, site: Site, viewport: str, digits) -> list[Drawn
     page.locator(site.pad).first.wait_for(timeout=60_000)
     watch_answers(page)
     pen = Pen(page, site.pad, touch="touch" in viewport)
-    results = [draw_one(page, site, pen, digit) for digit in digits]
+    results = []
+    for digit in digits:
+        results.append(draw_one(page, site, pen, digit))
+        print(f"{site.name}, {viewport}: {len(results)}/{len(digits)}", file=sys.stderr, flush=True)
     context.close()
     return results
 
