@@ -26,21 +26,26 @@ from bench.wild_upload import render_wild
 from demo.contract import load_split
 
 
-def start_server() -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port)], cwd=ROOT,
-                            env={**os.environ, "TINYZOO_PROVIDER": "cpu"},
+def start_server(root: Path = ROOT, port: int = 0) -> tuple[subprocess.Popen, int]:
+    """`python -m demo` from the code at `root` (another checkout: a baseline) -> (process, port).
+    port 0: any free one."""
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port)], cwd=root,
+                            env={**os.environ, "TINYZOO_PROVIDER": "cpu", "PYTHONPATH": str(root)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
+    for _ in range(600):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=1)
             return proc, port
         except OSError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("server did not start")
+    raise SystemExit(f"server from {root} did not start on port {port}")
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -7,26 +7,29 @@
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 from demo import connections
 from demo.api import build_api
+from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.decode_budget import return_large_frees_to_the_os
 from demo.editor_blobs import bound_editor_blobs
-from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.preprocess import MAX_BYTES
 from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ModelError, ModelZoo
-from demo.ui import PIXELATED, build_ui
+from demo.ui import app_css, build_ui
 from demo.upload_cache import BoundUploadCache
 from demo.uploads import guard_file_inputs
 from demo.v2 import build_v2_router
 
 SESSION_CAPACITY = 256
 UPLOAD_CACHE_MB = 256
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
@@ -40,8 +43,13 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
     # per Gradio request under load); nobody here needs to replay runs
     api = build_api(zoo)
     api.include_router(build_v2_router(zoo))  # the Open Inference Protocol (KServe v2 / Triton) beside /api
+
+    @api.get("/readme", response_class=PlainTextResponse)
+    def readme():  # the page's "New here?" link: the README of this checkout, as text
+        return README.read_text(encoding="utf-8") if README.exists() else "README.md is not installed with this copy"
+
     app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                              footer_links=["api"], css=PIXELATED, run_history=False)
+                              footer_links=["api"], css=app_css(), run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)

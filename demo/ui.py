@@ -2,19 +2,23 @@
 import base64
 import binascii
 import functools
+import logging
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
 from demo.contract import ModelMetadata, read_examples
+from demo.contract.datasets import make_spiral
 from demo.preprocess import EmptyImageError, ImageInputError
 from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 from demo.uploads import read_upload
 
 UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
-PIXELATED = ".seen-pixels img { image-rendering: pixelated; }"  # the 28x28 the model saw, enlarged crisply
+STATIC = Path(__file__).with_name("static")  # the pad's script and the page's CSS
+LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
 
 
 class UploadedImage(gr.Image):
@@ -41,6 +45,11 @@ class UploadedImage(gr.Image):
         raise gr.Error("no image data in the upload")
 
 
+def app_css() -> str:
+    """The page's own styles (static/app.css): the pad, the answer beside the seen picture, phones."""
+    return (STATIC / "app.css").read_text()
+
+
 def prediction_outputs(pred: Prediction):
     """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
@@ -51,25 +60,10 @@ def prediction_outputs(pred: Prediction):
     return probs, seen, info
 
 
-def sketch_to_ink(sketch) -> np.ndarray | None:
-    """Sketchpad value -> uint8 [H,W] ink (strokes bright on black), or None when nothing was drawn.
-
-    Gradio 6 sends {background, layers, composite}; any of them may be None. The drawn layers'
-    alpha is the cleanest ink; the composite is the fallback (e.g. a pasted background image).
-    """
-    if not isinstance(sketch, dict):
-        return None
-    layers = [np.asarray(layer) for layer in (sketch.get("layers") or []) if layer is not None]
-    alphas = [layer[..., 3] for layer in layers if layer.ndim == 3 and layer.shape[-1] == 4]
-    if alphas and max(int(a.max()) for a in alphas) > 0:
-        return np.max(np.stack(alphas), axis=0).astype(np.uint8)
-    composite = sketch.get("composite")
-    if composite is None:
-        return None
-    composite = np.asarray(composite)
-    if composite.ndim == 3 and composite.shape[-1] == 4 and composite[..., 3].max() == 0:
-        return None  # fully transparent: an untouched canvas
-    return composite
+def refused(error: Exception) -> str:
+    """A user's input was refused: one line in the server log (no traceback), the message for the page."""
+    LOG.warning("refused input: %s", error)
+    return str(error)
 
 
 def guarded(fn):
@@ -79,7 +73,7 @@ def guarded(fn):
         try:
             return fn(*args)
         except (InputError, ModelError) as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(refused(e), print_exception=False) from None
     return call
 
 
@@ -91,12 +85,13 @@ def make_classifier(zoo: ModelZoo, empty_message: str):
             return {}, None, empty_message
         try:
             return prediction_outputs(zoo.get(model_id).classify(image, TOP_K))
-        except EmptyImageError:
-            return {}, None, empty_message
+        except EmptyImageError as e:  # a blank upload: say so, not "draw a digit"
+            refused(e)
+            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)"
         except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
-            return {}, None, f"**Can't use this image:** {e}"
+            return {}, None, f"**Can't use this image:** {refused(e)}"
         except (InputError, ModelError) as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(refused(e), print_exception=False) from None
 
     return classify
 
@@ -131,33 +126,92 @@ def ink_overlay(zoo: ModelZoo, model_id: str, image) -> Image.Image | None:
     return picture
 
 
-def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str):
+PAD_HTML = ('<div class="pad"><canvas width="560" height="560" aria-label="drawing pad"></canvas>'
+            '<p class="pad-hint">draw a digit here</p></div>'
+            '<div class="pad-bar"><button class="pad-clear" type="button">Clear</button></div>')  # not over the pad
+
+
+def drawing_pad(elem_id: str) -> gr.HTML:
+    """A canvas that sends one small PNG (data URL) per update: see static/sketchpad.js."""
+    return gr.HTML(value="", html_template=PAD_HTML, js_on_load=(STATIC / "sketchpad.js").read_text(),
+                   elem_id=elem_id, elem_classes=["sketch-pad"], label="draw a digit", show_label=False)
+
+
+def pad_image(value) -> bytes | None:
+    """The pad's value -> PNG bytes, or None when nothing is drawn ('' from an empty pad)."""
+    if not value:
+        return None
+    head, _, data = str(value).partition(",")
+    if head != "data:image/png;base64" or not data:
+        raise ImageInputError("the drawing pad sent something that is not a PNG data URL")
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise ImageInputError("the drawing pad's PNG is not valid base64") from None
+
+
+def image_upload(dataset: str, title: str) -> "UploadedImage":
+    return UploadedImage(label=title, type="filepath", sources=["upload", "clipboard"], elem_id=f"{dataset}-upload",
+                         height=220, elem_classes=["upload-preview"])
+
+
+def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str, intro: str):
     ids = [i for i in zoo.ids("image-classification") if zoo.manifest["models"][i]["dataset"] == dataset]
     if not ids:
         gr.Markdown(f"No {dataset} models in `{zoo.models_dir}`: run `make models`.")
         return
+    gr.Markdown(intro, elem_classes=["intro"])
     classify = make_classifier(zoo, empty_message)
-    with gr.Row():
-        with gr.Column():
-            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
-            if sketch:
-                pad = gr.Sketchpad(label="draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280))
-            upload = UploadedImage(label=f"upload {title}" if not sketch else f"or upload {title}", type="filepath",
-                                   sources=["upload", "clipboard"], elem_id=f"{dataset}-upload")
-        with gr.Column():
-            label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label")
-            seen = gr.Image(label="what the model saw (28x28)", interactive=False, elem_classes=["seen-pixels"])
+    with gr.Row(equal_height=False):  # a phone stacks these: the pad, then the answer, on one screen
+        with gr.Column(scale=1, min_width=280):
+            pad = drawing_pad(f"{dataset}-sketch") if sketch else gr.State(None)
+            upload = None if sketch else image_upload(dataset, f"upload {title}")
+        with gr.Column(scale=1, min_width=280):
+            with gr.Row(equal_height=False, elem_classes=["answer-row"]):
+                label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label", min_width=150)
+                seen = gr.Image(label="what the model saw", interactive=False, elem_classes=["seen-pixels"],
+                                elem_id=f"{dataset}-seen", height=150, min_width=110, buttons=[])
             info = gr.Markdown(elem_id=f"{dataset}-info")
-    outputs = [label, seen, info]
-    examples = example_images(zoo, dataset)
-    if examples:
-        gr.Examples(examples=[[p] for p in examples], inputs=[upload], label="test-set examples (click one)")
-    upload.change(classify, [model, upload], outputs, api_name=f"classify_{dataset}_upload")
-    found = gr.Image(label="where the ink was found", interactive=False, height=240)  # issue 15
-    upload.change(functools.partial(ink_overlay, zoo), [model, upload], found, api_name=False)
+            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
     if sketch:
-        draw = lambda model_id, value: classify(model_id, sketch_to_ink(value))  # noqa: E731
-        pad.change(draw, [model, pad], outputs, api_name=f"classify_{dataset}_sketch", trigger_mode="always_last")
+        upload = image_upload(dataset, f"or upload {title}")
+    found = gr.Image(label="where the ink was found", interactive=False, height=240)  # photos: the ink's box
+    outputs = [label, seen, info]
+    source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
+    class_names = zoo.get(ids[0]).labels
+    examples = example_images(zoo, dataset)
+    if examples:  # one per class, in class order: a gallery, so each is captioned with its class
+        gallery = gr.Gallery(list(zip(examples, class_names)), label="test-set examples (click one)", columns=10,
+                             height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples")
+
+        def pick(event: gr.SelectData):
+            return examples[event.index]
+
+        gallery.select(pick, None, [upload], api_name=False)
+
+    def show_pad(model_id: str, drawn):
+        try:
+            drawing = pad_image(drawn)
+        except ImageInputError as e:
+            return {}, None, f"**Can't use this drawing:** {refused(e)}", "pad"
+        return (*classify(model_id, drawing), "pad")
+
+    def show_upload(model_id: str, uploaded):
+        if uploaded is None:  # removed: .clear shows the pad's answer again
+            return (gr.skip(),) * (len(outputs) + 1)
+        return (*classify(model_id, uploaded), "upload")
+
+    def rerun(model_id: str, drawn, uploaded, active: str):
+        """A new model answers for the input the user touched last."""
+        return show_upload(model_id, uploaded) if active == "upload" and uploaded is not None else show_pad(model_id, drawn)
+
+    upload.change(show_upload, [model, upload], [*outputs, source], api_name=f"classify_{dataset}_upload")
+    upload.change(functools.partial(ink_overlay, zoo), [model, upload], found, api_name=False)
+    upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
+    model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
+    if sketch:
+        pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
+                  trigger_mode="always_last", show_progress="hidden")
 
 
 def probability_table(pred: SequencePrediction) -> list[list]:
@@ -172,44 +226,115 @@ def hello_tab(zoo: ModelZoo):
         gr.Markdown(f"No sequence models in `{zoo.models_dir}`: run `make models`.")
         return
 
-    @guarded
     def predict(model_id: str, text: str):
-        pred = zoo.get(model_id).predict(text)
+        """-> (predicted text, table, info); a refused input clears the old result and says why."""
+        try:
+            model = zoo.get(model_id)
+            pred = model.predict(text)
+        except (InputError, ModelError) as e:
+            vocab = zoo.get(model_id).vocab if model_id in ids else []
+            empty = {"headers": ["#", "input", "predicted", *vocab], "data": []}
+            return "", empty, f"**Can't predict:** {refused(e)}"
         table = {"headers": ["#", "input", "predicted", *pred.vocab], "data": probability_table(pred)}
         info = f"model `{pred.model}` · provider `{pred.provider}` · {pred.latency_ms:.2f} ms"
         return pred.predicted, table, info
 
+    first = "hello-rnn" if "hello-rnn" in ids else ids[0]  # the lecture's own model
+    shown = predict(first, "hello")  # the page opens with the lecture's example answered
     with gr.Row():
         with gr.Column():
-            first = "hello-rnn" if "hello-rnn" in ids else ids[0]  # the lecture's own model
             model = gr.Dropdown(ids, value=first, label="model")
             vocab = ", ".join(repr(c) for c in zoo.get(first).vocab)
-            text = gr.Textbox(value="hello", label=f"text over the model's vocabulary ({vocab})", max_length=256)
+            text = gr.Textbox(value="hello", label=f"text over the model's vocabulary ({vocab}); Enter predicts")
             button = gr.Button("predict", variant="primary")
         with gr.Column():
-            predicted = gr.Textbox(label="predicted next characters", interactive=False)
-            table = gr.Dataframe(label="per-position probabilities", interactive=False)
-            info = gr.Markdown()
-    button.click(predict, [model, text], [predicted, table, info], api_name="predict_hello")
-    text.submit(predict, [model, text], [predicted, table, info], api_name=False)
+            predicted = gr.Textbox(shown[0], label="predicted next characters", interactive=False,
+                                   elem_id="hello-predicted")
+            table = gr.Dataframe(shown[1], label="per-position probabilities", interactive=False, elem_id="hello-table")
+            info = gr.Markdown(shown[2], elem_id="hello-info")
+    outputs = [predicted, table, info]
+    button.click(predict, [model, text], outputs, api_name="predict_hello")
+    text.submit(predict, [model, text], outputs, api_name=False)
+    model.change(predict, [model, text], outputs, api_name=False)
 
 
-SPIRAL_VIEW = 1.2  # the boundary image spans [-1.2, 1.2] on both axes
+SPIRAL_VIEW = 1.2  # the map spans [-1.2, 1.2] on both axes
 SPIRAL_PIXELS = 300
+SPIRAL_MARGIN = (34, 8, 8, 26)  # left, top, right, bottom: room for the axes' numbers
+SPIRAL_LEGEND = 22  # a row above the map naming the colours
 SPIRAL_COLORS = np.array([[214, 39, 40], [44, 160, 44], [31, 119, 180]], np.uint8)  # class 0, 1, 2
 
 
+def spiral_pixel(x: float, y: float) -> tuple[int, int]:
+    """(x, y) -> (column, row) inside the map area."""
+    return (int(round((x + SPIRAL_VIEW) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1))),
+            int(round((SPIRAL_VIEW - y) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1))))
+
+
+def spiral_point(col: int, row: int) -> tuple[float, float] | None:
+    """A click on the picture -> (x, y), or None outside the map area."""
+    col, row = col - SPIRAL_MARGIN[0], row - SPIRAL_MARGIN[1] - SPIRAL_LEGEND
+    if not (0 <= col < SPIRAL_PIXELS and 0 <= row < SPIRAL_PIXELS):
+        return None
+    return (-SPIRAL_VIEW + 2 * SPIRAL_VIEW * col / (SPIRAL_PIXELS - 1),
+            SPIRAL_VIEW - 2 * SPIRAL_VIEW * row / (SPIRAL_PIXELS - 1))
+
+
+@functools.cache
+def spiral_training_points() -> tuple[np.ndarray, np.ndarray]:
+    x, y = make_spiral(0)
+    return x[::4], y[::4]  # every 4th of the 3,000: the arms stay readable over the zones
+
+
 def spiral_boundary(model, point: tuple[float, float] | None) -> Image.Image:
-    """Each pixel coloured by the class the model gives its (x, y); the point marked in black."""
+    """Each pixel coloured by the class the model gives its (x, y), the training points on top, the
+    point marked in black; axes with their numbers and a legend of the colours around the map."""
+    from PIL import ImageDraw
+
     axis = np.linspace(-SPIRAL_VIEW, SPIRAL_VIEW, SPIRAL_PIXELS, dtype=np.float32)
     gx, gy = np.meshgrid(axis, axis[::-1])  # row 0 is the top: y = +1.2
     zone = model.run(np.c_[gx.ravel(), gy.ravel()]).argmax(1).reshape(gx.shape)
     pixels = (255 - (255 - SPIRAL_COLORS[zone].astype(np.float32)) * 0.35).astype(np.uint8)  # pale zones
+    left, top, right, bottom = SPIRAL_MARGIN
+    picture = Image.new("RGB", (left + SPIRAL_PIXELS + right, SPIRAL_LEGEND + top + SPIRAL_PIXELS + bottom), "white")
+    origin = (left, SPIRAL_LEGEND + top)
+    picture.paste(Image.fromarray(pixels), origin)
+    draw = ImageDraw.Draw(picture)
+    at = lambda x, y: tuple(o + p for o, p in zip(origin, spiral_pixel(x, y)))  # noqa: E731
+    for (x, y), cls in zip(*spiral_training_points()):
+        cx, cy = at(x, y)
+        draw.ellipse([cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5], fill=tuple(int(v) for v in SPIRAL_COLORS[cls]))
+    for tick in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        tx, ty = at(tick, -SPIRAL_VIEW)
+        draw.line([tx, ty, tx, ty + 4], fill="black")
+        draw.text((tx, ty + 6), f"{tick:g}", fill="black", anchor="mt")
+        lx, ly = at(-SPIRAL_VIEW, tick)
+        draw.line([lx - 4, ly, lx, ly], fill="black")
+        draw.text((lx - 6, ly), f"{tick:g}", fill="black", anchor="rm")
+    draw.rectangle([origin[0] - 1, origin[1] - 1, origin[0] + SPIRAL_PIXELS, origin[1] + SPIRAL_PIXELS], outline="black")
+    draw.text((origin[0] + SPIRAL_PIXELS, origin[1] + SPIRAL_PIXELS + 14), "x", fill="black", anchor="rm")
+    draw.text((4, origin[1]), "y", fill="black", anchor="lt")
+    for cls, colour in enumerate(SPIRAL_COLORS):
+        x0 = left + cls * 80
+        draw.rectangle([x0, 5, x0 + 12, 17], fill=tuple(int(v) for v in colour))
+        draw.text((x0 + 16, 11), f"class {cls}", fill="black", anchor="lm")
+    draw.rectangle([left + 240, 7, left + 248, 15], fill="black")
+    draw.text((left + 252, 11), "point", fill="black", anchor="lm")
     if point is not None:
-        col = int(round((point[0] + SPIRAL_VIEW) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1)))
-        row = int(round((SPIRAL_VIEW - point[1]) / (2 * SPIRAL_VIEW) * (SPIRAL_PIXELS - 1)))
-        pixels[max(row - 4, 0):row + 5, max(col - 4, 0):col + 5] = 0
-    return Image.fromarray(pixels)
+        cx, cy = at(*point)
+        draw.rectangle([cx - 4, cy - 4, cx + 4, cy + 4], fill="black")
+    return picture
+
+
+DIABETES_EXAMPLE = {"npreg": 2, "glu": 120, "bp": 70, "skin": 29, "bmi": 32.8, "ped": 0.44, "age": 28}  # a typical Pima.tr row
+
+
+def logistic_frame(logistic, x: float):
+    """The probability curve over [0, 10] and a vertical mark from 0 up to the curve at x."""
+    xs = np.linspace(0, 10, 101, dtype=np.float32)
+    p = logistic.predict([x])["probability"]
+    return pd_frame({"x": [*xs.tolist(), x, x], "P(y=1)": [*logistic.run(xs[:, None])[:, 0].tolist(), 0.0, p],
+                     "series": ["P(y=1)"] * len(xs) + [f"x = {x:g}"] * 2})
 
 
 def lessons_tab(zoo: ModelZoo):
@@ -220,24 +345,31 @@ def lessons_tab(zoo: ModelZoo):
 
     if "linear-regression" in ids:
         with gr.Tab("Linear regression"):
-            gr.Markdown("nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model).")
-            x = gr.Number(value=4, label="x")
-            y = gr.Number(label="predicted y", interactive=False)
-            gr.Button("predict").click(guarded(lambda v: zoo.get("linear-regression").predict([v])["value"]),
-                                       [x], [y], api_name="predict_linear")
+            gr.Markdown("nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model). "
+                        "Type x and press Enter.")
+            linear = guarded(lambda v: round(zoo.get("linear-regression").predict([v])["value"], 3))
+            x = gr.Number(value=4, label="x", elem_id="linear-x")
+            y = gr.Number(linear(4), label="predicted y", interactive=False, elem_id="linear-y")
+            gr.Button("predict").click(linear, [x], [y], api_name="predict_linear")
+            x.submit(linear, [x], [y], api_name=False)
 
     if "logistic-regression" in ids:
         with gr.Tab("Logistic regression"):
             logistic = zoo.get("logistic-regression")
             crossing = logistic.meta.lesson_result("crossing")
             gr.Markdown(f"Trained with BCE on x = 1, 2, 3 → 0, 0, 1; P(y=1) crosses 0.5 at x = {crossing:.2f}.")
-            xs = np.linspace(0, 10, 101, dtype=np.float32)
-            curve = {"x": xs.tolist(), "P(y=1)": logistic.run(xs[:, None])[:, 0].tolist()}
-            gr.LinePlot(value=pd_frame(curve), x="x", y="P(y=1)", label="probability curve over [0, 10]")
+
+            @guarded
+            def logistic_answer(v):
+                return (logistic_frame(logistic, float(v)),
+                        f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**")
+
+            frame, text = logistic_answer(2.5)
+            plot = gr.LinePlot(frame, x="x", y="P(y=1)", color="series", label="probability curve over [0, 10]",
+                               elem_id="logistic-plot")
             x = gr.Slider(0, 10, value=2.5, step=0.05, label="x")
-            out = gr.Markdown()
-            x.change(guarded(lambda v: f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**"),
-                     [x], [out], api_name="predict_logistic")
+            out = gr.Markdown(text, elem_id="logistic-out")
+            x.change(logistic_answer, [x], [plot, out], api_name="predict_logistic")
 
     if "diabetes-mlp" in ids:
         with gr.Tab("Diabetes"):
@@ -245,44 +377,53 @@ def lessons_tab(zoo: ModelZoo):
             result = diabetes.meta.lesson_result
             gr.Markdown(f"The course's MLP on the Pima data (MASS Pima.tr → Pima.te): test accuracy "
                         f"{result('test_accuracy'):.1%}; logistic regression {result('logistic_test_accuracy'):.1%}; "
-                        f"always-'No' {result('majority_test_accuracy'):.1%}.")
-            fields = [gr.Number(label=f"{f.name}: {f.help}", minimum=f.min, maximum=f.max,
-                                info=f"{f.min:g} – {f.max:g}") for f in diabetes.features]
-            out = gr.Markdown()
+                        f"always-'No' {result('majority_test_accuracy'):.1%}. The form starts as a typical patient.")
+            # no minimum/maximum on the fields: the model's own check names the field that is out of range
+            fields = [gr.Number(DIABETES_EXAMPLE.get(f.name, (f.min + f.max) / 2),
+                                label=f"{f.name}: {f.help}", info=f"{f.min:g} – {f.max:g}")
+                      for f in diabetes.features]
 
             def diabetes_form(*values):
                 try:
                     pred = diabetes.predict(list(values))
                 except InputError as e:
-                    return f"**Check the form:** {e}"
+                    return f"**Check the form:** {refused(e)}"
                 return f"P(diabetes) = **{pred['probability']:.1%}** → {pred['label']}"
 
+            out = gr.Markdown(diabetes_form(*(f.value for f in fields)), elem_id="diabetes-out")
             gr.Button("predict", variant="primary").click(diabetes_form, fields, [out], api_name="predict_diabetes")
 
     spirals = sorted(i for i in ids if i.startswith("spiral-"))
     if spirals:
         with gr.Tab("Spiral"):
-            gr.Markdown("Three spiral arms: a linear classifier can't separate them, a 2-layer ReLU net can. "
-                        "Type a point or click the map.")
-            choice = gr.Dropdown(spirals, value=spirals[-1], label="model")
-            px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
-            out = gr.Markdown()
-            board = gr.Image(spiral_boundary(zoo.get(spirals[-1]), (0.5, 0.2)), interactive=False,
-                             label="decision regions (x, y in [-1.2, 1.2])")
+            gr.Markdown("Three spiral arms (the dots: the training points): a linear classifier can't separate them, "
+                        "a 2-layer ReLU net can. The colours are the class each model gives every point; type a "
+                        "point or click the map.")
 
+            @guarded
             def classify_point(model_id, x, y):
                 model = zoo.get(model_id)
                 pred = model.predict([x, y])
-                return (f"class **{pred['label']}** ({pred['probabilities'][pred['label']]:.1%})",
+                return (f"({float(x):g}, {float(y):g}) → class **{pred['label']}** "
+                        f"({pred['probabilities'][pred['label']]:.1%}) by `{model_id}`",
                         spiral_boundary(model, (float(x), float(y))))
 
-            def clicked(model_id, event: gr.SelectData):
-                col, row = event.index
-                x = -SPIRAL_VIEW + 2 * SPIRAL_VIEW * col / (SPIRAL_PIXELS - 1)
-                y = SPIRAL_VIEW - 2 * SPIRAL_VIEW * row / (SPIRAL_PIXELS - 1)
-                return round(x, 3), round(y, 3), *classify_point(model_id, x, y)
+            text, picture = classify_point(spirals[-1], 0.5, 0.2)
+            choice = gr.Dropdown(spirals, value=spirals[-1], label="model")
+            px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
+            out = gr.Markdown(text, elem_id="spiral-out")
+            board = gr.Image(picture, interactive=False, label="decision regions (x, y in [-1.2, 1.2])",
+                             elem_id="spiral-board", buttons=[])
 
-            gr.Button("classify").click(guarded(classify_point), [choice, px, py], [out, board], api_name="predict_spiral")
+            def clicked(model_id, event: gr.SelectData):
+                point = spiral_point(*event.index)
+                if point is None:  # the axes or the legend
+                    return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                x, y = round(point[0], 3), round(point[1], 3)
+                return x, y, *classify_point(model_id, x, y)
+
+            gr.Button("classify").click(classify_point, [choice, px, py], [out, board], api_name="predict_spiral")
+            choice.change(classify_point, [choice, px, py], [out, board], api_name=False)
             board.select(clicked, [choice], [px, py, out, board], api_name=False)
 
 
@@ -317,14 +458,15 @@ def training_summary(meta: ModelMetadata) -> str:
         ("model args", ", ".join(f"{k} {v}" for k, v in meta.provenance.model_args.items()) or "none"),
         ("epochs", f"{train.epochs}" + (f" (weights of epoch {train.selected_epoch}, best on validation)"
                                         if cfg.get("val_size") and train.selected_epoch else "")),
-        ("seconds per epoch", f"{train.seconds_per_epoch:.2f} on {train.device}"),
+        # the figure recorded while the shipped file was trained: the one the README's model table quotes
+        ("seconds per epoch", f"{train.seconds_per_epoch:.1f} on {train.device} (recorded while training)"),
         ("recipe", recipe or "see the lesson"),
         ("parity with PyTorch", f"max abs diff {max(measured.parity.max_abs_diff.values()):.1e}, argmax agreement "
                                 f"{measured.parity.argmax_agreement:.2%}"),
         ("checkpoint sha256", f"`{meta.provenance.checkpoint_sha256[:16]}…`"),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in filter(None, rows))
-    return f"### {meta.id}\n| | |\n|---|---|\n{table}"
+    return f"### {meta.id}\n| measure | value |\n|---|---|\n{table}"
 
 
 def training_tab(zoo: ModelZoo):
@@ -333,19 +475,24 @@ def training_tab(zoo: ModelZoo):
         gr.Markdown(f"No training histories in `{zoo.models_dir}`: run `make models`.")
         return
 
+    def curves(model_id: str):
+        meta = zoo.get(model_id).meta
+        return (*curve_frames(list(meta.train.history)), training_summary(meta))
+
     @guarded
     def show(model_id: str):
-        meta = zoo.get(model_id).meta
-        loss, accuracy = curve_frames(list(meta.train.history))
-        return loss, accuracy, training_summary(meta)
+        """-> loss plot, accuracy plot (hidden for models that log no accuracy: hello-*), table."""
+        loss, accuracy, summary = curves(model_id)
+        return loss, gr.LinePlot(accuracy, visible=not accuracy.empty), summary
 
     first = "mnist-cnn" if "mnist-cnn" in ids else ids[0]
-    loss, accuracy, summary = show(first)
+    loss, accuracy, summary = curves(first)
     choice = gr.Dropdown(ids, value=first, label="model")
     with gr.Row():
         loss_plot = gr.LinePlot(loss, x="epoch", y="loss", color="split", label="loss per epoch")
-        accuracy_plot = gr.LinePlot(accuracy, x="epoch", y="accuracy", color="split", label="accuracy per epoch")
-    table = gr.Markdown(summary)
+        accuracy_plot = gr.LinePlot(accuracy, x="epoch", y="accuracy", color="split", label="accuracy per epoch",
+                                    visible=not accuracy.empty, elem_id="training-accuracy")
+    table = gr.Markdown(summary, elem_id="training-table")
     choice.change(show, [choice], [loss_plot, accuracy_plot, table], api_name="training_curves")
 
 
@@ -358,12 +505,18 @@ def pd_frame(columns: dict):
 def build_ui(zoo: ModelZoo) -> gr.Blocks:
     # uploads and outputs in Gradio's cache are deleted after an hour, checked hourly
     with gr.Blocks(title="tinyzoo", delete_cache=(3600, 3600)) as ui:
-        gr.Markdown("# tinyzoo\nThe course's models, exported to ONNX and served by ONNX Runtime. "
-                    "HTTP API: `POST /api/classify?model=<id>` with image bytes, `GET /api/models`.")
+        gr.Markdown("# tinyzoo\nA deep-learning course's models, trained in PyTorch and served here by ONNX Runtime. "
+                    "New here? The [README](/readme) explains each model and the HTTP API.",
+                    elem_classes=["intro"], elem_id="header")
         with gr.Tab("Digits"):
-            image_tab(zoo, "mnist", "a handwritten digit", sketch=True, empty_message="draw a digit")
+            image_tab(zoo, "mnist", "a handwritten digit", sketch=True, empty_message="draw a digit",
+                      intro="Draw a digit (0–9) on the pad: the model answers as you draw. Beside the answer: your "
+                            "drawing as the model gets it, cropped and scaled to 28×28 like its MNIST training digits.")
         with gr.Tab("Fashion"):
-            image_tab(zoo, "fashion", "a clothing picture", sketch=False, empty_message="upload a clothing picture")
+            image_tab(zoo, "fashion", "a clothing picture", sketch=False, empty_message="upload a clothing picture",
+                      intro="Upload a photo of one piece of clothing on a plain background, or click an example: "
+                            "the model names which of the 10 Fashion-MNIST classes it looks like, from a 28×28 grey "
+                            "copy (shown beside the answer).")
         with gr.Tab("Hello"):
             gr.Markdown("The course's char RNN learned `hello` → `ohlol`: at each position it predicts the next "
                         "character. Try other strings over its vocabulary.")

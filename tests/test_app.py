@@ -1,14 +1,18 @@
 """The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
+import base64
 import json
+import re
+import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 
-from demo.ui import sketch_to_ink
-from tests.conftest import drawn_digit_png, post
+from demo.preprocess import ImageInputError
+from demo.ui import (SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, pad_image, spiral_boundary, spiral_point,
+                     training_summary)
+from tests.conftest import ROOT, drawn_digit_png, post
 
 
 @pytest.fixture(scope="module")
@@ -25,43 +29,65 @@ def test_gradio_upload_endpoint(client, tmp_path):
     assert seen  # the 28x28 the model saw comes back as an image file
 
 
-def test_gradio_sketch_endpoint_with_composite_only(client, tmp_path):
-    image = tmp_path / "seven.png"
-    image.write_bytes(drawn_digit_png(size=280, mode="RGBA"))
-    sketch = {"background": None, "layers": [], "composite": handle_file(str(image))}
-    label, _, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
+def pad_value(png: bytes) -> str:
+    """What the Digits pad sends: its drawing as a PNG data URL."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def test_gradio_sketch_endpoint_reads_the_pads_png(client):
+    label, seen, info = client.predict("mnist-cnn", pad_value(drawn_digit_png(size=96)), api_name="/classify_mnist_sketch")
     assert label["label"] == "7", info
+    assert seen and "mnist-cnn" in info
 
 
-def test_gradio_sketch_endpoint_with_layers_only(client, tmp_path):
-    """What the browser sends after drawing: strokes in a transparent layer, no composite."""
-    import io
-
-    from PIL import Image
-
-    stroke = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    alpha = Image.open(io.BytesIO(drawn_digit_png(size=280))).convert("L").point(lambda v: 255 - v)
-    stroke.putalpha(alpha)  # ink only where the 7 is; colour channels stay black
-    path = tmp_path / "layer.png"
-    stroke.save(path)
-    sketch = {"background": None, "layers": [handle_file(str(path))], "composite": None}
-    label, _, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
-    assert label["label"] == "7", info
-
-
-def test_gradio_sketch_endpoint_empty_canvas_says_draw(client):
-    sketch = {"background": None, "layers": [], "composite": None}
-    label, seen, info = client.predict("mnist-cnn", sketch, api_name="/classify_mnist_sketch")
+def test_gradio_sketch_endpoint_empty_pad_says_draw(client):
+    label, seen, info = client.predict("mnist-cnn", "", api_name="/classify_mnist_sketch")
     assert info == "draw a digit" and seen is None
 
 
-def test_sketch_layers_alpha_is_the_ink():
-    layer = np.zeros((280, 280, 4), np.uint8)
-    layer[60:220, 130:150, 3] = 255  # a vertical stroke, colour irrelevant
-    ink = sketch_to_ink({"background": None, "layers": [layer], "composite": None})
-    assert ink.shape == (280, 280) and ink[100, 140] == 255 and ink[0, 0] == 0
-    assert sketch_to_ink({"background": None, "layers": [np.zeros((9, 9, 4), np.uint8)], "composite": None}) is None
-    assert sketch_to_ink(None) is None
+@pytest.mark.parametrize("value, message", [
+    ("data:image/jpeg;base64,AAAA", "not a PNG data URL"),
+    ("data:image/png;base64,@@@", "not valid base64"),
+    ("data:image/png;base64," + base64.b64encode(b"not a png").decode(), "not an image"),
+])
+def test_gradio_sketch_endpoint_refuses_what_no_pad_sends(client, value, message):
+    label, seen, info = client.predict("mnist-cnn", value, api_name="/classify_mnist_sketch")
+    assert message in info and seen is None and not label.get("confidences")
+
+
+def test_pad_image_decodes_the_data_url():
+    assert pad_image("") is None and pad_image(None) is None
+    assert pad_image(pad_value(b"\x89PNG")) == b"\x89PNG"
+    with pytest.raises(ImageInputError, match="not a PNG data URL"):
+        pad_image("hello")
+
+
+def test_spiral_map_has_axes_legend_and_training_points(zoo):
+    picture = np.asarray(spiral_boundary(zoo.get("spiral-mlp"), (0.5, 0.2)))
+    left, top, right, bottom = SPIRAL_MARGIN
+    assert picture.shape[:2] == (SPIRAL_LEGEND + top + SPIRAL_PIXELS + bottom, left + SPIRAL_PIXELS + right)
+    margin = picture[SPIRAL_LEGEND + top:, :left]
+    assert (margin < 100).all(-1).any()  # the y axis' numbers, in black
+    legend = picture[:SPIRAL_LEGEND]
+    for colour in SPIRAL_COLORS:  # a swatch of each class colour in the legend
+        assert (legend == colour).all(-1).any()
+    area = picture[SPIRAL_LEGEND + top:SPIRAL_LEGEND + top + SPIRAL_PIXELS, left:left + SPIRAL_PIXELS]
+    for colour in SPIRAL_COLORS:  # full-strength dots of each class over the pale zones
+        assert (area == colour).all(-1).sum() > 50
+    assert spiral_point(0, 0) is None  # a click on the legend is not a point
+    x, y = spiral_point(left + SPIRAL_PIXELS // 2, SPIRAL_LEGEND + top + SPIRAL_PIXELS // 2)
+    assert abs(x) < 0.01 and abs(y) < 0.01
+
+
+def test_readme_quotes_the_recorded_seconds_per_epoch(zoo):
+    """The README's model table and the Training tab show the same figure: the one in the metadata."""
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\S+) \| [*\d.]+%\** \| \d+ \| ([\d.]+)", readme, re.M))  # image models' rows
+    assert {"mnist-cnn", "mnist-mlp"} <= set(rows), rows
+    for model_id, quoted in rows.items():
+        recorded = zoo.get(model_id).meta.train.seconds_per_epoch
+        assert quoted == f"{recorded:.1f}", model_id
+        assert f"{recorded:.1f} on" in training_summary(zoo.get(model_id).meta)
 
 
 def test_http_api_classify(live_server):
@@ -101,8 +127,9 @@ def test_gradio_hello_endpoint(client):
 
 
 def test_gradio_hello_endpoint_names_allowed_characters(client):
-    with pytest.raises(AppError, match="allowed characters: 'e', 'h', 'l', 'o'"):
-        client.predict("hello-rnn", "hi!", api_name="/predict_hello")
+    predicted, table, info = client.predict("hello-rnn", "hi!", api_name="/predict_hello")
+    assert "allowed characters: 'e', 'h', 'l', 'o'" in info
+    assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "input", "predicted"]
 
 
 def test_gradio_training_curves_endpoint(client, zoo):
@@ -112,11 +139,14 @@ def test_gradio_training_curves_endpoint(client, zoo):
     rows = [dict(zip(loss["columns"], r)) for r in loss["data"]]
     assert {r["split"] for r in rows} == {"train", "test"} and len(rows) == 2 * len(history)
     assert [r["loss"] for r in rows if r["split"] == "train"] == [h["train_loss"] for h in history]
+    assert accuracy["visible"]  # the accuracy plot: shown, with its curves
+    accuracy = accuracy["value"]
     assert {dict(zip(accuracy["columns"], r))["split"] for r in accuracy["data"]} == {"train", "test"}
     shipped = zoo.get("fashion-cnn").meta.measurements.test_accuracy
     assert f"{shipped:.2%}" in summary and "dropout 0.25" in summary and "adamw" in summary
     hello_loss, hello_accuracy, _ = client.predict("hello-rnn", api_name="/training_curves")
-    assert hello_loss["data"] and not hello_accuracy["data"]  # the char RNN logs a loss per epoch, no accuracy
+    assert hello_loss["data"] and not hello_accuracy["value"]["data"]  # the char RNN logs a loss per epoch, no accuracy
+    assert hello_accuracy["visible"] is False  # so its empty accuracy plot is hidden
 
 
 def test_every_trained_model_carries_its_history(zoo):

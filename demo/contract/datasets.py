@@ -131,3 +131,19 @@ def dataset_available(name: str, data_dir=None) -> bool:
         return True
     except DataNotFoundError:
         return False
+
+
+SPIRAL_CLASSES, SPIRAL_PER_CLASS = 3, 1000
+
+
+def make_spiral(seed: int = 0, per_class: int = SPIRAL_PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
+    """The spiral lesson's data (cs231n's 3-class spiral: arms of radius 0..1, angle noise 0.2), generated
+    rather than read; the app draws it under its map. -> x float32 [N, 2], y int64 [N]."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for c in range(SPIRAL_CLASSES):
+        r = np.linspace(0.0, 1, per_class)
+        t = np.linspace(c * 4, (c + 1) * 4, per_class) + rng.normal(0, 0.2, per_class)
+        xs.append(np.c_[r * np.sin(t), r * np.cos(t)])
+        ys.append(np.full(per_class, c))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
