@@ -26,7 +26,7 @@ from training.charrnn import MAX_TEXT, CharRNN, encode
 from training.data import PROJECT_ROOT, load_split
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
-from training.train import Normalizer
+from training.image import Normalizer
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME, TOKENS_NAME = "image", "logits", "tokens"
@@ -152,6 +152,11 @@ def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelPr
                            "results": {k: v for k, v in record["results"].items() if k != "plots"}}
 
 
+# one exporter per trainer family (the registry entry names it): (entry, model, record, data_dir)
+EXPORTERS = {"image": export_image, "sequence": lambda e, m, r, _: export_sequence(e, m, r),
+             "lesson": lambda e, m, r, _: export_tabular(e, m, r)}
+
+
 def compact_history(record: dict) -> list[dict]:
     """The checkpoint's per-epoch metrics (what the app plots), numbers cut to 5 significant digits."""
     return [{k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}
@@ -163,12 +168,7 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
     """-> the manifest row written for this model."""
     out_dir = Path(out_dir or models_dir)
     entry, model, record, weights_path = load_checkpoint(model_id, models_dir)
-    if entry.lesson is not None:
-        proto, report, task_meta = export_tabular(entry, model, record)
-    elif entry.task == "sequence-prediction":
-        proto, report, task_meta = export_sequence(entry, model, record)
-    else:
-        proto, report, task_meta = export_image(entry, model, record, data_dir)
+    proto, report, task_meta = EXPORTERS[entry.family](entry, model, record, data_dir)
 
     metadata = {
         **entry.metadata(),
