@@ -165,10 +165,10 @@ def build(entry, cfg: TrainConfig, paths: RunPaths) -> ImageRun:
     n = len(data.train_y)
     steps_per_epoch = DRY_RUN_STEPS if cfg.dry_run else (n // cfg.batch_size if graph else math.ceil(n / cfg.batch_size))
     epochs = 1 if cfg.dry_run else cfg.epochs
+    net = for_ranks(model, device, world)  # before the optimizer: BatchNorm conversion makes new parameters
     optimizer = make_optimizer(model, cfg, graph)
     scheduler = make_scheduler(optimizer, cfg, epochs * steps_per_epoch, graph)
     log = RunLog(paths.run_dir(cfg.model), cfg.resume) if rank == 0 else None  # rank 0 writes
-    net = for_ranks(model, device, world)
     torch.manual_seed(cfg.seed + rank)  # dropout: each rank its own masks
     run = ImageRun(entry, cfg, paths, device, rank, world, data, model, Normalizer(entry, device), optimizer,
                    scheduler, Stepper(model, net, optimizer, cfg, device), epochs, steps_per_epoch, log,
