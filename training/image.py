@@ -184,6 +184,9 @@ def resume(run: ImageRun) -> None:
     state = load_state(run.state_path, run.cfg, run.device)
     if state is None:
         return
+    if len(state["rng"]) != run.world:  # each rank continues its own generators
+        raise UsageError(f"{run.cfg.model}: --resume refused, the saved run had {len(state['rng'])} process(es), "
+                         f"this one has {run.world}")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     restore_scheduler(run.scheduler, state["scheduler"], state["config"]["epochs"] == run.cfg.epochs)
