@@ -22,11 +22,12 @@ from safetensors.torch import load_file
 from demo.manifest import read_manifest, sha256_file, update_manifest
 from export.parity import (ATOL, BATCH_SIZES, ParityError, ParityReport, check_names, check_parity,
                            check_sequence_parity, compare, cpu_session)
-from training.charrnn import MAX_TEXT, CharRNN, encode
+from training.charrnn import CharRNN, encode
+from training.config import MAX_TEXT
 from training.data import PROJECT_ROOT, load_split
+from training.image import Normalizer
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
-from training.image import Normalizer
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME, TOKENS_NAME = "image", "logits", "tokens"

@@ -13,15 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.config import DRY_RUN_STEPS, TrainConfig, UsageError
+from training.config import DRY_RUN_STEPS, TrainConfig, check_text_pair
 from training.trainer import SHARED_OPTIONS, RunPaths, honoured_config, write_record
-
-MAX_TEXT = 256
-
-
-class TextPairError(ValueError):
-    pass
-
 
 class CharRNN(nn.Module):
     """tokens int64 [N, T] (+ initial state) -> logits [N, T, V] (+ final state).
@@ -66,13 +59,7 @@ class TextPair:
     target_text: str = "ohlol"
 
     def validate(self) -> None:
-        if not self.input_text or not self.target_text:
-            raise TextPairError("input and target text must both be non-empty")
-        if len(self.input_text) != len(self.target_text):
-            raise TextPairError(f"input and target must have equal length: {self.input_text!r} has "
-                                f"{len(self.input_text)} characters, {self.target_text!r} has {len(self.target_text)}")
-        if len(self.input_text) > MAX_TEXT:
-            raise TextPairError(f"texts longer than {MAX_TEXT} characters")
+        check_text_pair(self.input_text, self.target_text)
 
     def vocab(self) -> list[str]:
         return sorted(set(self.input_text) | set(self.target_text))  # "hello"+"ohlol" -> e, h, l, o
@@ -112,10 +99,7 @@ class SequenceTrainer:
 
     def fit(self, entry, cfg: TrainConfig, paths: RunPaths) -> dict:
         pair = TextPair(cfg.input_text, cfg.target_text)
-        try:
-            pair.validate()
-        except TextPairError as e:
-            raise UsageError(f"{entry.id}: {e}") from None
+        pair.validate()
         vocab = pair.vocab()
         torch.manual_seed(cfg.seed)
         model_args = {**entry.model_args, "vocab_size": len(vocab)}

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 RUN_CONTROLS = ("resume", "stop_after", "device")
 SEQUENCE_OPTIONS = ("input_text", "target_text")
 DRY_RUN_STEPS = 2  # a dry run of any family takes two optimizer steps
+MAX_TEXT = 256  # sequence models: longest text pair trained on or served
 
 
 class UsageError(ValueError):
@@ -78,8 +79,19 @@ def check_resumable(saved: dict, cfg: TrainConfig) -> None:
                          f"only --epochs may change")
 
 
+def check_text_pair(input_text: str, target_text: str) -> None:
+    if not input_text or not target_text:
+        raise UsageError("input and target text must both be non-empty")
+    if len(input_text) != len(target_text):
+        raise UsageError(f"input and target must have equal length: {input_text!r} has {len(input_text)} "
+                         f"characters, {target_text!r} has {len(target_text)}")
+    if len(input_text) > MAX_TEXT:
+        raise UsageError(f"texts longer than {MAX_TEXT} characters")
+
+
 def validate(cfg: TrainConfig) -> None:
     """Combinations no trainer can honour, whatever the family."""
+    check_text_pair(cfg.input_text, cfg.target_text)
     if cfg.patience and not cfg.val_size:
         raise UsageError("early stopping (--patience) needs a validation split (--val-size)")
     if cfg.dry_run and (cfg.resume or cfg.stop_after):

@@ -76,6 +76,8 @@ def planned_configs(parser: argparse.ArgumentParser, args) -> list[TrainConfig]:
         parser.error(f"unknown model {', '.join(map(repr, unknown))}; registered: {', '.join(REGISTRY)}")
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name != "model" and getattr(args, f.name) is not None}
+    if ("input_text" in overrides) != ("target_text" in overrides):
+        raise UsageError("--input-text and --target-text go together")
     configs = []
     for model_id in ids:
         entry = get_entry(model_id)
