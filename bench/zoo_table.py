@@ -6,6 +6,7 @@ train time per epoch on this machine (measured now: one full epoch each), parame
 """
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +25,11 @@ def runtime_accuracy(model, images, labels) -> float:
 
 
 def time_one_epoch(model_id: str) -> float:
-    from training.train import config_for, train
+    from training.config import config_for
+    from training.train import train
 
-    record = train(config_for(model_id, {"epochs": 1}), out_dir=Path("runs/bench-epoch"))
+    with tempfile.TemporaryDirectory(prefix="zoo_table-") as scratch:  # its own run state, not runs/<id>
+        record = train(config_for(model_id, {"epochs": 1}), out_dir=Path(scratch), log_dir=Path(scratch) / "log")
     return record["seconds_per_epoch"]
 
 

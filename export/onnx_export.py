@@ -26,7 +26,8 @@ from export.examples import write_examples
 from export.metadata import rewrite_all, save_checked, set_metadata
 from export.parity import (ATOL, BATCH_SIZES, ParityError, ParityReport, check_names, check_parity,
                            check_sequence_parity, compare, cpu_session)
-from training.charrnn import MAX_TEXT, CharRNN, encode
+from training.charrnn import CharRNN, encode
+from training.config import MAX_TEXT
 from training.data import PROJECT_ROOT, load_split
 from training.models import count_parameters
 from training.registry import REGISTRY, ModelEntry, get_entry
@@ -146,6 +147,11 @@ def export_tabular(entry: ModelEntry, model, record: dict) -> tuple[onnx.ModelPr
                            "results": {k: v for k, v in record["results"].items() if k != "plots"}}
 
 
+# one exporter per trainer family (the registry entry names it): (entry, model, record, data_dir)
+EXPORTERS = {"image": export_image, "sequence": lambda e, m, r, _: export_sequence(e, m, r),
+             "lesson": lambda e, m, r, _: export_tabular(e, m, r)}
+
+
 def compact_history(record: dict) -> list[dict]:
     """The checkpoint's per-epoch metrics (what the app plots), numbers cut to 5 significant digits."""
     return [{k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in row.items()}
@@ -157,12 +163,7 @@ def export_model(model_id: str, models_dir: Path = DEFAULT_MODELS_DIR, out_dir: 
     """-> the manifest row written for this model."""
     out_dir = Path(out_dir or models_dir)
     entry, model, record, weights_path = load_checkpoint(model_id, models_dir)
-    if entry.lesson is not None:
-        proto, report, task_meta = export_tabular(entry, model, record)
-    elif entry.task == "sequence-prediction":
-        proto, report, task_meta = export_sequence(entry, model, record)
-    else:
-        proto, report, task_meta = export_image(entry, model, record, data_dir)
+    proto, report, task_meta = EXPORTERS[entry.family](entry, model, record, data_dir)
 
     results = task_meta.pop("results", {})
     metadata = ModelMetadata(

@@ -11,7 +11,8 @@ from tests.conftest import require_dataset
 @pytest.mark.parametrize("model_id", ["fashion-cnn", "mnist-mlp"])
 def test_dry_run_train_then_export(tmp_path, model_id):
     require_dataset(model_id.split("-")[0])
-    assert tinyzoo(["train", model_id, "--dry-run", "--limit-train", "512", "--out-dir", str(tmp_path)]) == 0
+    assert tinyzoo(["train", model_id, "--dry-run", "--limit-train", "512", "--out-dir", str(tmp_path),
+                    "--log-dir", str(tmp_path.parent / f"{tmp_path.name}-log")]) == 0
     record = json.loads((tmp_path / f"{model_id}.json").read_text())
     assert record["config"]["dry_run"] and len(record["history"]) == 1 and record["test_examples"] == 512
     assert tinyzoo(["export", model_id, "--models-dir", str(tmp_path)]) == 0
@@ -23,14 +24,16 @@ def test_dry_run_train_then_export(tmp_path, model_id):
     assert model.meta.measurements.parity.argmax_agreement == 1.0
 
 
-def test_train_rejects_unknown_model_before_training():
-    with pytest.raises(KeyError, match="unknown model 'mnist-transformer'"):
-        tinyzoo(["train", "mnist-transformer", "--dry-run"])
+def test_train_rejects_unknown_model_before_training(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        tinyzoo(["train", "mnist-softmax", "mnist-transformer", "--dry-run"])
+    assert exit_.value.code == 2 and "unknown model 'mnist-transformer'" in capsys.readouterr().err
 
 
 def test_export_refuses_checkpoint_from_other_architecture(tmp_path):
     require_dataset("fashion")
-    assert tinyzoo(["train", "fashion-softmax", "--dry-run", "--out-dir", str(tmp_path)]) == 0
+    assert tinyzoo(["train", "fashion-softmax", "--dry-run", "--out-dir", str(tmp_path),
+                    "--log-dir", str(tmp_path.parent / f"{tmp_path.name}-log")]) == 0
     record_path = tmp_path / "fashion-softmax.json"
     record = json.loads(record_path.read_text())
     record["model_args"] = {"hidden": 7}

@@ -6,7 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import require_dataset
-from training.train import TrainConfig, config_for, random_affine, train
+from training.augment import random_affine
+from training.config import TrainConfig, config_for
+from training.train import train
 
 SLICE = 4096
 
@@ -90,14 +92,17 @@ def test_every_run_writes_metrics_curves_and_tensorboard(tmp_path):
     assert list((tmp_path / "logged-log" / "fashion-softmax" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def uniforms(n: int, seed: int) -> torch.Tensor:
+    return torch.rand(n, 4, generator=torch.Generator().manual_seed(seed))
+
+
 def test_augmentations_move_pixels_and_keep_shapes():
-    gen = torch.Generator().manual_seed(0)
     x = torch.zeros(8, 1, 28, 28)
     x[:, :, 10:18, 12:16] = 1
     for kind in ("affine", "flip-shift"):
-        y = random_affine(x, kind, gen)
+        y = random_affine(x, kind, uniforms(8, 0))
         assert y.shape == x.shape and not torch.equal(y, x)
-    shifted = random_affine(x, "flip-shift", torch.Generator().manual_seed(1))
+    shifted = random_affine(x, "flip-shift", uniforms(8, 1))
     assert torch.all((shifted.abs() < 1e-5) | ((shifted - 1).abs() < 1e-5))  # whole-pixel moves: no blur
     assert TrainConfig(model="x").augment == "auto"
 
@@ -105,7 +110,7 @@ def test_augmentations_move_pixels_and_keep_shapes():
 def test_flip_mirrors_without_shifting():
     x = torch.zeros(64, 1, 28, 28)
     x[:, :, 10:18, 3:9] = 1  # off-centre block: a mirror moves it to columns 19-24
-    y = random_affine(x, "flip", torch.Generator().manual_seed(0))
+    y = random_affine(x, "flip", uniforms(64, 0))
     flipped = torch.tensor([torch.allclose(a, torch.flip(b, dims=[-1]), atol=1e-5) for a, b in zip(y, x)])
     kept = torch.tensor([torch.allclose(a, b, atol=1e-5) for a, b in zip(y, x)])
     assert torch.all(flipped | kept) and flipped.any() and kept.any()  # each image: mirrored or untouched

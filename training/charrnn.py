@@ -6,24 +6,15 @@
 One epoch = one Adam step on the whole sequence, as in the course; each epoch prints the string
 the model predicts. The vocab is derived from both texts and stored with the checkpoint.
 """
-import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
-from training.models import count_parameters
-
-MAX_TEXT = 256
-
-
-class TextPairError(ValueError):
-    pass
-
+from training.config import DRY_RUN_STEPS, TrainConfig, check_text_pair
+from training.trainer import SHARED_OPTIONS, RunPaths, honoured_config, write_record
 
 class CharRNN(nn.Module):
     """tokens int64 [N, T] (+ initial state) -> logits [N, T, V] (+ final state).
@@ -68,13 +59,7 @@ class TextPair:
     target_text: str = "ohlol"
 
     def validate(self) -> None:
-        if not self.input_text or not self.target_text:
-            raise TextPairError("input and target text must both be non-empty")
-        if len(self.input_text) != len(self.target_text):
-            raise TextPairError(f"input and target must have equal length: {self.input_text!r} has "
-                                f"{len(self.input_text)} characters, {self.target_text!r} has {len(self.target_text)}")
-        if len(self.input_text) > MAX_TEXT:
-            raise TextPairError(f"texts longer than {MAX_TEXT} characters")
+        check_text_pair(self.input_text, self.target_text)
 
     def vocab(self) -> list[str]:
         return sorted(set(self.input_text) | set(self.target_text))  # "hello"+"ohlol" -> e, h, l, o
@@ -89,15 +74,10 @@ def decode(indices, vocab: list[str]) -> str:
     return "".join(vocab[i] for i in indices)
 
 
-def train_charrnn(entry, pair: TextPair, epochs: int, lr: float, seed: int, out_dir: Path) -> dict:
-    pair.validate()
-    vocab = pair.vocab()
-    torch.manual_seed(seed)
-    model_args = {**entry.model_args, "vocab_size": len(vocab)}
-    model = entry.build(**model_args)
-    x, y = encode(pair.input_text, vocab), encode(pair.target_text, vocab)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, started = [], time.perf_counter()
+def fit_pair(model, x: torch.Tensor, y: torch.Tensor, vocab: list[str], cfg, epochs: int, model_id: str) -> list[dict]:
+    """The course's loop: one Adam step on the whole sequence per epoch; -> per-epoch loss and prediction."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history = []
     for epoch in range(1, epochs + 1):
         logits = model(x)[0]
         loss = F.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
@@ -106,32 +86,38 @@ def train_charrnn(entry, pair: TextPair, epochs: int, lr: float, seed: int, out_
         optimizer.step()
         predicted = decode(logits.argmax(-1)[0].tolist(), vocab)
         history.append({"epoch": epoch, "loss": loss.item(), "predicted": predicted})
-        print(f"{entry.id} epoch {epoch:>3}/{epochs}: loss {loss.item():.4f} predicted {predicted!r}", flush=True)
+        print(f"{model_id} epoch {epoch:>3}/{epochs}: loss {loss.item():.4f} predicted {predicted!r}", flush=True)
+    return history
 
-    with torch.no_grad():
-        final = decode(model(x)[0].argmax(-1)[0].tolist(), vocab)
-    solved_at = next((h["epoch"] for h in history if h["predicted"] == pair.target_text), None)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out_dir / f"{entry.id}.safetensors")
-    record = {
-        "id": entry.id,
-        "dataset": entry.dataset,
-        "arch": entry.arch,
-        "model_args": model_args,
-        "vocab": vocab,
-        "pair": asdict(pair),
-        "config": {"epochs": epochs, "lr": lr, "seed": seed, "optimizer": "adam"},
-        "params": count_parameters(model),
-        "final_prediction": final,
-        "solved_at_epoch": solved_at,
-        "seconds_per_epoch": (time.perf_counter() - started) / epochs,
-        "epochs": epochs,
-        "device": "cpu",
-        "torch_version": torch.__version__,
-        "history": history,
-    }
-    (out_dir / f"{entry.id}.json").write_text(json.dumps(record, indent=2) + "\n")
-    verdict = "matches the target" if final == pair.target_text else f"does NOT match {pair.target_text!r}"
-    print(f"{entry.id}: {pair.input_text!r} -> {final!r} ({verdict}); wrote {out_dir / entry.id}.safetensors")
-    return record
+
+class SequenceTrainer:
+    family = "sequence"
+    options = frozenset({"input_text", "target_text"})
+
+    def honoured(self, entry) -> frozenset[str]:
+        return SHARED_OPTIONS | self.options
+
+    def fit(self, entry, cfg: TrainConfig, paths: RunPaths) -> dict:
+        pair = TextPair(cfg.input_text, cfg.target_text)
+        pair.validate()
+        vocab = pair.vocab()
+        torch.manual_seed(cfg.seed)
+        model_args = {**entry.model_args, "vocab_size": len(vocab)}
+        model = entry.build(**model_args)
+        x, y = encode(pair.input_text, vocab), encode(pair.target_text, vocab)
+        epochs = DRY_RUN_STEPS if cfg.dry_run else cfg.epochs
+        started = time.perf_counter()
+        history = fit_pair(model, x, y, vocab, cfg, epochs, entry.id)
+        seconds = time.perf_counter() - started
+        with torch.no_grad():
+            final = decode(model(x)[0].argmax(-1)[0].tolist(), vocab)
+        verdict = "matches the target" if final == pair.target_text else f"does NOT match {pair.target_text!r}"
+        print(f"{entry.id}: {pair.input_text!r} -> {final!r} ({verdict})")
+        return write_record(
+            entry, model, paths.out_dir, config=honoured_config(cfg, self.honoured(entry), {"optimizer": "adam"}),
+            history=history, seconds=seconds, epochs=epochs, model_args=model_args, vocab=vocab, pair=asdict(pair),
+            final_prediction=final,
+            solved_at_epoch=next((h["epoch"] for h in history if h["predicted"] == pair.target_text), None))
+
+
+TRAINER = SequenceTrainer()

@@ -6,6 +6,7 @@ Torch-free to import: constructors and lesson functions are references into lazi
 modules (training/lazy.py), so listing the models (bench/zoo_table.py, `tinyzoo export -h`)
 needs no torch.
 """
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ diabetes, linear_regression, logistic_regression, spiral = (
 @dataclass(frozen=True)
 class LessonSpec:
     """A course lesson that ends in a small tabular model: [N, features] -> [N, outputs]."""
-    run: Callable[..., dict]  # run(entry, out_dir, seed=...) prints the lesson, saves plots and the checkpoint
+    fit: Callable[..., Any]  # fit(entry, cfg, plots_dir) -> LessonFit: prints the lesson, trains, plots
     eval_data: Callable[[], tuple[Any, Any]]  # () -> (inputs float32 [N, F], targets or None): parity + accuracy
     features: tuple[Feature, ...]  # what the runtime accepts
     output: str  # "value" | "probability" | "logits"
@@ -42,6 +43,11 @@ class ModelEntry:
     derived_args: tuple[str, ...] = ()  # constructor args fixed by the data at train time (e.g. vocab_size)
     lesson: LessonSpec | None = None  # tabular lesson models: how they train, evaluate and validate input
     task: str = "image-classification"
+    family: str = "image"  # its trainer (TRAINERS); train and export dispatch on it, nothing else
+
+    def trainer(self):
+        """The Trainer for this entry (imported on use: listing the registry trains nothing)."""
+        return importlib.import_module(TRAINERS[self.family]).TRAINER
 
     def make_model(self, **derived):
         """derived: args fixed by the data at train time (e.g. vocab_size), read back from the checkpoint."""
@@ -55,6 +61,9 @@ class ModelEntry:
                 "features": self.lesson.features if self.lesson else (),
                 "output": self.lesson.output if self.lesson else "logits"}
 
+
+# family -> the module whose TRAINER fits it (training.trainer.Trainer)
+TRAINERS = {"image": "training.image", "sequence": "training.charrnn", "lesson": "training.lessons.common"}
 
 REGISTRY: dict[str, ModelEntry] = {}
 
@@ -125,7 +134,7 @@ for _arch, _args in _HELLO_ARCHS.items():
     register_model(ModelEntry(
         id=f"hello-{_arch}", dataset="hello", arch=_arch, build=charrnn.CharRNN, model_args=_args, input=None,
         labels=(), train={"epochs": 35, "lr": 0.05, "seed": _HELLO_SEEDS.get(_arch, 0)}, task="sequence-prediction",
-        derived_args=("vocab_size",),
+        derived_args=("vocab_size",), family="sequence",
     ))
 
 
@@ -134,24 +143,32 @@ def _feature(name: str, low: float, high: float, help_: str) -> Feature:
     return Feature(name, float(low), float(high), help_)
 
 
-_LESSONS = [
-    ("linear-regression", "course-toy", "linear", linear_regression.Line, linear_regression.run,
-     linear_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "value", ()),
-    ("logistic-regression", "course-toy", "logistic", logistic_regression.Logistic, logistic_regression.run,
-     logistic_regression.eval_data, (_feature("x", -1e6, 1e6, "any number"),), "probability", ("0", "1")),
-    ("diabetes-mlp", "pima", "mlp", diabetes.DiabetesMLP, diabetes.run, diabetes.eval_data,
-     tuple(_feature(n, *pima.FEATURE_RANGES[n], pima.FEATURE_HELP[n]) for n in pima.FEATURES),
-     "probability", ("No", "Yes")),
-    ("spiral-linear", "spiral", "linear", spiral.SpiralLinear, spiral.run, spiral.eval_data,
-     (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
-     "logits", ("0", "1", "2")),
-    ("spiral-mlp", "spiral", "mlp", spiral.SpiralMLP, spiral.run, spiral.eval_data,
-     (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate")),
-     "logits", ("0", "1", "2")),
-]
+_LINE = (_feature("x", -1e6, 1e6, "any number"),)
+_PLANE = (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate"))
+_SPIRAL = {"epochs": 2000, "lr": 0.01, "weight_decay": 1e-4}  # full-batch Adam, as the course
 
-for _id, _dataset, _arch, _build, _run, _eval, _features, _output, _labels in _LESSONS:
-    register_model(ModelEntry(
-        id=_id, dataset=_dataset, arch=_arch, build=_build, model_args={}, input=None, labels=_labels,
-        task="tabular", lesson=LessonSpec(_run, _eval, _features, _output),
-    ))
+
+
+def _lesson(**fields) -> ModelEntry:
+    """A lesson entry; it honours exactly the hyper-parameters its recipe (`train`) names, plus --seed/--dry-run."""
+    return ModelEntry(model_args={}, input=None, task="tabular", family="lesson", **fields)
+
+
+for _entry in (
+    _lesson(id="linear-regression", dataset="course-toy", arch="linear", build=linear_regression.Line, labels=(),
+            train={"epochs": 1000, "lr": 0.05},  # full-batch SGD
+            lesson=LessonSpec(linear_regression.fit, linear_regression.eval_data, _LINE, "value")),
+    _lesson(id="logistic-regression", dataset="course-toy", arch="logistic", build=logistic_regression.Logistic,
+            labels=("0", "1"), train={"epochs": 5000, "lr": 0.1},  # full-batch SGD
+            lesson=LessonSpec(logistic_regression.fit, logistic_regression.eval_data, _LINE, "probability")),
+    _lesson(id="diabetes-mlp", dataset="pima", arch="mlp", build=diabetes.DiabetesMLP, labels=("No", "Yes"),
+            train={"epochs": 100, "lr": 0.01, "batch_size": 32},  # Adam through a DataLoader
+            lesson=LessonSpec(diabetes.fit, diabetes.eval_data, tuple(
+                _feature(n, *pima.FEATURE_RANGES[n], pima.FEATURE_HELP[n]) for n in pima.FEATURES),
+                "probability")),
+    _lesson(id="spiral-linear", dataset="spiral", arch="linear", build=spiral.SpiralLinear, labels=("0", "1", "2"),
+            train=_SPIRAL, lesson=LessonSpec(spiral.fit, spiral.eval_data, _PLANE, "logits")),
+    _lesson(id="spiral-mlp", dataset="spiral", arch="mlp", build=spiral.SpiralMLP, labels=("0", "1", "2"),
+            train=_SPIRAL, lesson=LessonSpec(spiral.fit, spiral.eval_data, _PLANE, "logits")),
+):
+    register_model(_entry)

@@ -136,10 +136,12 @@ def dataset_available(name: str, data_dir=None) -> bool:
 SPIRAL_CLASSES, SPIRAL_PER_CLASS = 3, 1000
 
 
-def make_spiral(seed: int = 0, per_class: int = SPIRAL_PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
+def make_spiral(seed: int = 0, per_class: int = SPIRAL_PER_CLASS, held_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The spiral lesson's data (cs231n's 3-class spiral: arms of radius 0..1, angle noise 0.2), generated
-    rather than read; the app draws it under its map. -> x float32 [N, 2], y int64 [N]."""
-    rng = np.random.default_rng(seed)
+    rather than read; the app draws it under its map. -> x float32 [N, 2], y int64 [N].
+
+    held_out: the same generator on another stream of the seed, the sample the models are tested on."""
+    rng = np.random.default_rng([seed, 1] if held_out else seed)
     xs, ys = [], []
     for c in range(SPIRAL_CLASSES):
         r = np.linspace(0.0, 1, per_class)

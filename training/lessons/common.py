@@ -1,15 +1,15 @@
-"""What the lessons share: where plots go, a headless matplotlib, saving a lesson model."""
+"""What the lessons share: where plots go, a headless matplotlib, the lesson trainer."""
 import argparse
-import json
 import os
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
+from training.config import DRY_RUN_STEPS, TrainConfig, config_for
 from training.data import PROJECT_ROOT
-from training.models import count_parameters
+from training.trainer import SHARED_OPTIONS, RunPaths, honoured_config, write_record
 
 PLOTS_DIR = Path(os.environ.get("TINYZOO_PLOTS", PROJECT_ROOT / "runs" / "lessons"))
 
@@ -33,22 +33,40 @@ def save_figure(fig, name: str, plots_dir: Path | None = None) -> Path:
     return path
 
 
-def save_lesson_model(entry, model: torch.nn.Module, out_dir: Path, results: dict, started: float,
-                      epochs: int, config: dict) -> dict:
-    """Checkpoint (safetensors) + JSON record in the same shape the image/sequence trainers write."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out_dir / f"{entry.id}.safetensors")
-    record = {
-        "id": entry.id, "dataset": entry.dataset, "arch": entry.arch, "model_args": entry.model_args,
-        "config": config, "params": count_parameters(model), "results": results,
-        "test_accuracy": results.get("test_accuracy"),
-        "seconds_per_epoch": (time.perf_counter() - started) / max(epochs, 1), "device": "cpu",
-        "torch_version": torch.__version__, "epochs": epochs,
-    }
-    (out_dir / f"{entry.id}.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"  model: {out_dir / entry.id}.safetensors")
-    return record
+@dataclass
+class LessonFit:
+    """What a lesson's fit() hands the trainer."""
+    model: torch.nn.Module  # the model the app serves
+    results: dict  # the lesson's course figures (plots included), served as ONNX metadata 'results'
+    measured: dict  # record top level, named by split: train_accuracy on the fitted points, test_* on held-out
+    fixed: dict = field(default_factory=dict)  # settings the lesson fixes (its optimizer), recorded with the config
+
+
+class LessonTrainer:
+    """A lesson honours the hyper-parameters its registry recipe names (plus seed and dry run)."""
+    family = "lesson"
+
+    def honoured(self, entry) -> frozenset[str]:
+        return SHARED_OPTIONS | set(entry.train)
+
+    def fit(self, entry, cfg: TrainConfig, paths: RunPaths) -> dict:
+        cfg = replace(cfg, epochs=DRY_RUN_STEPS if cfg.dry_run else cfg.epochs)
+        started = time.perf_counter()
+        fitted = entry.lesson.fit(entry, cfg, paths.run_dir(entry.id))
+        return write_record(entry, fitted.model, paths.out_dir,
+                            config=honoured_config(cfg, self.honoured(entry), fitted.fixed), history=[],
+                            seconds=time.perf_counter() - started, epochs=cfg.epochs, results=fitted.results,
+                            **fitted.measured)
+
+
+TRAINER = LessonTrainer()
+
+
+def recipe(model_id: str, seed: int):
+    """-> (entry, the registry's recipe) for a lesson run on its own (`python -m training.lessons.<name>`)."""
+    from training.registry import get_entry  # the registry lists the lessons: imported when run, not before
+
+    return get_entry(model_id), config_for(model_id, {"seed": seed})
 
 
 def fit_full_batch(model: torch.nn.Module, xs, ys, loss_fn, lr: float, epochs: int) -> torch.nn.Module:

@@ -8,7 +8,6 @@ Standardization lives inside the model (buffers), so the exported ONNX file take
 
     python -m training.lessons.diabetes                 # or: tinyzoo train diabetes-mlp
 """
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from training.lessons.common import lesson_main, pyplot, save_figure, save_lesson_model
+from training.lessons.common import LessonFit, lesson_main, pyplot, recipe, save_figure
 from training.lessons.pima import FEATURES
 
 
@@ -67,15 +66,16 @@ class LogisticBaseline(nn.Module):
         return torch.sigmoid(self.linear((x - self.mean) / self.std))
 
 
-def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], epochs: int, lr: float, seed: int) -> list[float]:
-    torch.manual_seed(seed)
+def fit_bce(model: nn.Module, train: tuple[np.ndarray, np.ndarray], cfg) -> list[float]:
+    """Adam on BCE through a shuffling DataLoader (the course's loop) at the run's epochs/lr/batch/seed."""
+    torch.manual_seed(cfg.seed)
     model.mean.copy_(torch.from_numpy(train[0].mean(0)))
     model.std.copy_(torch.from_numpy(train[0].std(0)))
-    loader = DataLoader(PimaDataset(*train), batch_size=32, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(PimaDataset(*train), batch_size=cfg.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     losses = []
-    for _ in range(epochs):
+    for _ in range(cfg.epochs):
         total = 0.0
         for x, y in loader:
             loss = nn.functional.binary_cross_entropy(model(x), y)
@@ -93,20 +93,19 @@ def accuracy(model: nn.Module, data: tuple[np.ndarray, np.ndarray]) -> float:
     return float((predicted == data[1].astype(bool)).mean())
 
 
-def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, seed: int = 0,
-        epochs: int = 100) -> dict:
-    started = time.perf_counter()
+def fit(entry, cfg, plots_dir=None) -> LessonFit:
+    """The MLP and the logistic baseline get the same budget (epochs, lr, batch, seed)."""
     data = load_pima()
     train, test = data["train"], data["test"]
-    torch.manual_seed(seed)  # before construction: the initial weights are part of the run
+    torch.manual_seed(cfg.seed)  # before construction: the initial weights are part of the run
     mlp = DiabetesMLP()
-    losses = fit(mlp, train, epochs, 0.01, seed)
-    torch.manual_seed(seed)
+    losses = fit_bce(mlp, train, cfg)
+    torch.manual_seed(cfg.seed)
     logistic = LogisticBaseline()
-    fit(logistic, train, epochs, 0.01, seed)
+    fit_bce(logistic, train, cfg)
     majority = float(max(test[1].mean(), 1 - test[1].mean()))
-    results = {"test_accuracy": accuracy(mlp, test), "train_accuracy": accuracy(mlp, train),
-               "logistic_test_accuracy": accuracy(logistic, test), "majority_test_accuracy": majority,
+    measured = {"test_accuracy": accuracy(mlp, test), "train_accuracy": accuracy(mlp, train)}
+    results = {**measured, "logistic_test_accuracy": accuracy(logistic, test), "majority_test_accuracy": majority,
                "train_rows": len(train[1]), "test_rows": len(test[1])}
     print(f"Pima diabetes (MASS Pima.tr {len(train[1])} rows / Pima.te {len(test[1])} rows, 7 features)")
     print(f"  majority class (always 'No')  test accuracy {majority:.2%}")
@@ -118,10 +117,11 @@ def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, 
     ax.plot(losses)
     ax.set(xlabel="epoch", ylabel="BCE (train)", title="diabetes MLP: training loss")
     results["plots"] = [str(save_figure(fig, "diabetes-loss", plots_dir))]
-    if entry is not None:
-        save_lesson_model(entry, mlp, out_dir, results, started, epochs,
-                          {"optimizer": "adam", "lr": 0.01, "batch_size": 32, "epochs": epochs, "seed": seed})
-    return results
+    return LessonFit(mlp, results, measured, {"optimizer": "adam"})
+
+
+def run(plots_dir: Path | None = None, seed: int = 0) -> dict:
+    return fit(*recipe("diabetes-mlp", seed), plots_dir).results
 
 
 def eval_data():

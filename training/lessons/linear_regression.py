@@ -3,14 +3,13 @@
 
     python -m training.lessons.linear_regression        # or: tinyzoo train linear-regression
 """
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import fit_full_batch, lesson_main, pyplot, save_figure, save_lesson_model
+from training.lessons.common import LessonFit, fit_full_batch, lesson_main, pyplot, recipe, save_figure
 
 X_DATA, Y_DATA = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0]
 EXERCISE_X, EXERCISE_Y = [1.0, 2.0, 3.0, 4.0], [6.8, 9.8, 13.2, 16.2]
@@ -87,21 +86,24 @@ def synthetic(seed: int = 0, n: int = 100):
     return x, 2 * x + 1 + rng.normal(0, 0.2, n)
 
 
-def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, seed: int = 0) -> dict:
-    started = time.perf_counter()
+def fit(entry, cfg, plots_dir=None) -> LessonFit:
+    """The served model is (d), trained with the run's epochs/lr/seed; (a)-(c), the exercise and the
+    synthetic line are the course's other methods, at the course's settings."""
     plt = pyplot()
     print("Linear regression on x = 1, 2, 3 -> y = 2, 4, 6")
     w_grid, losses = grid_search(X_DATA, Y_DATA)
     w_gd = gradient_descent(X_DATA, Y_DATA)
     w_auto = autograd(X_DATA, Y_DATA)
-    model = fit_line(X_DATA, Y_DATA, seed=seed)
+    model = fit_line(X_DATA, Y_DATA, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed)
     w_nn, b_nn = model.linear.weight.item(), model.linear.bias.item()
     with torch.no_grad():
         predict_4 = model(torch.tensor([[4.0]])).item()
+        train_mse = nn.functional.mse_loss(model(torch.tensor(X_DATA).view(-1, 1)), torch.tensor(Y_DATA).view(-1, 1))
     print(f"  (a) grid search      w = {w_grid:.2f}  predict(4) = {4 * w_grid:.2f}")
     print(f"  (b) hand-written GD  w = {w_gd:.4f}  predict(4) = {4 * w_gd:.4f}")
     print(f"  (c) autograd         w = {w_auto:.4f}  predict(4) = {4 * w_auto:.4f}")
-    print(f"  (d) nn.Linear        w = {w_nn:.4f} b = {b_nn:.4f}  predict(4) = {predict_4:.4f}")
+    print(f"  (d) nn.Linear        w = {w_nn:.4f} b = {b_nn:.4f}  predict(4) = {predict_4:.4f} "
+          f"(SGD lr {cfg.lr:g}, {cfg.epochs} epochs)")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(np.arange(0.0, 4.0, 0.1), losses)
     ax.set(xlabel="w", ylabel="MSE", title="grid search: loss over w")
@@ -120,8 +122,8 @@ def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, 
     fig.colorbar(image)
     plots.append(save_figure(fig, "linear-regression-exercise-surface", plots_dir))
 
-    sx, sy = synthetic(seed)
-    syn = fit_line(list(sx), list(sy), lr=0.005, epochs=2000, seed=seed)
+    sx, sy = synthetic(cfg.seed)
+    syn = fit_line(list(sx), list(sy), lr=0.005, epochs=2000, seed=cfg.seed)
     syn_w, syn_b = syn.linear.weight.item(), syn.linear.bias.item()
     print(f"Synthetic y = 2x + 1 + N(0, 0.2^2), 100 points: w = {syn_w:.3f} b = {syn_b:.3f}")
 
@@ -129,9 +131,11 @@ def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, 
                "exercise_grid": [ex_w, ex_b], "exercise_gd": [gd_w, gd_b], "exercise_lstsq": [float(ls_w), float(ls_b)],
                "exercise_predict_5": {"grid": 5 * ex_w + ex_b, "gd": 5 * gd_w + gd_b, "lstsq": float(5 * ls_w + ls_b)},
                "synthetic": [syn_w, syn_b], "plots": [str(p) for p in plots]}
-    if entry is not None:
-        save_lesson_model(entry, model, out_dir, results, started, 1000, {"lr": 0.05, "epochs": 1000, "seed": seed})
-    return results
+    return LessonFit(model, results, {"train_mse": train_mse.item()}, {"optimizer": "sgd"})
+
+
+def run(plots_dir: Path | None = None, seed: int = 0) -> dict:
+    return fit(*recipe("linear-regression", seed), plots_dir).results
 
 
 def eval_data():

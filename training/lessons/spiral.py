@@ -3,15 +3,15 @@
 
     python -m training.lessons.spiral                   # or: tinyzoo train spiral-linear spiral-mlp
 """
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import lesson_main, pyplot, save_figure, save_lesson_model
-from demo.contract.datasets import SPIRAL_CLASSES as CLASSES, make_spiral
+from demo.contract.datasets import SPIRAL_CLASSES as CLASSES
+from demo.contract.datasets import make_spiral
+from training.lessons.common import LessonFit, lesson_main, pyplot, recipe, save_figure
 
 class SpiralLinear(nn.Module):
     def __init__(self):
@@ -31,17 +31,21 @@ class SpiralMLP(nn.Module):
         return self.net(x)
 
 
-def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int = 2000, lr: float = 0.01) -> float:
-    """Full-batch Adam; -> training accuracy (the course reports accuracy on the spiral itself)."""
+def fit_points(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg) -> nn.Module:
+    """Full-batch Adam on the training spiral at the run's epochs/lr/weight decay."""
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(epochs):
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.epochs):
         loss = nn.functional.cross_entropy(model(xt), yt)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    return model
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
-        return float((model(xt).argmax(1) == yt).float().mean())
+        return float((model(torch.from_numpy(x)).argmax(1) == torch.from_numpy(y)).float().mean())
 
 
 def plot_boundary(model: nn.Module, x: np.ndarray, y: np.ndarray, title: str, name: str, plots_dir) -> Path:
@@ -63,28 +67,28 @@ def plot_boundary(model: nn.Module, x: np.ndarray, y: np.ndarray, title: str, na
 ARCHS = {"linear": SpiralLinear, "mlp": SpiralMLP}
 
 
-def run(entry=None, out_dir: Path | None = None, plots_dir: Path | None = None, seed: int = 0,
-        archs=("linear", "mlp")) -> dict:
-    if entry is not None:  # `tinyzoo train spiral-mlp` trains that one
-        archs = (entry.arch,)
-    x, y = make_spiral(seed)
-    results = {}
-    for arch in archs:
-        started = time.perf_counter()
-        torch.manual_seed(seed)
-        model = ARCHS[arch]()
-        accuracy = fit(model, x, y)
-        plot = plot_boundary(model, x, y, f"spiral-{arch}: {accuracy:.1%}", f"spiral-{arch}-boundary", plots_dir)
-        print(f"spiral-{arch}: accuracy {accuracy:.2%} on the 3,000 spiral points")
-        results[arch] = {"test_accuracy": accuracy, "plots": [str(plot)]}
-        if entry is not None and entry.arch == arch:
-            save_lesson_model(entry, model, out_dir, results[arch], started, 2000,
-                              {"optimizer": "adam", "lr": 0.01, "weight_decay": 1e-4, "epochs": 2000, "seed": seed})
-    return results
+def fit(entry, cfg, plots_dir=None) -> LessonFit:
+    """Trained on the seed's spiral, tested on a held-out spiral drawn by the same generator."""
+    x, y = make_spiral(cfg.seed)
+    test_x, test_y = make_spiral(cfg.seed, held_out=True)
+    torch.manual_seed(cfg.seed)
+    model = fit_points(ARCHS[entry.arch](), x, y, cfg)
+    measured = {"train_accuracy": accuracy(model, x, y), "test_accuracy": accuracy(model, test_x, test_y)}
+    plot = plot_boundary(model, x, y, f"{entry.id}: {measured['test_accuracy']:.1%} held-out",
+                         f"{entry.id}-boundary", plots_dir)
+    print(f"{entry.id}: accuracy {measured['train_accuracy']:.2%} on the {len(y):,} training points, "
+          f"{measured['test_accuracy']:.2%} on {len(test_y):,} held-out points")
+    return LessonFit(model, {**measured, "plots": [str(plot)]}, measured,
+                     {"optimizer": "adam", "train_points": len(y), "test_points": len(test_y)})
+
+
+def run(plots_dir: Path | None = None, seed: int = 0, archs=tuple(ARCHS)) -> dict:
+    return {arch: fit(*recipe(f"spiral-{arch}", seed), plots_dir).results for arch in archs}
 
 
 def eval_data():
-    return make_spiral(0)
+    """The held-out spiral (seed 0's other stream): what export's parity and test accuracy use."""
+    return make_spiral(0, held_out=True)
 
 
 main = lesson_main(__doc__, run)
