@@ -56,3 +56,11 @@ def test_int8_table_matches_manifest():
         fp32, int8 = (percent(cell) for cell in row["accuracy fp32 → int8"].split(" → "))
         assert fp32 == pytest.approx(MANIFEST[row["model"]]["test_accuracy"] * 100, abs=0.005), row["model"]
         assert int8 == pytest.approx(MANIFEST[f"{row['model']}-int8"]["test_accuracy"] * 100, abs=0.005), row["model"]
+
+
+def test_sequence_and_lesson_tables_match_manifest():
+    for header in ('"hello" via ONNX Runtime', "what it learned (shipped file)"):
+        rows = table_with(header)
+        key = next(iter(rows[0]))  # the first column names the model
+        for row in rows:
+            assert int(row["parameters"].replace(",", "")) == MANIFEST[row[key]]["params"], row[key]
