@@ -247,8 +247,8 @@ def test_examples_index_cannot_point_outside_its_folder(tmp_path):
 def test_app_offers_the_committed_examples(live_server):
     """Gradio copies each committed picture into its cache and serves that copy, byte for byte."""
     config = json.loads(urllib.request.urlopen(f"{live_server}/config", timeout=30).read())
-    offered = {sample[0]["orig_name"]: sample[0]["path"] for c in config["components"] if c.get("type") == "dataset"
-               for sample in c["props"]["samples"] if isinstance(sample[0], dict) and "orig_name" in sample[0]}
+    offered = {item["image"]["orig_name"]: item["image"]["path"] for c in config["components"]
+               if c.get("type") == "gallery" for item in c["props"].get("value") or []}
     committed = [e.path for dataset in DATASETS for e in read_examples(ROOT / "models", dataset)]
     assert committed and {p.name for p in committed} <= set(offered)
     served = urllib.request.urlopen(f"{live_server}/gradio_api/file={offered[committed[0].name]}", timeout=30).read()

@@ -65,7 +65,7 @@ def test_fuzz_case_is_a_picture_or_a_clear_error(api, case, model_id):
     response = api.post(f"/api/classify?model={model_id}", content=data)
     body = response.json()
     if refused is None:
-        assert seen.shape == tuple(spec["shape"][1:]) and seen.dtype == np.uint8
+        assert seen.shape == tuple(spec.shape[1:]) and seen.dtype == np.uint8
         assert response.status_code == 200 and body["label"] in ZOO.get(model_id).labels
     else:
         assert refused and 400 <= response.status_code < 500 and body == {"error": refused}

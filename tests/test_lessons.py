@@ -121,14 +121,15 @@ def test_diabetes_form_accepts_raw_values(zoo):
 
 def test_lessons_tab_endpoints(live_server):
     from gradio_client import Client
-    from gradio_client.exceptions import AppError
 
     client = Client(live_server, verbose=False)
     assert client.predict(4, api_name="/predict_linear") == pytest.approx(8.0, abs=0.05)
-    assert "P(y=1 | x=3)" in client.predict(3, api_name="/predict_logistic")
+    _curve, answer = client.predict(3, api_name="/predict_logistic")
+    assert "P(y=1 | x=3)" in answer
     assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")
-    with pytest.raises(AppError, match="greater than maximum value 250"):  # the form's own bound, from metadata
-        client.predict(*{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
+    # the model's own range check names the field (from the metadata's features)
+    assert "glu (plasma glucose (mg/dl, 2 h OGTT)) must be between 40 and 250, got 900" in client.predict(
+        *{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
     assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
     text, board = client.predict("spiral-mlp", 0.5, 0.2, api_name="/predict_spiral")
-    assert text.startswith("class **") and board
+    assert text.startswith("(0.5, 0.2) → class **") and "`spiral-mlp`" in text and board

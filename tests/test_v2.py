@@ -137,7 +137,7 @@ def test_tabular_inference_equals_runtime(client, zoo, binary):
     rng = np.random.default_rng(5)
     for model_id in zoo.ids("tabular"):
         model: TabularModel = zoo.get(model_id)
-        low, high = (np.array([f[k] for f in model.features], np.float32) for k in ("min", "max"))
+        low, high = (np.array([getattr(f, k) for f in model.features], np.float32) for k in ("min", "max"))
         rows = (low + rng.random((9, len(low))) * (high - low)).astype(np.float32)
         result = infer(client, model_id, {model.input_name: rows}, binary)  # no outputs named: all of them
         np.testing.assert_allclose(result.as_numpy(model.output_name), model.run(rows), atol=ATOL, rtol=RTOL)
@@ -231,7 +231,7 @@ def test_api_predict_sequence_and_tabular(stand_in, zoo):
     assert code == 200 and second["output"] == expected.predicted
     np.testing.assert_allclose(second["state"]["h0"], expected.state["h0"], atol=ATOL)
     diabetes = zoo.get("diabetes-mlp")
-    features = {f["name"]: (f["min"] + f["max"]) / 2 for f in diabetes.features}
+    features = {f.name: (f.min + f.max) / 2 for f in diabetes.features}
     code, answer = post(base + "diabetes-mlp", json.dumps({"features": features}).encode())
     local = diabetes.predict(features)
     assert code == 200 and answer["label"] == local["label"]
