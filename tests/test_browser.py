@@ -45,7 +45,7 @@ def open_app(browser, server, screen=DESKTOP):
     page = browser.new_context(**screen).new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(server[0])
-    page.locator("#mnist-sketch canvas").wait_for()
+    page.locator("#mnist-sketch canvas[data-ready]").wait_for()  # its script has attached the pen's listeners
     return page
 
 

@@ -100,3 +100,4 @@ element.querySelector(".pad-clear").addEventListener("click", () => {
   send();
 });
 showStrokes();
+canvas.dataset.ready = "1";  // listeners attached: strokes from here on are sent (tests wait for this)
