@@ -22,7 +22,7 @@ from demo.editor_blobs import bound_editor_blobs
 from demo.preprocess import MAX_BYTES
 from demo.remote import add_backend_arguments, open_zoo
 from demo.runtime import ModelError, ModelZoo
-from demo.ui import app_css, build_ui
+from demo.ui import APP_READY_JS, app_css, build_ui
 from demo.upload_cache import BoundUploadCache
 from demo.uploads import guard_file_inputs
 from demo.v2 import build_v2_router
@@ -49,7 +49,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
         return README.read_text(encoding="utf-8") if README.exists() else "README.md is not installed with this copy"
 
     app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
-                              footer_links=["api"], css=app_css(), run_history=False)
+                              footer_links=["api"], css=app_css(), js=APP_READY_JS, run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)

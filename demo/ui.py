@@ -50,6 +50,12 @@ def app_css() -> str:
     return (STATIC / "app.css").read_text()
 
 
+# Gradio runs this page script once the app can take events (mount_gradio_app's js=). A component's
+# trigger() before then is dropped without a word (its dispatcher is not wired yet): on a busy
+# machine a digit drawn right after the page appeared got no answer. The pad waits for this.
+APP_READY_JS = "() => { window.tinyzooReady = true; document.dispatchEvent(new Event('tinyzoo:ready')); }"
+
+
 def prediction_outputs(pred: Prediction):
     """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}

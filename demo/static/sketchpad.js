@@ -58,6 +58,7 @@ function payload() {
 function send() {
   clearTimeout(pending);
   pending = null;
+  if (!window.tinyzooReady) return;  // the app can't take events yet: sent once it can (below)
   lastSent = performance.now();
   props.value = payload();
   trigger("input");
@@ -100,4 +101,9 @@ element.querySelector(".pad-clear").addEventListener("click", () => {
   send();
 });
 showStrokes();
-canvas.dataset.ready = "1";  // listeners attached: strokes from here on are sent (tests wait for this)
+function ready() {  // listeners attached and the app taking events: strokes from here on are answered
+  canvas.dataset.ready = "1";  // (tests wait for this)
+  if (strokes.length) send();  // drawn before the app was ready
+}
+if (window.tinyzooReady) ready();
+else document.addEventListener("tinyzoo:ready", ready, {once: true});
