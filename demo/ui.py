@@ -114,8 +114,9 @@ def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
 
 # --- photos: where the ink was found (issue 15; one function, one output, one event) ---------------
 
-def ink_overlay(zoo: ModelZoo, model_id: str, image) -> Image.Image | None:
-    """The uploaded picture, downscaled, with the box where the preprocessing found the ink."""
+def ink_overlay(zoo: ModelZoo, model_id: str, image) -> gr.Image:
+    """The uploaded picture, downscaled, with the box where the preprocessing found the ink; the
+    panel stays hidden when there is no such box (no upload, a refused one, a dataset-size picture)."""
     from PIL import ImageDraw
 
     from demo.preprocess import open_image
@@ -124,12 +125,12 @@ def ink_overlay(zoo: ModelZoo, model_id: str, image) -> Image.Image | None:
         pred = zoo.get(model_id).classify(image) if image is not None else None
         picture = open_image(image).convert("RGB") if pred and pred.ink_box else None
     except (ImageInputError, InputError, ModelError):
-        return None
+        picture = None
     if picture is None:
-        return None
+        return gr.Image(value=None, visible=False)
     ImageDraw.Draw(picture).rectangle(pred.ink_box, outline=(230, 30, 30), width=max(2, max(picture.size) // 120))
     picture.thumbnail((320, 320))
-    return picture
+    return gr.Image(value=picture, visible=True)
 
 
 PAD_HTML = ('<div class="pad"><canvas width="560" height="560" aria-label="drawing pad"></canvas>'
@@ -181,7 +182,7 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
             model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
     if sketch:
         upload = image_upload(dataset, f"or upload {title}")
-    found = gr.Image(label="where the ink was found", interactive=False, height=240)  # photos: the ink's box
+    found = gr.Image(label="where the ink was found", interactive=False, height=240, visible=False)  # photos
     outputs = [label, seen, info]
     source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
     class_names = zoo.get(ids[0]).labels

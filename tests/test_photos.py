@@ -171,3 +171,12 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
     seen, box = prepare(buf.getvalue(), SPEC)
     assert overlap(tuple(v / 8 for v in box)) > 0.6
     assert similarity(seen, clean_seen()) > 0.75
+
+
+def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
+    from demo.ui import ink_overlay
+
+    shown = ink_overlay(zoo, "mnist-cnn", photo(np.random.default_rng(3), **CASES["ramp"]))
+    assert shown.visible and shown.value is not None
+    assert not ink_overlay(zoo, "mnist-cnn", None).visible  # no upload: no empty panel
+    assert not ink_overlay(zoo, "mnist-cnn", b"not an image").visible
