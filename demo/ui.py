@@ -189,7 +189,8 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     examples = example_images(zoo, dataset)
     if examples:  # one per class, in class order: a gallery, so each is captioned with its class
         gallery = gr.Gallery(list(zip(examples, class_names)), label="test-set examples (click one)", columns=10,
-                             height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples")
+                             height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
+                             elem_classes=["examples"])
 
         def pick(event: gr.SelectData):
             return examples[event.index]

@@ -165,16 +165,46 @@ def test_blank_upload_says_blank(page, tmp_path):
     assert "draw a digit" not in page.locator("#mnist-info").inner_text()
 
 
+def wait_picture(page, selector: str, side: int = 80):
+    """Until the picture has loaded and is shown at least side x side px (not a strip): the answer's
+    text can render a moment before its picture does."""
+    page.wait_for_function("""([sel, side]) => { const img = document.querySelector(sel);
+        if (!img || !img.complete) return false;
+        const box = img.getBoundingClientRect(); return box.width >= side && box.height >= side; }""", arg=[selector, side])
+
+
+def assert_caption_clear(page, block: str, shown: str):
+    """The block's floating caption ends above what it shows (it used to cover the top rows)."""
+    caption = page.locator(f"{block} > label").bounding_box()
+    top = min(box["y"] for box in (e.bounding_box() for e in page.locator(f"{block} {shown}").all()))
+    assert caption["y"] + caption["height"] <= top + 1, (block, caption, top)
+
+
 def test_seen_picture_is_a_picture_not_a_strip(page, digits):
     draw(page, digits[5])
-    box = page.locator("#mnist-seen img").bounding_box()
-    assert box["height"] >= 80 and box["width"] >= 80, box
+    wait_picture(page, "#mnist-seen img")
+    assert_caption_clear(page, "#mnist-seen", "img")
     page.get_by_role("tab", name="Fashion").click()
     page.locator("#fashion-examples img").first.click()
     page.locator("#fashion-info").get_by_text("provider").wait_for()
     for shown in ("#fashion-seen img", "#fashion-upload img"):
-        box = page.locator(shown).first.bounding_box()
-        assert box["height"] >= 80 and box["width"] >= 80, (shown, box)
+        wait_picture(page, shown)
+    assert_caption_clear(page, "#fashion-seen", "img")
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_examples_gallery_shows_all_ten_without_empty_space(browser, server, screen):
+    page = open_app(browser, server, screen)
+    try:
+        block = page.locator("#mnist-examples").bounding_box()
+        thumbs = [t.bounding_box() for t in page.locator("#mnist-examples .thumbnail-item").all()]
+        assert len(thumbs) == 10
+        for t in thumbs:  # every one inside the block: none scrolled out of sight sideways
+            assert block["x"] <= t["x"] and t["x"] + t["width"] <= block["x"] + block["width"] + 1, (t, block)
+        assert block["y"] + block["height"] - max(t["y"] + t["height"] for t in thumbs) <= 40, (block, thumbs[-1])
+        assert_caption_clear(page, "#mnist-examples", ".thumbnail-item")
+    finally:
+        page.context.close()
 
 
 def test_phone_draws_and_shows_answer_and_seen_without_scrolling(browser, server, digits):
