@@ -77,16 +77,35 @@ def background(channel: np.ndarray) -> np.ndarray:
     return np.asarray(up)[:h, :w]
 
 
-def is_clean(work: np.ndarray) -> bool:
+@dataclass
+class Paper:
+    """A photo's luminance at work scale, turned so the paper is the bright side, and the paper's
+    brightness under the local light: the clean-picture check and the ink map both start from
+    these, so they are computed once per picture."""
+    grey: np.ndarray  # float32 [H, W] 0..255
+    level: np.ndarray  # float32 [H, W]: background(grey)
+    scale: float  # source pixels per work pixel
+
+
+def read_paper(img: Image.Image) -> Paper:
+    """Luminance, not the most-contrasting channel: phone JPEGs halve the colour resolution, and a
+    coloured pen's hue bleeds a halo around its strokes that luminance doesn't have (a blue or red
+    pen is still 70-80% darker than paper in luminance)."""
+    work, scale = to_work(img)
+    grey = work @ np.asarray([0.299, 0.587, 0.114], np.float32) if work.shape[-1] == 3 else work[..., 0]
+    if dark_background(grey):
+        grey = 255 - grey
+    return Paper(grey, background(grey), scale)
+
+
+def is_clean(paper: Paper) -> bool:
     """A drawing, a scan or a screenshot: even background and quiet paper. Those keep the plain
     recipe (nothing to normalize away), photos take the full analysis."""
-    grey = work.mean(-1)
-    grey = 255 - grey if dark_background(grey) else grey  # the paper is the bright side from here on
-    if quiet_paper(grey, background(grey)):
+    if quiet_paper(paper.grey, paper.level):
         return True
     # a marker stroke wider than the background grid can close over darkens the local estimate;
     # a noiseless picture at one paper level is still clean (a photo's paper is never this quiet)
-    return quiet_paper(grey, np.full_like(grey, np.percentile(grey, 95)))
+    return quiet_paper(paper.grey, np.full_like(paper.grey, np.percentile(paper.grey, 95)))
 
 
 def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
@@ -107,19 +126,12 @@ def dark_background(grey: np.ndarray) -> bool:
     return hi - mid > mid - lo
 
 
-def ink_map(work: np.ndarray) -> np.ndarray:
-    """-> float32 [H, W] 0..1: how much darker than its local paper each pixel's luminance is,
-    lightly smoothed. Luminance, not the most-contrasting channel: phone JPEGs halve the colour
-    resolution, and a coloured pen's hue bleeds a halo around its strokes that luminance doesn't
-    have (a blue or red pen is still 70-80% darker than paper in luminance)."""
-    grey = work @ np.asarray([0.299, 0.587, 0.114], np.float32) if work.shape[-1] == 3 else work[..., 0]
-    if dark_background(grey):
-        grey = 255 - grey
-    bg = background(grey)
+def ink_map(paper: Paper) -> np.ndarray:
+    """-> float32 [H, W] 0..1: how much darker than its local paper each pixel is, lightly smoothed."""
     # relative to the local paper, but never to a near-black one: dividing by a dark background
     # (a deep shadow, an inverted picture) would turn its noise into ink
-    scale = np.maximum(bg, 0.5 * float(np.percentile(bg, 99)) + 1.0)
-    return box_blur(np.clip((bg - grey) / scale, 0, 1), 1)
+    scale = np.maximum(paper.level, 0.5 * float(np.percentile(paper.level, 99)) + 1.0)
+    return box_blur(np.clip((paper.level - paper.grey) / scale, 0, 1), 1)
 
 
 @dataclass
@@ -298,10 +310,10 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
     return keep, (int(box[1]), int(box[0]), int(box[3]), int(box[2]))
 
 
-def find_digit(work: np.ndarray, scale: float) -> Found | None:
-    """The handwritten digit's ink in a photo (to_work's picture and scale), or None when nothing
+def find_digit(paper: Paper) -> Found | None:
+    """The handwritten digit's ink in a photo (read_paper's analysis), or None when nothing
     plausible is there."""
-    ink = ink_map(work)
+    ink = ink_map(paper)
     weak, strong = threshold(ink)
     mask = remove_lines(weak)
     chosen = choose_digit(ink, mask, strong)
@@ -313,7 +325,7 @@ def find_digit(work: np.ndarray, scale: float) -> Found | None:
     left, top, right, bottom = box
     crop = digit[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1]
     level = np.percentile(crop[crop > 0], 90) if (crop > 0).any() else 1.0
-    return Found(np.clip(crop / max(level, 1e-3), 0, 1), box, scale)
+    return Found(np.clip(crop / max(level, 1e-3), 0, 1), box, paper.scale)
 
 
 def stroke_width(patch: np.ndarray) -> float:
