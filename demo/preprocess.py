@@ -16,7 +16,7 @@ from demo.decode_budget import DecodeBudget
 
 from demo.contract import InputSpec, normalize
 
-from demo.photo import find_digit, find_garment, is_clean, normalize_width, to_work
+from demo.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
 
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
@@ -313,24 +313,23 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
     box = None
     if gray.shape == (height, width):
         ink = orient(gray)[0]
-    elif gray.dtype != np.uint8 or is_clean((work := to_work(img))[0]):  # float: transparency flattened
+    elif gray.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
         ink = to_ink(gray)
         top, bottom, left, right = _bbox(ink)
         box = (left, top, right, bottom)
         ink = recipe(ink, (height, width))
     else:
-        ink, box = _photo_ink(img, work, input_spec.recipe, (height, width))
+        ink, box = _photo_ink(img, paper, input_spec.recipe, (height, width))
     if input_spec.polarity == "black-on-white":
         ink = 255 - ink
     seen = ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
     return seen, box and _to_source(box, img.info.get("decode_scale", 1.0))
 
 
-def _photo_ink(img: Image.Image, work: tuple[np.ndarray, float], recipe: str,
-               size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
-    """A photo (and its to_work copy) -> (the recipe's picture, the ink's box in img's pixels)."""
+def _photo_ink(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
+    """A photo (and read_paper's analysis of it) -> (the recipe's picture, the ink's box in img's pixels)."""
     if recipe == "mnist-digit":
-        found = find_digit(*work)
+        found = find_digit(paper)
         if found is None:
             raise EmptyImageError("couldn't find a digit: no ink in the picture looks like a handwritten digit")
         ink = mnist_digit(normalize_width(found.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False)

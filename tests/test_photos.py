@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.photo import components, is_clean, remove_lines, stroke_width, to_work
+from demo.photo import components, is_clean, read_paper, remove_lines, stroke_width
 from demo.preprocess import EmptyImageError, mnist_digit, prepare, to_ink
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
@@ -127,7 +127,7 @@ def test_clean_drawings_keep_the_plain_recipe(polarity, width):
     seven(ImageDraw.Draw(img), 255, width)
     if polarity == "black on white":
         img = Image.eval(img, lambda v: 255 - v)
-    assert is_clean(to_work(img)[0])
+    assert is_clean(read_paper(img))
     seen, box = prepare(img, SPEC)
     gray = np.asarray(img)
     ys, xs = np.nonzero(gray != gray[0, 0])  # the drawn pixels: the box holds them all, and no more
