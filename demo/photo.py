@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 
 WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~40 px tall here
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
-GRID_CELLS = 24  # background blocks along the long side: strokes up to ~4 blocks wide vanish from it
+CLOSING_SHARE = 0.12  # the paper estimate fills dark details up to this share of the frame (strokes)
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
 DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
@@ -25,6 +25,8 @@ LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame alo
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
 FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is a clean picture
 QUIET_PAPER = 1.5  # grey levels of noise (MAD) a screen drawing or a scan stays under
+CLEAN_INK = 0.4  # in a clean picture, ink is at least this much darker than the paper...
+INK_EDGE_SHARE = 0.06  # ... and its anti-aliased edge lies within this share of the frame of it
 
 
 @dataclass
@@ -69,21 +71,37 @@ def _rank(a: np.ndarray, size: int, filt) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(a, np.float32), mode="F").filter(filt(size)))
 
 
+def sliding_max(a: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Max over a window of odd `size` along `axis`, edges repeated, in O(1) per pixel whatever the
+    size (van Herk / Gil-Werman: running maxima forward and backward within blocks of `size`)."""
+    a = np.moveaxis(a, axis, 0)
+    n, r = a.shape[0], size // 2
+    p = np.pad(a, [(r, r + (-(n + 2 * r)) % size)] + [(0, 0)] * (a.ndim - 1), mode="edge")
+    blocks = p.reshape(-1, size, *a.shape[1:])
+    forward = np.maximum.accumulate(blocks, axis=1).reshape(p.shape)
+    backward = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(p.shape)
+    return np.moveaxis(np.maximum(backward[:n], forward[size - 1:size - 1 + n]), 0, axis)
+
+
+def max_filter(a: np.ndarray, size: int) -> np.ndarray:
+    return sliding_max(sliding_max(a, size, 0), size, 1)
+
+
+def closing(a: np.ndarray, size: int) -> np.ndarray:
+    """Grey closing (max, then min, over size x size): dark details narrower than the window are
+    filled, while steps (a shadow's or a page's edge) and ramps come out exactly as they went in."""
+    return -max_filter(-max_filter(a, size), size)
+
+
 def background(channel: np.ndarray) -> np.ndarray:
-    """The paper's brightness under the local light: per block the 90th percentile (ink is the
-    minority, noise the 10% above it), closed over 5x5 blocks so wide strokes and whole-ink blocks
-    vanish, then smoothly upsampled."""
-    h, w = channel.shape
-    block = max(4, int(np.ceil(max(h, w) / GRID_CELLS)))
-    gh, gw = -(-h // block), -(-w // block)
-    padded = np.pad(channel, ((0, gh * block - h), (0, gw * block - w)), mode="edge")
-    blocks = padded.reshape(gh, block, gw, block).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
-    k = int(blocks.shape[-1] * 0.9)
-    grid = np.partition(blocks, k, axis=-1)[..., k]
-    grid = np.pad(grid, 2, mode="edge")
-    grid = _rank(_rank(grid, 5, ImageFilter.MaxFilter), 5, ImageFilter.MinFilter)[2:-2, 2:-2]
-    up = Image.fromarray(grid.astype(np.float32), mode="F").resize((gw * block, gh * block), Image.Resampling.BILINEAR)
-    return np.asarray(up)[:h, :w]
+    """The paper's brightness under the local light: the lightly smoothed picture, closed over
+    CLOSING_SHARE of the frame, so strokes vanish from it but shadows and ramps stay. (A per-block
+    estimate smeared a hard shadow edge over its block: the shadowed side then read as ink.)"""
+    return closing(box_blur(channel, 1), _odd(CLOSING_SHARE * max(channel.shape)))
+
+
+def _odd(size: float) -> int:
+    return max(3, int(size) | 1)
 
 
 @dataclass
@@ -110,11 +128,20 @@ def read_paper(img: Image.Image) -> Paper:
 def is_clean(paper: Paper) -> bool:
     """A drawing, a scan or a screenshot: even background and quiet paper. Those keep the plain
     recipe (nothing to normalize away), photos take the full analysis."""
-    if quiet_paper(paper.grey, paper.level):
-        return True
-    # a marker stroke wider than the background grid can close over darkens the local estimate;
-    # a noiseless picture at one paper level is still clean (a photo's paper is never this quiet)
-    return quiet_paper(paper.grey, np.full_like(paper.grey, np.percentile(paper.grey, 95)))
+    return quiet_paper(paper.grey, paper.level) or one_paper_level(paper.grey)
+
+
+def one_paper_level(grey: np.ndarray) -> bool:
+    """A marker stroke wider than the closing darkens the local estimate; a noiseless picture whose
+    pixels are paper, ink, or ink's anti-aliased edge is still clean. A photo of a page is not, even
+    where its paper is quiet: a shadow or the desk leaves mid-tones far from any ink."""
+    level = float(np.percentile(grey, 95))
+    if not quiet_paper(grey, np.full_like(grey, level)):
+        return False
+    darker = level - grey
+    ink = darker >= CLEAN_INK * level
+    near_ink = max_filter(ink.astype(np.uint8), _odd(INK_EDGE_SHARE * max(grey.shape))) > 0
+    return float(((darker >= 8) & ~ink & ~near_ink).mean()) < 0.02
 
 
 def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
@@ -127,12 +154,20 @@ def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
 
 
 def dark_background(grey: np.ndarray) -> bool:
-    """Light ink on dark paper (a blackboard, a white-on-black drawing): the far tail (the ink,
-    however little of it) reaches further above the picture's median than below it."""
-    sample = grey[::2, ::2].ravel()  # a quarter of the pixels: the same tails, a quarter of the sorting
-    n = len(sample) - 1
-    lo, mid, hi = np.partition(sample, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
-    return hi - mid > mid - lo
+    """Light ink on dark paper (a blackboard, a white-on-black drawing). Two signs must agree: the
+    far tail (the ink, however little of it) reaches further above the picture's median than below
+    it, and light details stand out of their surroundings more than dark ones do. The tails alone
+    took a page half in shadow on a dark desk for light paper with a dark page on it."""
+    sample = grey[::2, ::2]  # a quarter of the pixels: the same tails and details, a quarter of the work
+    flat = sample.ravel()
+    n = len(flat) - 1
+    lo, mid, hi = np.partition(flat, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
+    if hi - mid <= mid - lo:
+        return False
+    size = _odd(CLOSING_SHARE * max(sample.shape))
+    dark_details = closing(sample, size) - sample
+    light_details = sample + closing(-sample, size)  # the picture minus its opening
+    return np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9)
 
 
 def ink_map(paper: Paper) -> np.ndarray:
