@@ -6,7 +6,7 @@ finger (390x844 touch). The page is read, not the server: accuracy is the label 
 is quiet; the update interval is the gap between answers shown while the pen is down; settle is
 the last mouse-up -> the last change of the answer on the page.
 
-    python -m bench.drawing [--n 30] [--baseline /work/main]   # --baseline '' skips it
+    python -m bench.drawing [--n 30] [--baseline <checkout>]   # e.g. a worktree of the code before the pad
 """
 import argparse
 import os
@@ -36,6 +36,7 @@ class Site:
     """How to draw on one version of the app: where its pad is, how to get an empty pad ready to draw."""
     name: str
     pad: str
+    ready: str  # present once the pad takes strokes
     clear: list[str]  # buttons to click, in order, before each digit
 
     def prepare(self, page) -> None:
@@ -43,9 +44,10 @@ class Site:
             page.locator(button).first.click()
 
 
-OURS = Site("this branch", "#mnist-sketch canvas", ["#mnist-sketch .pad-clear"])
+OURS = Site("this branch", "#mnist-sketch canvas", "#mnist-sketch canvas[data-ready]", ["#mnist-sketch .pad-clear"])
 # main: a gr.Sketchpad without an id, whose Clear also deselects the Brush (so it is clicked again)
-GR_SKETCHPAD = Site("baseline", ".block canvas", ["button[aria-label='Clear canvas']", "button[aria-label='Brush']"])
+GR_SKETCHPAD = Site("baseline", ".block canvas", ".block canvas",
+                    ["button[aria-label='Clear canvas']", "button[aria-label='Brush']"])
 
 
 @dataclass
@@ -79,7 +81,7 @@ def run_site(browser, url: str, site: Site, viewport: str, digits) -> list[Drawn
     context = browser.new_context(**VIEWPORTS[viewport])
     page = context.new_page()
     page.goto(url)
-    page.locator(site.pad).first.wait_for(timeout=60_000)
+    page.locator(site.ready).first.wait_for(timeout=60_000)
     watch_answers(page)
     pen = Pen(page, site.pad, touch="touch" in viewport)
     results = []
@@ -102,7 +104,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=30, help="traced digits per viewport and version")
     p.add_argument("--seed", type=int, default=16, help="which test digits, sizes and positions")
-    p.add_argument("--baseline", default="/work/main", help="a checkout to compare against ('' = none)")
+    p.add_argument("--baseline", default="", help="a checkout of the code before (gr.Sketchpad) to compare against")
     p.add_argument("--baseline-n", type=int, default=10,
                    help="digits for the baseline (gr.Sketchpad takes ~0.5 s per pointer move in headless Chromium)")
     p.add_argument("--port", type=int, default=7810, help="this branch's server; the baseline's is port+1")

@@ -54,15 +54,13 @@ def build_api(zoo: ModelZoo) -> FastAPI:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             return error(415, "send the image file's raw bytes as the request body "
                               "(curl --data-binary @digit.png), not a multipart form (curl -F)")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BYTES:
-                return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
+        body = await read_body(request, MAX_BYTES)
+        if body is None:
+            return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
         if not body:
             return error(400, "empty body: send the image file's bytes as the request body")
         try:
-            pred = await run_in_threadpool(onnx_model.classify, bytes(body), top_k)
+            pred = await run_in_threadpool(onnx_model.classify, body, top_k)
         except ServerBusyError as e:  # the decode memory budget stayed spent: come back, not a 500
             return error(503, str(e), {"Retry-After": "5"})
         except EmptyImageError as e:

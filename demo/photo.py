@@ -16,7 +16,8 @@ from PIL import Image, ImageFilter
 
 WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~40 px tall here
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
-CLOSING_SHARE = 0.12  # the paper estimate fills dark details up to this share of the frame (strokes)
+CLOSING_SHARE = 0.2  # the paper estimate fills dark details up to this share of the frame: strokes, even a
+# close-up's or the pad's (its pen is 12% of the digit), while shadows and the desk stay
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
 DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
@@ -112,6 +113,7 @@ class Paper:
     grey: np.ndarray  # float32 [H, W] 0..255
     level: np.ndarray  # float32 [H, W]: background(grey)
     scale: float  # source pixels per work pixel
+    flipped: bool  # the picture was light on dark (grey is its negative)
 
 
 def read_paper(img: Image.Image) -> Paper:
@@ -120,9 +122,9 @@ def read_paper(img: Image.Image) -> Paper:
     pen is still 70-80% darker than paper in luminance)."""
     work, scale = to_work(img)
     grey = work @ np.asarray([0.299, 0.587, 0.114], np.float32) if work.shape[-1] == 3 else work[..., 0]
-    if dark_background(grey):
-        grey = 255 - grey
-    return Paper(grey, background(grey), scale)
+    flipped = dark_background(grey)
+    grey = 255 - grey if flipped else grey
+    return Paper(grey, background(grey), scale, flipped)
 
 
 def is_clean(paper: Paper) -> bool:
@@ -154,20 +156,30 @@ def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
 
 
 def dark_background(grey: np.ndarray) -> bool:
-    """Light ink on dark paper (a blackboard, a white-on-black drawing). Two signs must agree: the
-    far tail (the ink, however little of it) reaches further above the picture's median than below
-    it, and light details stand out of their surroundings more than dark ones do. The tails alone
-    took a page half in shadow on a dark desk for light paper with a dark page on it."""
-    sample = grey[::2, ::2]  # a quarter of the pixels: the same tails and details, a quarter of the work
-    flat = sample.ravel()
-    n = len(flat) - 1
-    lo, mid, hi = np.partition(flat, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
-    if hi - mid <= mid - lo:
-        return False
+    """Light ink on dark paper (a blackboard, a white-on-black drawing): the far tail (the ink,
+    however little of it) reaches further above the picture's median than below it."""
+    sample = grey[::2, ::2].ravel()  # a quarter of the pixels: the same tails, a quarter of the sorting
+    n = len(sample) - 1
+    lo, mid, hi = np.partition(sample, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
+    return hi - mid > mid - lo
+
+
+def photo_polarity(paper: Paper) -> Paper:
+    """A photo read as light on dark must also show its strongest light details (strokes) standing
+    out of their surroundings more than its strongest dark ones; else it is dark ink after all. The
+    tails alone took a page half in shadow on a dark desk for light ink on dark paper. Clean
+    pictures keep the tails' verdict (their strokes and the gaps they enclose both reach full
+    contrast: no tie-break here)."""
+    if not paper.flipped:
+        return paper
+    grey = 255 - paper.grey  # as taken
+    sample = grey[::2, ::2]
     size = _odd(CLOSING_SHARE * max(sample.shape))
     dark_details = closing(sample, size) - sample
     light_details = sample + closing(-sample, size)  # the picture minus its opening
-    return np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9)
+    if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9):
+        return paper
+    return Paper(grey, background(grey), paper.scale, False)
 
 
 def ink_map(paper: Paper) -> np.ndarray:
@@ -365,7 +377,7 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
 def find_digit(paper: Paper) -> Found | None:
     """The handwritten digit's ink in a photo (read_paper's analysis), or None when nothing
     plausible is there."""
-    ink = ink_map(paper)
+    ink = ink_map(photo_polarity(paper))
     weak, strong = threshold(ink)
     mask = remove_lines(weak)
     chosen = choose_digit(ink, mask, strong)

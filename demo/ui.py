@@ -84,20 +84,21 @@ def guarded(fn):
 
 
 def make_classifier(zoo: ModelZoo, empty_message: str):
-    """One handler shape for every image input: (model id, image) -> (label, seen, info)."""
+    """One handler shape for every image input: (model id, image) -> (label, seen, info, ink box or None)."""
 
     def classify(model_id: str, image):
         if image is None:
-            return {}, None, empty_message
+            return {}, None, empty_message, None
         try:
-            return prediction_outputs(zoo.get(model_id).classify(image, TOP_K))
+            pred = zoo.get(model_id).classify(image, TOP_K)
         except EmptyImageError as e:  # a blank upload: say so, not "draw a digit"
             refused(e)
-            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)"
+            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)", None
         except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
-            return {}, None, f"**Can't use this image:** {refused(e)}"
+            return {}, None, f"**Can't use this image:** {refused(e)}", None
         except (InputError, ModelError) as e:
             raise gr.Error(refused(e), print_exception=False) from None
+        return (*prediction_outputs(pred), pred.ink_box)
 
     return classify
 
@@ -114,22 +115,31 @@ def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
 
 # --- photos: where the ink was found (issue 15; one function, one output, one event) ---------------
 
-def ink_overlay(zoo: ModelZoo, model_id: str, image) -> gr.Image:
-    """The uploaded picture, downscaled, with the box where the preprocessing found the ink; the
+OVERLAY_SIDE = 320
+
+
+def no_overlay() -> gr.Image:
+    return gr.Image(value=None, visible=False)
+
+
+def ink_overlay(image, ink_box) -> gr.Image:
+    """The uploaded picture, downscaled, with the box where the preprocessing found the ink (the
+    classification's own box: the picture is only decoded again, at reduced size, to be shown); the
     panel stays hidden when there is no such box (no upload, a refused one, a dataset-size picture)."""
     from PIL import ImageDraw
 
     from demo.preprocess import open_image
 
+    if image is None or not ink_box:
+        return no_overlay()
     try:
-        pred = zoo.get(model_id).classify(image) if image is not None else None
-        picture = open_image(image).convert("RGB") if pred and pred.ink_box else None
-    except (ImageInputError, InputError, ModelError):
-        picture = None
-    if picture is None:
-        return gr.Image(value=None, visible=False)
-    ImageDraw.Draw(picture).rectangle(pred.ink_box, outline=(230, 30, 30), width=max(2, max(picture.size) // 120))
-    picture.thumbnail((320, 320))
+        picture = open_image(image, reduce_to=OVERLAY_SIDE).convert("RGB")
+    except ImageInputError:
+        return no_overlay()
+    scale = picture.info.get("decode_scale", 1.0)
+    box = [v / scale for v in ink_box]
+    ImageDraw.Draw(picture).rectangle(box, outline=(230, 30, 30), width=max(2, max(picture.size) // 120))
+    picture.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE))
     return gr.Image(value=picture, visible=True)
 
 
@@ -202,19 +212,23 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
             drawing = pad_image(drawn)
         except ImageInputError as e:
             return {}, None, f"**Can't use this drawing:** {refused(e)}", "pad"
-        return (*classify(model_id, drawing), "pad")
+        return (*classify(model_id, drawing)[:3], "pad")
 
     def show_upload(model_id: str, uploaded):
         if uploaded is None:  # removed: .clear shows the pad's answer again
-            return (gr.skip(),) * (len(outputs) + 1)
-        return (*classify(model_id, uploaded), "upload")
+            return (gr.skip(),) * (len(outputs) + 1) + (None,)
+        *answer, box = classify(model_id, uploaded)
+        return (*answer, "upload", box)
 
     def rerun(model_id: str, drawn, uploaded, active: str):
         """A new model answers for the input the user touched last."""
-        return show_upload(model_id, uploaded) if active == "upload" and uploaded is not None else show_pad(model_id, drawn)
+        if active == "upload" and uploaded is not None:
+            return show_upload(model_id, uploaded)[:-1]
+        return show_pad(model_id, drawn)
 
-    upload.change(show_upload, [model, upload], [*outputs, source], api_name=f"classify_{dataset}_upload")
-    upload.change(functools.partial(ink_overlay, zoo), [model, upload], found, api_name=False)
+    ink_box = gr.State(None)  # the upload's, from its classification: the overlay needs no second one
+    upload.change(show_upload, [model, upload], [*outputs, source, ink_box], api_name=f"classify_{dataset}_upload"
+                  ).then(ink_overlay, [upload, ink_box], found, api_name=False, show_progress="hidden")
     upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
     model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
     if sketch:

@@ -26,8 +26,9 @@ def seven(draw: ImageDraw.ImageDraw, fill, width: int) -> None:
 
 
 def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=None, lines: str | None = None,
-          border_ink: bool = False, dark: bool = False, quality: int = 80) -> bytes:
-    """Paper (reflectance ~0.9) x light, the shape in ink of darkness `ink`, noise, JPEG."""
+          border_ink: bool = False, dark: bool = False, desk: bool = False, quality: int = 80) -> bytes:
+    """Paper (reflectance ~0.9) x light, the shape in ink of darkness `ink`, noise, JPEG; `desk`:
+    the page ends 30 px inside the frame, on a dark desk."""
     w, h = SIZE
     cover = Image.new("L", SIZE, 0)
     draw = ImageDraw.Draw(cover)
@@ -43,6 +44,10 @@ def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=No
         draw.rectangle([0, h - 14, w, h], fill=230)
     darkness = np.asarray(cover.filter(ImageFilter.GaussianBlur(1.2)), np.float32) / 255
     picture = 0.9 * (1 - darkness) + 0.05 * darkness
+    if desk:
+        page = np.zeros(picture.shape, bool)
+        page[30:-30, 30:-30] = True
+        picture = np.where(page, picture, 0.3)
     if light is not None:
         picture = picture * light
     if dark:
@@ -77,6 +82,14 @@ def overlap(box, target=SHAPE_BOX) -> float:
     return ix * iy / (area(box) + area(target) - ix * iy)
 
 
+def half_shadow() -> np.ndarray:
+    """A hard-edged shadow over the left half of the frame, the digit's side."""
+    w, h = SIZE
+    mask = Image.new("L", SIZE, 0)
+    ImageDraw.Draw(mask).rectangle([0, 0, w // 2 + 30, h], fill=255)
+    return 1 - 0.45 * np.asarray(mask.filter(ImageFilter.GaussianBlur(4)), np.float32) / 255
+
+
 def ramp_light(low: float) -> np.ndarray:
     w, h = SIZE
     return np.linspace(1.0, low, w, dtype=np.float32)[None, :].repeat(h, 0)
@@ -97,6 +110,7 @@ CASES = {
     "ink at the border": dict(border_ink=True),
     "pencil": dict(ink=0.4, width=4),
     "light on dark": dict(dark=True),
+    "page on a dark desk, half in shadow": dict(desk=True, light=half_shadow()),
 }
 
 
@@ -120,7 +134,8 @@ def test_a_photo_of_blank_paper_is_refused_not_guessed():
 
 
 @pytest.mark.parametrize("polarity,width", [("white on black", 10), ("black on white", 10),
-                                            ("black on white", 60)])  # 60: a marker wider than the background grid
+                                            ("black on white", 60),  # 60: a marker wider than the background grid
+                                            ("white on black", 48)])  # the pad's pen: 10% of the frame
 def test_clean_drawings_keep_the_plain_recipe(polarity, width):
     """A screen drawing or the sketchpad (flat background) takes the unchanged recipe, bit for bit."""
     img = Image.new("L", SIZE, 0)
@@ -174,9 +189,14 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
 
 
 def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
-    from demo.ui import ink_overlay
+    from demo.ui import ink_overlay, make_classifier
 
-    shown = ink_overlay(zoo, "mnist-cnn", photo(np.random.default_rng(3), **CASES["ramp"]))
+    def overlay(image):
+        """What an upload shows under 'where the ink was found': the upload handler's two steps."""
+        *_, ink_box = make_classifier(zoo, "draw a digit")("mnist-cnn", image)
+        return ink_overlay(image, ink_box)
+
+    shown = overlay(photo(np.random.default_rng(3), **CASES["ramp"]))
     assert shown.visible and shown.value is not None
-    assert not ink_overlay(zoo, "mnist-cnn", None).visible  # no upload: no empty panel
-    assert not ink_overlay(zoo, "mnist-cnn", b"not an image").visible
+    assert not overlay(None).visible  # no upload: no empty panel
+    assert not overlay(b"not an image").visible
