@@ -7,11 +7,11 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from demo.contract import ModelMetadata, read_examples
 from demo.contract.datasets import make_spiral
-from demo.preprocess import EmptyImageError, ImageInputError
+from demo.preprocess import EmptyImageError, ImageInputError, open_image
 from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 from demo.uploads import read_upload
 
@@ -126,10 +126,6 @@ def ink_overlay(image, ink_box) -> gr.Image:
     """The uploaded picture, downscaled, with the box where the preprocessing found the ink (the
     classification's own box: the picture is only decoded again, at reduced size, to be shown); the
     panel stays hidden when there is no such box (no upload, a refused one, a dataset-size picture)."""
-    from PIL import ImageDraw
-
-    from demo.preprocess import open_image
-
     if image is None or not ink_box:
         return no_overlay()
     try:
@@ -311,8 +307,6 @@ def spiral_training_points() -> tuple[np.ndarray, np.ndarray]:
 def spiral_boundary(model, point: tuple[float, float] | None) -> Image.Image:
     """Each pixel coloured by the class the model gives its (x, y), the training points on top, the
     point marked in black; axes with their numbers and a legend of the colours around the map."""
-    from PIL import ImageDraw
-
     axis = np.linspace(-SPIRAL_VIEW, SPIRAL_VIEW, SPIRAL_PIXELS, dtype=np.float32)
     gx, gy = np.meshgrid(axis, axis[::-1])  # row 0 is the top: y = +1.2
     zone = model.run(np.c_[gx.ravel(), gy.ravel()]).argmax(1).reshape(gx.shape)
