@@ -15,7 +15,6 @@ from demo.preprocess import EmptyImageError, ImageInputError, open_image
 from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 from demo.uploads import read_upload
 
-UNSURE_BELOW = 0.6  # top-1 probability under which the answer is shown as unsure
 TOP_K = 3
 STATIC = Path(__file__).with_name("static")  # the pad's script and the page's CSS
 LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
@@ -60,7 +59,7 @@ def prediction_outputs(pred: Prediction):
     """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
     seen = Image.fromarray(pred.seen)  # 28x28; the page scales it up with hard pixel edges (CSS)
-    verdict = f"**{pred.label}**" if pred.confidence >= UNSURE_BELOW else f"unsure: maybe **{pred.label}**"
+    verdict = f"unsure: maybe **{pred.label}**" if pred.unsure else f"**{pred.label}**"
     info = (f"{verdict} ({pred.confidence:.1%}) · model `{pred.model}` · provider `{pred.provider}` · "
             f"{pred.latency_ms:.1f} ms")
     return probs, seen, info
