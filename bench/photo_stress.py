@@ -10,6 +10,7 @@ sensor, JPEG), seeded, one generator per condition:
 - motion blur: the hand moved while taking it
 - coloured paper: pale blue, pink or green sheets
 - fine pen, far away: a thin pen, the digit 6-10% of a 2000-3000 px frame
+- chalkboard: light chalk on a dark green or black board, lit unevenly or half in shadow
 
     python -m bench.photo_stress                       # 30 per condition, every MNIST model, in-process
     python -m bench.photo_stress --models mnist-cnn --per-condition 60 --seed 1 --montage /tmp/stress.png
@@ -27,7 +28,7 @@ from bench.report import print_table
 from training.data import load_split
 
 STRESS_CONDITIONS = ("sticky note", "marker", "hard shadow", "dim light", "glare", "motion blur", "coloured paper",
-                     "fine pen, far away")
+                     "fine pen, far away", "chalkboard")
 PAPER_TONES = {"blue": (0.78, 0.88, 0.97), "pink": (0.98, 0.84, 0.88), "green": (0.84, 0.95, 0.82)}
 
 
@@ -49,6 +50,17 @@ def sticky_note(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     region = scene[top:top + side, left:left + side]
     scene[top:top + side, left:left + side] = np.where(patch[..., :1] < 0, region, patch)
     return scene * ramp(shape, rng, (0.7, 0.9))[..., None]
+
+
+def chalkboard(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    shape = frame_size(rng, 600, 1400)
+    board = np.asarray([(0.12, 0.22, 0.16), (0.1, 0.1, 0.11)][rng.integers(2)], np.float32) * rng.uniform(0.8, 1.3)
+    page = page_with_digit(digit, shape, rng.uniform(0.25, 0.5), rng, ink="black", width=rng.uniform(1.0, 1.5))
+    chalk = 1 - page.mean(-1, keepdims=True) / page.mean(-1).max()  # 0 on the board, 1 on the strokes
+    chalk = chalk * rng.uniform(0.6, 1.0, shape)[..., None]  # the board's grain shows through chalk
+    scene = board[None, None, :] * (1 - chalk) + 0.85 * chalk
+    light = hard_shadow(shape, rng) if rng.random() < 0.5 else ramp(shape, rng, (0.5, 0.8))
+    return scene * light[..., None]
 
 
 def hard_shadow(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -77,12 +89,14 @@ def stress_photo(digit: np.ndarray, condition: str, rng: np.random.Generator) ->
     """One photo of a 28x28 MNIST digit under a STRESS_CONDITIONS `condition`."""
     if condition == "sticky note":
         return camera(sticky_note(digit, rng), rng)
+    if condition == "chalkboard":
+        return camera(chalkboard(digit, rng), rng)
     far = condition == "fine pen, far away"
     shape = frame_size(rng, 2000, 3000) if far else frame_size(rng, 500, 1300)
     frac = rng.uniform(0.06, 0.1) if far else rng.uniform(0.25, 0.5)
     options = {"marker": dict(width=rng.uniform(1.2, 1.8)), "fine pen, far away": dict(width=rng.uniform(0.55, 0.75))}
-    if condition == "marker":  # a felt tip: the strokes a pixel fatter on every side at 28 px, then wider still
-        digit = np.asarray(Image.fromarray(digit).filter(ImageFilter.MaxFilter(3)))
+    if condition == "marker":  # a felt tip: strokes half a pixel fatter on every side at 28 px, then wider still
+        digit = np.asarray(Image.fromarray(digit).resize((56, 56), Image.Resampling.BICUBIC).filter(ImageFilter.MaxFilter(3)))
     ink = list(INKS)[rng.integers(len(INKS))] if condition == "coloured paper" else "black"
     page = page_with_digit(digit, shape, frac, rng, ink=ink, **options.get(condition, {}))
     if condition == "coloured paper":

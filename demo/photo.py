@@ -18,6 +18,8 @@ WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~40
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
 CLOSING_SHARE = 0.2  # the paper estimate fills dark details up to this share of the frame: strokes, even a
 # close-up's or the pad's (its pen is 12% of the digit), while shadows and the desk stay
+DETAIL_SHARE = 0.06  # polarity: details up to this share of the frame are strokes, whole; the gaps between
+# them (a 0's loop) and a lit corner beside a hard shadow are wider and count only in part
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) is page edge or desk
 DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
@@ -28,6 +30,7 @@ FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is
 QUIET_PAPER = 1.5  # grey levels of noise (MAD) a screen drawing or a scan stays under
 CLEAN_INK = 0.4  # in a clean picture, ink is at least this much darker than the paper...
 INK_EDGE_SHARE = 0.06  # ... and its anti-aliased edge lies within this share of the frame of it
+BORDER_INK = 0.2  # ... and it covers less than this share of the frame's edge
 
 
 @dataclass
@@ -134,6 +137,8 @@ def one_paper_level(grey: np.ndarray) -> bool:
         return False
     darker = level - grey
     ink = darker >= CLEAN_INK * level
+    if np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]).mean() > BORDER_INK:
+        return False  # a drawing's strokes stay inside its frame; a hard shadow or the desk runs along it
     near_ink = max_filter(ink.astype(np.uint8), _odd(INK_EDGE_SHARE * max(grey.shape))) > 0
     return float(((darker >= 8) & ~ink & ~near_ink).mean()) < 0.02
 
@@ -166,9 +171,10 @@ def photo_polarity(paper: Paper) -> Paper:
         return paper
     grey = 255 - paper.grey  # as taken
     sample = grey[::2, ::2]
-    size = _odd(CLOSING_SHARE * max(sample.shape))
-    dark_details = closing(sample, size) - sample
-    light_details = sample + closing(-sample, size)  # the picture minus its opening
+    size = _odd(DETAIL_SHARE * max(sample.shape))
+    inside = (slice(size, -size), slice(size, -size))  # a lit corner's tip beside a hard shadow is a thin light detail
+    dark_details = (closing(sample, size) - sample)[inside]
+    light_details = (sample + closing(-sample, size))[inside]  # the picture minus its opening
     if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9):
         return paper
     return Paper(grey, background(grey), paper.scale, False)

@@ -48,10 +48,10 @@ def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=No
         page = np.zeros(picture.shape, bool)
         page[30:-30, 30:-30] = True
         picture = np.where(page, picture, 0.3)
+    if dark:  # chalk on a board: the reflectance turned over, then lit
+        picture = 0.95 - picture
     if light is not None:
         picture = picture * light
-    if dark:
-        picture = 1 - picture
     picture = np.clip(picture * 255 + rng.normal(0, 3, picture.shape), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=quality)
@@ -90,6 +90,15 @@ def half_shadow() -> np.ndarray:
     return 1 - 0.45 * np.asarray(mask.filter(ImageFilter.GaussianBlur(4)), np.float32) / 255
 
 
+def diagonal_shadow(depth: float = 0.6) -> np.ndarray:
+    """A sharp shadow (the phone's own) over most of the frame, the digit included: the tails of
+    the picture's brightness then say light on dark."""
+    w, h = SIZE
+    mask = Image.new("L", SIZE, 0)
+    ImageDraw.Draw(mask).polygon([(0, 0), (w, 0), (w, h // 4), (w // 4, h), (0, h)], fill=255)
+    return 1 - depth * np.asarray(mask.filter(ImageFilter.GaussianBlur(2)), np.float32) / 255
+
+
 def ramp_light(low: float) -> np.ndarray:
     w, h = SIZE
     return np.linspace(1.0, low, w, dtype=np.float32)[None, :].repeat(h, 0)
@@ -111,6 +120,8 @@ CASES = {
     "pencil": dict(ink=0.4, width=4),
     "light on dark": dict(dark=True),
     "page on a dark desk, half in shadow": dict(desk=True, light=half_shadow()),
+    "hard shadow over most of the page": dict(light=diagonal_shadow()),
+    "chalk on a board, hard shadow over most of it": dict(dark=True, light=diagonal_shadow(0.5)),
 }
 
 
@@ -200,3 +211,14 @@ def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
     assert shown.visible and shown.value is not None
     assert not overlay(None).visible  # no upload: no empty panel
     assert not overlay(b"not an image").visible
+
+
+def test_a_noiseless_picture_half_in_hard_shadow_is_a_photo_not_a_drawing():
+    """Sharp shadow edge, no grain: one paper level and ink with no mid-tones, like a drawing, but
+    its "ink" (the shadow) runs along the frame's edge; taken as a drawing the shadow was the digit."""
+    img = Image.new("L", SIZE, 0)
+    seven(ImageDraw.Draw(img), 255, 10)
+    picture = (0.9 - 0.85 * np.asarray(img, np.float32) / 255) * diagonal_shadow()
+    seen, box = prepare(Image.fromarray((picture * 255).astype(np.uint8)), SPEC)
+    assert box is not None and overlap(box) > 0.6, f"ink box {box} misses the shape {SHAPE_BOX}"
+    assert similarity(seen, clean_seen()) > 0.75
