@@ -185,6 +185,9 @@ def ink_map(paper: Paper) -> np.ndarray:
     # relative to the local paper, but never to a near-black one: dividing by a dark background
     # (a deep shadow, an inverted picture) would turn its noise into ink
     scale = np.maximum(paper.level, 0.5 * float(np.percentile(paper.level, 99)) + 1.0)
+    if paper.flipped:  # light ink: its contrast is relative to the ink itself, (ink - board) / ink, which
+        # the light cancels out of (chalk in a shadow is as much chalk); the board's noise stays small
+        scale = np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
     return box_blur(np.clip((paper.level - paper.grey) / scale, 0, 1), 1)
 
 

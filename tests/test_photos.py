@@ -82,12 +82,12 @@ def overlap(box, target=SHAPE_BOX) -> float:
     return ix * iy / (area(box) + area(target) - ix * iy)
 
 
-def half_shadow() -> np.ndarray:
-    """A hard-edged shadow over the left half of the frame, the digit's side."""
+def half_shadow(right: int = SIZE[0] // 2 + 30, depth: float = 0.45) -> np.ndarray:
+    """A hard-edged shadow over the left of the frame up to `right` (default: the digit's side)."""
     w, h = SIZE
     mask = Image.new("L", SIZE, 0)
-    ImageDraw.Draw(mask).rectangle([0, 0, w // 2 + 30, h], fill=255)
-    return 1 - 0.45 * np.asarray(mask.filter(ImageFilter.GaussianBlur(4)), np.float32) / 255
+    ImageDraw.Draw(mask).rectangle([0, 0, right, h], fill=255)
+    return 1 - depth * np.asarray(mask.filter(ImageFilter.GaussianBlur(4)), np.float32) / 255
 
 
 def diagonal_shadow(depth: float = 0.6) -> np.ndarray:
@@ -122,6 +122,7 @@ CASES = {
     "page on a dark desk, half in shadow": dict(desk=True, light=half_shadow()),
     "hard shadow over most of the page": dict(light=diagonal_shadow()),
     "chalk on a board, hard shadow over most of it": dict(dark=True, light=diagonal_shadow(0.5)),
+    "chalk on a board, a shadow's edge across the digit": dict(dark=True, light=half_shadow(235, 0.75)),
 }
 
 
