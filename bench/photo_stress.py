@@ -25,6 +25,8 @@ from bench.photo_scenes import (INKS, Photo, camera, frame_size, make_photos, mi
                                 ramp, soft_shadow)
 from bench.photos import CONFIDENT, montage
 from bench.report import print_table
+from demo.preprocess import ImageInputError
+from demo.runtime import ModelZoo
 from training.data import load_split
 
 STRESS_CONDITIONS = ("sticky note", "marker", "hard shadow", "dim light", "glare", "motion blur", "coloured paper",
@@ -133,8 +135,6 @@ def grainy(rgb: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 def score(model, photos: list[Photo]) -> dict:
-    from demo.preprocess import ImageInputError
-
     rows = {}
     for p in photos:
         try:
@@ -157,7 +157,6 @@ def main() -> None:
     p.add_argument("--models", default="all", help="comma-separated MNIST model ids, or all (default)")
     p.add_argument("--montage", default=None, help="write a PNG of what mnist-cnn saw here")
     args = p.parse_args()
-    from demo.runtime import ModelZoo
 
     images, labels = load_split("mnist", "test")
     photos = make_photos(images, labels, STRESS_CONDITIONS, args.per_condition, args.seed, stress_photo)
