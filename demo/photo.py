@@ -140,10 +140,15 @@ def one_paper_level(grey: np.ndarray) -> bool:
         return False
     darker = level - grey
     ink = darker >= CLEAN_INK * level
-    if np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]).mean() > BORDER_INK:
+    if frame_edge(ink).mean() > BORDER_INK:
         return False  # a drawing's strokes stay inside its frame; a hard shadow or the desk runs along it
     near_ink = max_filter(ink.astype(np.uint8), _odd(INK_EDGE_SHARE * max(grey.shape))) > 0
     return float(((darker >= 8) & ~ink & ~near_ink).mean()) < 0.02
+
+
+def frame_edge(a: np.ndarray) -> np.ndarray:
+    """The pixels along the frame's four edges, in one row (the corners twice)."""
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
 
 
 def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
@@ -187,10 +192,11 @@ def ink_map(paper: Paper) -> np.ndarray:
     """-> float32 [H, W] 0..1: how much darker than its local paper each pixel is, lightly smoothed."""
     # relative to the local paper, but never to a near-black one: dividing by a dark background
     # (a deep shadow, an inverted picture) would turn its noise into ink
-    scale = np.maximum(paper.level, 0.5 * float(np.percentile(paper.level, 99)) + 1.0)
     if paper.flipped:  # light ink: its contrast is relative to the ink itself, (ink - board) / ink, which
         # the light cancels out of (chalk in a shadow is as much chalk); the board's noise stays small
         scale = np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
+    else:
+        scale = np.maximum(paper.level, 0.5 * float(np.percentile(paper.level, 99)) + 1.0)
     return box_blur(np.clip((paper.level - paper.grey) / scale, 0, 1), 1)
 
 
@@ -491,5 +497,5 @@ def _gradient(a: np.ndarray) -> np.ndarray:
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Background not reachable from the frame's border becomes part of the mask."""
     labels = components(~mask).labels
-    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.unique(frame_edge(labels))
     return ~np.isin(labels, outside[outside > 0])

@@ -16,6 +16,7 @@ argmax, so the recorded test accuracy stands. Stored in the ONNX metadata under 
 sha256 in manifest.json is updated.
 """
 import argparse
+import functools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -73,19 +74,27 @@ def as_photographed(images: np.ndarray, seed: int = DISTORTION_SEED) -> np.ndarr
     return out
 
 
-def held_out_logits(path: Path, split: str, held_out: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """The ONNX file's own logits on a held-out slice, clean then as photographed
-    -> (float64 logits [2N], labels [2N], what the slice was)."""
-    meta = read_metadata(path)
-    images, labels = load_split(meta.dataset, split)
+@functools.lru_cache(maxsize=4)
+def held_out_slice(dataset: str, split: str, held_out: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """-> (uint8 images [2N]: the slice clean then as photographed, labels [2N], what the slice was);
+    one per dataset, however many of its models `all` calibrates."""
+    images, labels = load_split(dataset, split)
     window = slice(0, held_out) if split == "test" else slice(len(images) - held_out, len(images))
-    x = normalize(np.concatenate([images[window], as_photographed(images[window])]), meta.input)
+    name = (f"{dataset} {split}[{window.start}:{window.stop}], clean and as photographed "
+            f"(tilt ±{TILT_DEGREES}°, shift ±{SHIFT_PX} px, stroke ±1 px)")
+    return (np.concatenate([images[window], as_photographed(images[window])]),
+            np.concatenate([labels[window]] * 2), name)
+
+
+def held_out_logits(path: Path, split: str, held_out: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The ONNX file's own logits on the held-out slice -> (float64 logits [2N], labels [2N], what the slice was)."""
+    meta = read_metadata(path)
+    images, labels, name = held_out_slice(meta.dataset, split, held_out)
+    x = normalize(images, meta.input)
     session = cpu_session(str(path))
     logits = np.concatenate([session.run([meta.tensors.output], {meta.tensors.input: x[i:i + 1000]})[0]
                              for i in range(0, len(x), 1000)])
-    name = (f"{meta.dataset} {split}[{window.start}:{window.stop}], clean and as photographed "
-            f"(tilt ±{TILT_DEGREES}°, shift ±{SHIFT_PX} px, stroke ±1 px)")
-    return logits.astype(np.float64), np.concatenate([labels[window]] * 2), name
+    return logits.astype(np.float64), labels, name
 
 
 def calibrate(models_dir: Path, model_id: str, held_out: int, split: str) -> Calibration:

@@ -34,12 +34,12 @@ def test_calibrated_confidence_is_honest_on_images_the_fit_never_saw(zoo, test_s
 
     images, labels = test_split(REGISTRY[model_id].dataset)
     images, labels = images[HELD_OUT:HELD_OUT + 2000], labels[HELD_OUT:HELD_OUT + 2000]
+    kinds = (("clean", images, HONEST_CLEAN), ("photographed", as_photographed(images, seed=1), HONEST_PHOTOGRAPHED))
     for variant in (model_id, f"{model_id}-int8"):
         if variant not in zoo.ids("image-classification"):
             continue
         model = zoo.get(variant)
-        for kind, batch, limit in (("clean", images, HONEST_CLEAN),
-                                   ("photographed", as_photographed(images, seed=1), HONEST_PHOTOGRAPHED)):
+        for kind, batch, limit in kinds:
             probs = model.probabilities(model.run(normalize(batch, model.meta.input)))
             confidently_wrong = float(((probs.argmax(1) != labels) & (probs.max(1) >= CONFIDENT)).mean())
             assert confidently_wrong <= limit, f"{variant}, {kind}: {confidently_wrong:.2%} wrong at >= 90%"
