@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 
 from bench.report import print_table
-from demo.classify import main as classify
+from demo.batch.classify import main as classify
 from demo.contract import load_split
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 
 
 def decode_gray(path: str) -> int:

@@ -1,5 +1,5 @@
 """Mutation fuzzer for the shared decode path: mutated PNG/JPEG/WebP/GIF/TIFF/BMP files go through
-demo.preprocess.preprocess with the mnist and fashion input specs. The only acceptable outcomes
+demo.imaging.prepare.preprocess with the mnist and fashion input specs. The only acceptable outcomes
 are a picture or an ImageInputError (EmptyImageError included): anything else is a crash, recorded
 with its signature (exception type + the innermost frame) and the smallest input that raised it;
 an input taking more than --slow CPU seconds is recorded too.
@@ -28,8 +28,8 @@ import numpy as np
 
 from bench.fuzz_seeds import byte_order, crafted, ifd_entries, seeds
 from bench.report import print_table
-from demo.preprocess import ImageInputError, preprocess
-from demo.runtime import ModelZoo
+from demo.imaging.prepare import ImageInputError, preprocess
+from demo.inference.runtime import ModelZoo
 
 SPEC_MODELS = ("mnist-cnn", "fashion-cnn")
 BOUNDARY_VALUES = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,

@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.report import print_table
 from demo.contract import load_split
-from demo.runtime import ImageClassifier, ModelZoo, gpu_present
+from demo.inference.runtime import ImageClassifier, ModelZoo, gpu_present
 from training.registry import REGISTRY
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from bench.inference import median_ms
 from bench.report import print_table
 from demo.contract import load_split
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 
 
 def main() -> None:

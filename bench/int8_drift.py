@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bench.report import print_table
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 from training.data import load_split
 
 SETTINGS = {  # name -> (graph optimization level, intra-op threads)

@@ -3,7 +3,7 @@
 The worst case under the 40 Mpx cap: a ~360 KB PNG declaring 6300x6300 16-bit RGBA, which decodes
 and preprocesses at ~470 MB. N clients send it at once, first to the HTTP API, then through Gradio
 (upload + call); each phase reports how the calls were answered and the server's peak RSS
-(VmHWM, reset between phases). The decode budget (demo/decode_budget.py) should hold the peak
+(VmHWM, reset between phases). The decode budget (demo/imaging/budget.py) should hold the peak
 under ~1.5 GB with every call answered: a label, or a clear 503 / "busy" message, never a 500.
 
     python -m bench.memory_ceiling                 # 32 clients

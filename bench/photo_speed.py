@@ -6,7 +6,7 @@ plain full-size decode.
 
 Rows, in one run: a plain full-size Pillow decode (open + load) of each JPEG; the same decode
 DCT-scaled to 1/8, the least any reduced decode can cost (Huffman decoding is not scaled); the server's
-`POST /api/classify` round trip (JPEGs decode DCT-scaled, demo/preprocess.py draft); `tinyzoo
+`POST /api/classify` round trip (JPEGs decode DCT-scaled, demo/imaging/prepare.py draft); `tinyzoo
 classify` on the folder against the course-style loop (full decode, grey, resize to 28x28, one
 model call per image) with the same model: wall time with the CLI's process start, and the
 steady-state rate (images/s after start-up, from the CLI's own summary line).
@@ -27,7 +27,7 @@ from bench.photo_scenes import digit_photo
 from bench.photos import ROOT, Server
 from bench.report import print_table
 from demo.contract import normalize
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 from training.data import load_split
 
 
@@ -107,7 +107,7 @@ def main() -> None:
 
 def run_cli(folder: str, model: str) -> tuple[float, float]:
     """-> (wall seconds, process start included; images/s from its summary line, start-up excluded)."""
-    cli = "import sys; from demo.classify import main; sys.exit(main(sys.argv[1:]))"
+    cli = "import sys; from demo.batch.classify import main; sys.exit(main(sys.argv[1:]))"
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", cli, folder, "--model", model, "--out", str(Path(folder) / "out.csv")],
                           cwd=ROOT, stderr=subprocess.PIPE, text=True)

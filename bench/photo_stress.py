@@ -25,8 +25,8 @@ from bench.photo_scenes import (INKS, Photo, camera, frame_size, make_photos, mi
                                 ramp, soft_shadow)
 from bench.photos import CONFIDENT, montage
 from bench.report import print_table
-from demo.preprocess import ImageInputError
-from demo.runtime import ModelZoo
+from demo.imaging.prepare import ImageInputError
+from demo.inference.runtime import ModelZoo
 from training.data import load_split
 
 STRESS_CONDITIONS = ("sticky note", "marker", "hard shadow", "dim light", "glare", "motion blur", "coloured paper",

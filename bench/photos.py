@@ -127,7 +127,7 @@ def cell_ms(after: float, before: float | None) -> str:
 
 def montage(sets: dict[str, list[Photo]], model_for: dict, path: str, per_row: int = 8) -> None:
     """Per condition, per_row photos: a thumbnail with the ink box, then what the model saw, 3x."""
-    from demo.runtime import ModelZoo
+    from demo.inference.runtime import ModelZoo
 
     zoo = ModelZoo(provider="cpu")
     tiles = []
@@ -145,7 +145,7 @@ def montage(sets: dict[str, list[Photo]], model_for: dict, path: str, per_row: i
 
 
 def _tile(model, photo: Photo) -> Image.Image:
-    from demo.preprocess import ImageInputError, open_image
+    from demo.imaging.prepare import ImageInputError, open_image
 
     tile = Image.new("RGB", (180, 90), "white")
     picture = open_image(photo.data).convert("RGB")

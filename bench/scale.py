@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from bench.report import print_table
-from demo.classify import main as classify
+from demo.batch.classify import main as classify
 from training.data import load_split
 
 

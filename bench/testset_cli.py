@@ -16,10 +16,10 @@ from PIL import Image
 
 from bench.photos import ROOT
 from bench.report import print_table
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 from training.data import load_split
 
-CLI = "import sys; from demo.classify import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys; from demo.batch.classify import main; sys.exit(main(sys.argv[1:]))"
 
 
 def write_pngs(folder: Path, images: np.ndarray) -> None:

@@ -17,7 +17,7 @@ from PIL import Image, ImageFilter
 
 from bench.report import print_table
 from demo.contract import InputSpec, load_split
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 
 FORMATS = ("png-rgb", "png-rgba", "jpeg")
 STROKES = ("thin", "as-is", "thick")
@@ -89,7 +89,7 @@ def main() -> None:
           f"(median {np.median([len(f) for f, _ in files]) / 1024:.1f} KiB)")
 
     methods = {
-        "app preprocessing (demo/preprocess.py)": lambda data: model.preprocess(data).tensor,
+        "app preprocessing (demo/imaging/prepare.py)": lambda data: model.preprocess(data).tensor,
         "naive: resize to 28x28": lambda data: naive_tensor(data, model.meta.input, invert=False),
         "naive: resize + invert": lambda data: naive_tensor(data, model.meta.input, invert=True),
     }

@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.report import print_table
 from demo.contract import load_split
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 from training.registry import REGISTRY
 
 

@@ -1,5 +1,5 @@
 import sys
 
-from demo.server import main
+from demo.web.server import main
 
 sys.exit(main())

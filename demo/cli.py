@@ -9,8 +9,8 @@ import sys
 COMMANDS = {
     "train": ("training.train", "train a registered model (needs tinyzoo[train])"),
     "export": ("export.onnx_export", "checkpoint -> ONNX with parity check (needs tinyzoo[train])"),
-    "demo": ("demo.server", "serve the models: Gradio app + HTTP API"),
-    "classify": ("demo.classify", "classify image files, folders, globs, archives -> CSV/JSONL"),
+    "demo": ("demo.web.server", "serve the models: Gradio app + HTTP API"),
+    "classify": ("demo.batch.classify", "classify image files, folders, globs, archives -> CSV/JSONL"),
 }
 
 

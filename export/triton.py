@@ -14,7 +14,7 @@ import onnx
 from demo.contract import ModelMetadata, read_manifest, sha256_file
 from export.metadata import read_metadata
 
-MAX_BATCH = 256  # demo/remote.py's TRITON_MAX_BATCH: --backend triton sends at most this many rows a call
+MAX_BATCH = 256  # demo/inference/remote.py's TRITON_MAX_BATCH: --backend triton sends at most this many rows a call
 ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64",
                   onnx.TensorProto.INT32: "TYPE_INT32", onnx.TensorProto.UINT8: "TYPE_UINT8"}
 

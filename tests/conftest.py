@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from demo.contract import dataset_available, load_split
-from demo.runtime import ModelZoo, default_models_dir
+from demo.inference.runtime import ModelZoo, default_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 # a test accuracy recorded at export against the one measured here: fp32 sums differ a little by

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from demo.preprocess import ImageInputError
-from demo.ui import (SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, pad_image, spiral_boundary, spiral_point,
+from demo.imaging.prepare import ImageInputError
+from demo.web.ui import (SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, pad_image, spiral_boundary, spiral_point,
                      training_summary)
 from tests.conftest import ROOT, drawn_digit_png, post
 

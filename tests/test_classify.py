@@ -14,7 +14,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from demo.classify import main as classify
+from demo.batch.classify import main as classify
 from tests.conftest import ROOT, drawn_digit_png
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-import demo.batch_inputs
-import demo.batch_pool
-import demo.classify
+import demo.batch.inputs
+import demo.batch.pool
+import demo.batch.classify
 import demo.cli
-from demo.batch_output import row_fields, take_previous
-from demo.classify import main as classify
+from demo.batch.output import row_fields, take_previous
+from demo.batch.classify import main as classify
 from tests.conftest import ROOT, drawn_digit_png
 
 DIGIT = drawn_digit_png()
@@ -207,7 +207,7 @@ def poisoned_to_seen(real, action):
 def test_an_unexpected_decoder_exception_is_an_error_row(nasty, tmp_path, monkeypatch, error, workers):
     def fail():
         raise error
-    monkeypatch.setattr(demo.classify, "to_seen", poisoned_to_seen(demo.classify.to_seen, fail))
+    monkeypatch.setattr(demo.batch.classify, "to_seen", poisoned_to_seen(demo.batch.classify.to_seen, fail))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "p.csv"
     for resume in ([], ["--resume"]):  # the resumed run does not stop on the same file again
@@ -226,7 +226,7 @@ def test_the_crafted_fuzz_cases_each_get_one_row_and_resume_adds_none(tmp_path):
     for resume in ([], ["--resume"]):
         result = cli(ROOT / "tests" / "fuzz_cases", "--model", "mnist-cnn", "--out", out, "--workers", "2", *resume)
         assert result.returncode in (0, 1) and b"Traceback" not in result.stderr, result.stderr
-    assert sorted(r["path"] for r in read_csv(out)) == [str(p) for p in cases if demo.batch_inputs.is_image_name(p.name)]
+    assert sorted(r["path"] for r in read_csv(out)) == [str(p) for p in cases if demo.batch.inputs.is_image_name(p.name)]
 
 
 def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeypatch):
@@ -236,7 +236,7 @@ def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeyp
         if os.getpid() != parent:  # only ever in a worker
             faulthandler.disable()  # pytest's would print the dying worker's stack
             os.kill(os.getpid(), signal.SIGSEGV)
-    monkeypatch.setattr(demo.classify, "to_seen", poisoned_to_seen(demo.classify.to_seen, crash))
+    monkeypatch.setattr(demo.batch.classify, "to_seen", poisoned_to_seen(demo.batch.classify.to_seen, crash))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "c.csv"
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(out), "--workers", "2"]) == 1
@@ -298,8 +298,8 @@ def test_hostile_zip_members_are_error_rows_and_the_rest_is_classified(tmp_path,
     archive = hostile_zip(tmp_path / "hostile.zip")
     assert archive.stat().st_size < 2**20
     read = []
-    real_read = demo.batch_inputs.read_member
-    monkeypatch.setattr(demo.batch_inputs, "read_member", lambda item: read.append(item.name) or real_read(item))
+    real_read = demo.batch.inputs.read_member
+    monkeypatch.setattr(demo.batch.inputs, "read_member", lambda item: read.append(item.name) or real_read(item))
     out = tmp_path / "z.csv"
     assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out), "--workers", "1"]) == 1
     rows = {r["path"].split("::")[1]: r for r in read_csv(out)}
@@ -338,9 +338,9 @@ def test_archive_members_stream_into_batches(tmp_path, monkeypatch):
         for i in range(40):
             z.writestr(f"{i:02d}.png", DIGIT)
     read, at_first_write = [], []
-    real_read, real_write = demo.batch_inputs.read_member, demo.classify.RowWriter.write
-    monkeypatch.setattr(demo.batch_inputs, "read_member", lambda item: read.append(1) or real_read(item))
-    monkeypatch.setattr(demo.classify.RowWriter, "write",
+    real_read, real_write = demo.batch.inputs.read_member, demo.batch.classify.RowWriter.write
+    monkeypatch.setattr(demo.batch.inputs, "read_member", lambda item: read.append(1) or real_read(item))
+    monkeypatch.setattr(demo.batch.classify.RowWriter, "write",
                         lambda self, rows: at_first_write.append(len(read)) or real_write(self, rows))
     out = tmp_path / "m.csv"
     assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out), "--workers", "1", "--batch-size", "4"]) == 0
@@ -536,9 +536,9 @@ def interrupt_then(real):
     return call
 
 
-@pytest.mark.parametrize("where", [(demo.classify, "image_model_row"), (demo.classify, "list_items"),
-                                   (demo.batch_pool.Worker, "__init__"), (demo.classify, "load_model"),
-                                   (demo.classify, "open_output")])
+@pytest.mark.parametrize("where", [(demo.batch.classify, "image_model_row"), (demo.batch.classify, "list_items"),
+                                   (demo.batch.pool.Worker, "__init__"), (demo.batch.classify, "load_model"),
+                                   (demo.batch.classify, "open_output")])
 def test_sigint_during_start_up_exits_130_quietly(nasty, tmp_path, capsys, monkeypatch, where):
     monkeypatch.setattr(*where, interrupt_then(getattr(*where)))
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(tmp_path / "s.csv"), "--workers", "2"]) == 130

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo.batch_inputs import list_items
+from demo.batch.inputs import list_items
 from tests.conftest import ROOT, drawn_digit_png
 
 pytest.importorskip("ray", reason="ray is the optional tinyzoo[scale] extra (make test installs it)")
@@ -175,7 +175,7 @@ def test_rows_are_written_in_input_order_as_they_arrive():
     """The actor's rows travel as JSON text: floats, empty strings and labels come back equal."""
     import json
 
-    from demo.classify_ray import write_in_order
+    from demo.batch.ray_engine import write_in_order
 
     class Collect:
         def __init__(self):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from demo.contract import (DATASETS, METADATA_KEY, SCHEMA_VERSION, ContractError, ModelMetadata, load_split,
                            read_examples, read_manifest, sha256_file)
-from demo.runtime import ModelError, ModelZoo
+from demo.inference.runtime import ModelError, ModelZoo
 from export.metadata import read_metadata, rewrite_all
 from tests.conftest import ROOT, TORCH_PACKAGES, blocker, require_dataset
 
@@ -69,8 +69,8 @@ def test_contract_imports_only_stdlib_and_numpy():
 
 SERVE_WITHOUT_TRAINING = """
 from demo.contract import read_examples
-from demo.runtime import ModelZoo
-from demo.server import create_app
+from demo.inference.runtime import ModelZoo
+from demo.web.server import create_app
 zoo = ModelZoo(provider="cpu")
 seven = next(e for e in read_examples(zoo.models_dir, "mnist") if e.label == "7")
 print("label", zoo.get("mnist-cnn").classify(seven.path.read_bytes()).label)

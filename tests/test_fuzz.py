@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from demo.api import build_api
-from demo.preprocess import ImageInputError, preprocess
-from demo.runtime import InputError, ModelZoo
+from demo.web.api import build_api
+from demo.imaging.prepare import ImageInputError, preprocess
+from demo.inference.runtime import InputError, ModelZoo
 
 EXAMPLES = int(os.environ.get("TINYZOO_FUZZ_EXAMPLES", 200))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -13,9 +13,9 @@ from PIL import Image
 from safetensors import SafetensorError
 
 from demo.contract import sha256_file
-from demo.preprocess import ImageInputError, open_image
-from demo.runtime import ImageClassifier, ModelError, ModelZoo
-from demo.server import main as demo_main
+from demo.imaging.prepare import ImageInputError, open_image
+from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
+from demo.web.server import main as demo_main
 from export.onnx_export import load_checkpoint
 from tests.conftest import drawn_digit_png
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from demo.cli import main as tinyzoo
-from demo.runtime import InputError, ModelZoo
+from demo.inference.runtime import InputError, ModelZoo
 from export.onnx_export import load_checkpoint, sequence_io_names
 from export.parity import SEQUENCE_CASES, check_sequence_parity
 from training.charrnn import decode, encode

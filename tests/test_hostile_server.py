@@ -19,12 +19,12 @@ import gradio as gr
 import pytest
 from starlette.testclient import TestClient
 
-from demo import preprocess
-from demo.api import build_api
-from demo.decode_budget import DecodeBudget
-from demo.editor_blobs import MAX_DRAWINGS, MAX_LAYERS, bound_editor_blobs
-from demo.preprocess import ServerBusyError
-from demo.uploads import REFUSED
+from demo.imaging import prepare as preprocess
+from demo.web.api import build_api
+from demo.imaging.budget import DecodeBudget
+from demo.web.editor_blobs import MAX_DRAWINGS, MAX_LAYERS, bound_editor_blobs
+from demo.imaging.prepare import ServerBusyError
+from demo.web.uploads import REFUSED
 from tests.conftest import drawn_digit_png, running_server
 
 CACHE_LIMIT_MB = 2
@@ -332,7 +332,7 @@ def test_budget_refuses_when_it_stays_spent():
 
 @pytest.fixture
 def spent_budget(monkeypatch):
-    """demo.preprocess's budget replaced by a small one that another request holds entirely."""
+    """demo.imaging.prepare's budget replaced by a small one that another request holds entirely."""
     budget = DecodeBudget(limit_bytes=10**6, bytes_per_pixel=12, wait_s=0.05, refusal=ServerBusyError)
     monkeypatch.setattr(preprocess, "DECODE_BUDGET", budget)
     with budget.hold(budget.limit_bytes):

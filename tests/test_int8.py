@@ -55,7 +55,7 @@ def test_int8_export_records_what_it_was_measured_with(zoo, tmp_path):
 
 
 def test_cli_and_app_select_int8_like_any_model(zoo, tmp_path):
-    from demo.classify import main as classify
+    from demo.batch.classify import main as classify
 
     (tmp_path / "seven.png").write_bytes(drawn_digit_png())
     out = tmp_path / "r.csv"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from demo.runtime import InputError
+from demo.inference.runtime import InputError
 from export.onnx_export import load_checkpoint
 from export.parity import BATCH_SIZES, check_names, compare, cpu_session
 from training.lessons import diabetes, from_scratch, linear_regression, logistic_regression, spiral

@@ -1,4 +1,4 @@
-"""Photo preprocessing (demo/photo.py via demo/preprocess.py): synthetic, seeded, small scenes.
+"""Photo preprocessing (demo/imaging/photo.py via demo/imaging/prepare.py): synthetic, seeded, small scenes.
 
 Each test draws one digit-like shape on paper, photographs it badly in one way (shadow, ruled or
 grid lines, ink at the border, pencil, light-on-dark) and asserts robust gates: the ink box lands on
@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.photo import components, is_clean, read_paper, remove_lines, stroke_width
-from demo.preprocess import EmptyImageError, mnist_digit, prepare, to_ink
+from demo.imaging.photo import components, is_clean, read_paper, remove_lines, stroke_width
+from demo.imaging.prepare import EmptyImageError, mnist_digit, prepare, to_ink
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
 SIZE = (480, 360)  # (w, h)
@@ -201,7 +201,7 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
 
 
 def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
-    from demo.ui import ink_overlay, make_classifier
+    from demo.web.ui import ink_overlay, make_classifier
 
     def overlay(image):
         """What an upload shows under 'where the ink was found': the upload handler's two steps."""

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.preprocess import EmptyImageError, ImageInputError
-from demo.runtime import InputError, ModelError, ModelZoo
+from demo.imaging.prepare import EmptyImageError, ImageInputError
+from demo.inference.runtime import InputError, ModelError, ModelZoo
 from tests.conftest import drawn_digit_png
 
 

@@ -9,13 +9,13 @@ BLOCK_TORCH = blocker(TORCH_PACKAGES)
 
 SERVE = textwrap.dedent("""
     import sys
-    from demo.server import build_ui, create_app
-    from demo.runtime import ModelZoo
+    from demo.web.server import build_ui, create_app
+    from demo.inference.runtime import ModelZoo
     zoo = ModelZoo(provider="cpu")
     pred = zoo.get("mnist-cnn").classify(open(sys.argv[1], "rb").read())
     print("label", pred.label, pred.provider)
     create_app(zoo)
-    import demo.cli, demo.preprocess, demo.contract
+    import demo.cli, demo.imaging.prepare, demo.contract
     leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "safetensors"))
     print("leaked", leaked)
 """)

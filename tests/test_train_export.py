@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from demo.runtime import ModelZoo
+from demo.inference.runtime import ModelZoo
 from demo.cli import main as tinyzoo
 from tests.conftest import require_dataset
 

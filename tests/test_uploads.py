@@ -3,7 +3,7 @@ never a stack trace or a 500; odd-but-valid images (animated GIF, 16-bit, CMYK) 
 import pytest
 from gradio_client import Client, handle_file
 
-from demo.preprocess import ImageInputError
+from demo.imaging.prepare import ImageInputError
 from tests.conftest import odd_uploads, post
 
 CASES = odd_uploads()

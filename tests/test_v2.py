@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from demo.contract.manifest import read_manifest
-from demo.protocol import decode_bytes_elements, encode_bytes_elements
-from demo.runtime import CharPredictor, TabularModel, softmax
+from demo.inference.protocol import decode_bytes_elements, encode_bytes_elements
+from demo.inference.runtime import CharPredictor, TabularModel, softmax
 from tests.conftest import ROOT, drawn_digit_png, free_port, running_server
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is part of the dev extra")
@@ -316,7 +316,7 @@ def test_cli_triton_backend_unreachable_is_one_line(tmp_path):
 
 def test_triton_repository_serves_the_shipped_bytes(zoo, tmp_path):
     pytest.importorskip("onnx", reason="writing the repository needs the training extra (onnx)")
-    from demo.remote import TRITON_MAX_BATCH
+    from demo.inference.remote import TRITON_MAX_BATCH
     from export.triton import MAX_BATCH, write_repository
 
     assert MAX_BATCH == TRITON_MAX_BATCH  # the adapter never sends more rows than the config allows

@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 
-from demo.batch_inputs import Item, UsageError, list_items
-from demo.batch_output import RowWriter
-from demo.classify import check_options, error_row, open_results, prepare, result_rows
-from demo.remote import open_zoo
-from demo.runtime import ModelError
+from demo.batch.inputs import Item, UsageError, list_items
+from demo.batch.output import RowWriter
+from demo.batch.classify import check_options, error_row, open_results, prepare, result_rows
+from demo.inference.remote import open_zoo
+from demo.inference.runtime import ModelError
 
 CONNECT_TIMEOUT_S = 10
 ITEM_FIELDS = [f.name for f in dataclasses.fields(Item)]  # an Item travels as these columns

@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from demo.protocol import tensor_metadata
-from demo.runtime import ModelError, ModelZoo
+from demo.inference.protocol import tensor_metadata
+from demo.inference.runtime import ModelError, ModelZoo
 
 TRITON_MAX_BATCH = 256  # export/triton.py's MAX_BATCH: the max_batch_size it writes for batchable models
 TIMEOUT_S = 60.0

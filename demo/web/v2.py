@@ -9,7 +9,7 @@
 The tensors are the ONNX graph's own (an image model takes the normalized float [N, 1, 28, 28]
 the runtime would feed it; a char RNN takes tokens plus its state), so any client of Triton or
 KServe, `tritonclient.http` included, talks to this server unchanged. The wire format (JSON and
-binary tensors) is demo/protocol.py's. Errors are `{"error": "..."}` with a 4xx status.
+binary tensors) is demo/inference/protocol.py's. Errors are `{"error": "..."}` with a 4xx status.
 """
 import json
 from importlib.metadata import PackageNotFoundError, version
@@ -20,11 +20,11 @@ from fastapi.responses import JSONResponse, Response
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from starlette.concurrency import run_in_threadpool
 
-from demo.api import read_body
-from demo.preprocess import MAX_BYTES
-from demo.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, classification,
+from demo.web.api import read_body
+from demo.imaging.prepare import MAX_BYTES
+from demo.inference.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, classification,
                            encode_bytes_elements, read_inputs, requested_outputs, split_body, tensor_metadata)
-from demo.runtime import CharPredictor, ModelError, ModelZoo
+from demo.inference.runtime import CharPredictor, ModelError, ModelZoo
 
 MODEL_VERSION = "1"  # `tinyzoo export --triton` writes each model as version 1
 # what session.run raises for inputs the graph refuses (ORT's own types), or the Triton backend's ModelError

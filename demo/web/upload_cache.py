@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 
-from demo.uploads import upload_folder
+from demo.web.uploads import upload_folder
 
 _trim_lock = threading.Lock()  # one trim at a time: concurrent uploads would double-count deletions
 

@@ -16,9 +16,9 @@ import onnxruntime as ort
 
 from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
-from demo.preprocess import Preprocessed, preprocess
+from demo.imaging.prepare import Preprocessed, preprocess
 
-PROJECT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 UNSURE_BELOW = 0.6  # calibrated top-1 probability under which an answer is marked unsure
 
 

@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw
 
 from demo.contract import ModelMetadata, read_examples
 from demo.contract.datasets import make_spiral
-from demo.preprocess import EmptyImageError, ImageInputError, open_image
-from demo.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
-from demo.uploads import read_upload
+from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
+from demo.inference.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
+from demo.web.uploads import read_upload
 
 TOP_K = 3
 STATIC = Path(__file__).with_name("static")  # the pad's script and the page's CSS
@@ -26,7 +26,7 @@ class UploadedImage(gr.Image):
     Stock gr.Image opens the file with PIL before the handler runs, so a non-image or a
     decompression bomb fails inside Gradio with a generic error; here the handler gets the bytes
     (of the upload, read only from Gradio's upload folder, or of a data: URL) and
-    demo.preprocess says precisely what is wrong.
+    demo.imaging.prepare says precisely what is wrong.
     """
 
     is_template = True  # render with gr.Image's front end

@@ -8,9 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from demo.preprocess import MAX_BYTES, EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
-from demo.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
-from demo.ui import TOP_K
+from demo.imaging.prepare import MAX_BYTES, EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
+from demo.inference.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
+from demo.web.ui import TOP_K
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:

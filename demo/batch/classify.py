@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.batch_inputs import Item, UsageError, close_archives, list_items, read_item
-from demo.batch_output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
-from demo.batch_pool import Died, WorkerPool
+from demo.batch.inputs import Item, UsageError, close_archives, list_items, read_item
+from demo.batch.output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
+from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec, normalize
-from demo.preprocess import RECIPES, ImageInputError, to_seen
-from demo.remote import add_backend_arguments, open_zoo
-from demo.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
+from demo.imaging.prepare import RECIPES, ImageInputError, to_seen
+from demo.inference.remote import add_backend_arguments, open_zoo
+from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
 
 
 class Interrupted(BaseException):
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="below this top-1 probability the label column is left empty (top-k still given)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider")
-    # --- scale out (demo/remote.py, demo/classify_ray.py) ---
+    # --- scale out (demo/inference/remote.py, demo/batch/ray_engine.py) ---
     add_backend_arguments(p)
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="run here with worker processes (local, default) or on a Ray cluster (needs tinyzoo[scale])")
@@ -368,8 +368,8 @@ def main(argv=None) -> int:
     signals = Signals()  # first: a Ctrl-C during start-up ends quietly too
     try:
         args = build_parser().parse_intermixed_args(argv)  # options may come between paths
-        if args.engine == "ray":  # the same job on Ray Data: demo/classify_ray.py
-            from demo.classify_ray import run_ray
+        if args.engine == "ray":  # the same job on Ray Data: demo/batch/ray_engine.py
+            from demo.batch.ray_engine import run_ray
             return run_ray(args)
         return run(args, signals)
     except UsageError as e:

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from demo.decode_budget import DecodeBudget
+from demo.imaging.budget import DecodeBudget
 
 from demo.contract import InputSpec, normalize
 
-from demo.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
+from demo.imaging.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
 
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
@@ -27,7 +27,7 @@ DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
 EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                   5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                   8: Image.Transpose.ROTATE_90}  # EXIF Orientation -> the transpose that makes it upright
-# MNIST's mean stroke width at the 20-px digit scale (demo.photo.stroke_width over the 10,000 test
+# MNIST's mean stroke width at the 20-px digit scale (demo.imaging.photo.stroke_width over the 10,000 test
 # digits: median 2.6 px); photos' strokes are brought toward it
 MNIST_STROKE_WIDTH = 2.6
 # big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
@@ -56,7 +56,7 @@ class ServerBusyError(ImageInputError):
     """Other requests' images hold the decode budget right now: try again (HTTP 503)."""
 
 
-# Decoded-image memory for the whole process (see demo/decode_budget.py). 12 bytes per pixel:
+# Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:
 # the peak of to_seen on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
 # 512 MiB: one worst-case image at a time, or a few large photos
 DECODE_BUDGET = DecodeBudget(limit_bytes=512 * 2**20, bytes_per_pixel=12, wait_s=15.0, refusal=ServerBusyError)
@@ -302,7 +302,7 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
     A picture already at the model's size is taken as is (only polarity): it is a dataset-style
     sample, and re-centring would only blur it. A clean picture (a drawing, a scan, a transparent
     PNG: even background, quiet paper) takes the plain recipe; a photo is analysed first
-    (demo.photo: light, lines, page edges, stroke width) and then takes the same recipe.
+    (demo.imaging.photo: light, lines, page edges, stroke width) and then takes the same recipe.
     """
     _, height, width = input_spec.shape
     recipe = RECIPES.get(input_spec.recipe)

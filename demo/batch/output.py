@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from demo.batch_inputs import UsageError
+from demo.batch.inputs import UsageError
 
 CSV_RECORD_END = re.compile(rb'"|\n')
 

@@ -16,7 +16,7 @@ import h11
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from demo.preprocess import MAX_BYTES
+from demo.imaging.prepare import MAX_BYTES
 
 HEAD_TIMEOUT_S = 10.0  # from the first byte (or the connection) to the end of the request head
 BODY_IDLE_TIMEOUT_S = 10.0  # longest silence in the middle of a body

@@ -14,22 +14,22 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
-from demo import connections
-from demo.api import build_api
+from demo.web import connections
+from demo.web.api import build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
-from demo.decode_budget import return_large_frees_to_the_os
-from demo.editor_blobs import bound_editor_blobs
-from demo.preprocess import MAX_BYTES
-from demo.remote import add_backend_arguments, open_zoo
-from demo.runtime import ModelError, ModelZoo
-from demo.ui import APP_READY_JS, app_css, build_ui
-from demo.upload_cache import BoundUploadCache
-from demo.uploads import guard_file_inputs
-from demo.v2 import build_v2_router
+from demo.imaging.budget import return_large_frees_to_the_os
+from demo.web.editor_blobs import bound_editor_blobs
+from demo.imaging.prepare import MAX_BYTES
+from demo.inference.remote import add_backend_arguments, open_zoo
+from demo.inference.runtime import ModelError, ModelZoo
+from demo.web.ui import APP_READY_JS, app_css, build_ui
+from demo.web.upload_cache import BoundUploadCache
+from demo.web.uploads import guard_file_inputs
+from demo.web.v2 import build_v2_router
 
 SESSION_CAPACITY = 256
 UPLOAD_CACHE_MB = 256
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:

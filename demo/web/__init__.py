@@ -1,0 +1,1 @@
+"""The server: the Gradio app, the JSON HTTP API, /v2 and the connection and upload guards."""
