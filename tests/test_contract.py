@@ -60,11 +60,16 @@ def test_export_and_training_use_nothing_of_demo_but_the_contract():
         assert not any(leaks.values()), {f: m for f, m in leaks.items() if m}
 
 
-def test_contract_imports_only_stdlib_and_numpy():
+def test_contract_imports_only_stdlib_numpy_and_settings():
     for f, mods in imports_under("demo/contract").items():
         foreign = sorted(m for m in mods if top(m) not in sys.stdlib_module_names and top(m) != "numpy"
-                         and not is_contract(m))
+                         and not is_contract(m) and m != "demo.settings")
         assert not foreign, (f, foreign)
+
+
+def test_settings_imports_only_stdlib():
+    mods = imported_modules(ROOT / "demo" / "settings.py")
+    assert mods and all(top(m) in sys.stdlib_module_names for m in mods), mods
 
 
 SERVE_WITHOUT_TRAINING = """

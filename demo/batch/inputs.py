@@ -18,7 +18,8 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-from demo.imaging.prepare import MAX_BYTES, ImageInputError
+from demo.imaging.prepare import ImageInputError
+from demo.settings import MAX_BYTES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

@@ -7,6 +7,7 @@ Imports run one way: training -> export -> contract <- demo.
 
     schema.py     ModelMetadata and its parts, SCHEMA_VERSION, METADATA_KEY, to_json/from_json
     migrate.py    older layouts -> the current one (or a clear refusal naming the version)
+    version.py    SCHEMA_VERSION and ContractError, shared by schema.py and migrate.py
     tensors.py    the graph's tensor names and the one normalize() (uint8 pixels -> model input)
     datasets.py   the dataset catalog (names, labels, mean/std, file stems) and the IDX reader
     manifest.py   models/manifest.json and models/examples/examples.json: read, write, sha256

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from demo.settings import CACHE_HOME, DATA_DIR
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinyzoo"
+CACHE_DIR = Path(CACHE_HOME.get() or Path.home() / ".cache") / "tinyzoo"
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -77,7 +79,7 @@ def idx_file(directory: Path, stem: str) -> Path | None:
 
 
 def candidate_dirs(info: DatasetInfo, data_dir: str | os.PathLike | None = None) -> list[Path]:
-    roots = [Path(p) for p in (data_dir, os.environ.get("TINYZOO_DATA")) if p]
+    roots = [Path(p) for p in (data_dir, DATA_DIR.get()) if p]
     dirs = [d for root in roots for d in (root / info.folder, root)]
     dirs += list(info.system_dirs)
     dirs.append(CACHE_DIR / info.torchvision_class / "raw")

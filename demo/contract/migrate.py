@@ -3,7 +3,7 @@
 A file carries its layout's number under "schema_version"; the first exporter wrote none (version 1).
 Each step takes one version's dict to the next, so a reader of version N reads every file from 1 to N.
 """
-from demo.contract.schema import SCHEMA_VERSION, ContractError
+from demo.contract.version import SCHEMA_VERSION, ContractError
 
 V1_KEYS = {"id", "task", "dataset", "arch", "model_args", "labels", "input", "features", "output", "input_name",
            "output_name", "state_inputs", "state_outputs", "state_shape", "vocab", "idx_to_char", "max_length",

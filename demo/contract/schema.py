@@ -1,6 +1,6 @@
 """The ONNX metadata schema: what an exported file says about itself, typed and versioned.
 
-Version history (bump SCHEMA_VERSION and add a step to migrate.py for any change a reader sees):
+Version history (SCHEMA_VERSION is in version.py; bump it and add a step to migrate.py for any change a reader sees):
     1  the unversioned flat dict the first exporter wrote (input_name, state_shape, fp32_sha256, ...)
     2  grouped blocks (tensors, measurements, provenance, sequence, variant), `schema_version` key,
        optional `calibration` and `quantization.measured_with`
@@ -12,15 +12,13 @@ import types
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-SCHEMA_VERSION = 2
+from demo.contract.migrate import upgrade
+from demo.contract.version import SCHEMA_VERSION, ContractError
+
 METADATA_KEY = "tinyzoo"  # the ONNX metadata_props key holding the JSON
 TASKS = ("image-classification", "sequence-prediction", "tabular")
 OUTPUT_KINDS = ("logits", "value", "probability")
 PRECISIONS = ("fp32", "int8")
-
-
-class ContractError(ValueError):
-    """Metadata that does not follow the schema; the message names the field or the version."""
 
 
 @dataclass(frozen=True)
@@ -173,8 +171,6 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelMetadata:
-        from demo.contract.migrate import upgrade  # migrate.py knows the old layouts, schema.py only this one
-
         return build(cls, upgrade(data), "metadata")
 
     @classmethod

@@ -15,11 +15,10 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from demo.imaging.budget import DecodeBudget
 
 from demo.contract import InputSpec, normalize
+from demo.settings import DECODE_BUDGET_BYTES, DECODE_WAIT_S, MAX_BYTES, MAX_PIXELS
 
 from demo.imaging.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
 
-MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
-MAX_BYTES = 50 * 1024 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
 INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for cropping
@@ -59,7 +58,7 @@ class ServerBusyError(ImageInputError):
 # Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:
 # the peak of to_seen on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
 # 512 MiB: one worst-case image at a time, or a few large photos
-DECODE_BUDGET = DecodeBudget(limit_bytes=512 * 2**20, bytes_per_pixel=12, wait_s=15.0, refusal=ServerBusyError)
+DECODE_BUDGET = DecodeBudget(limit_bytes=DECODE_BUDGET_BYTES, bytes_per_pixel=12, wait_s=DECODE_WAIT_S, refusal=ServerBusyError)
 
 
 @dataclass

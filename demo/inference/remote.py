@@ -12,13 +12,13 @@ checks that the server's inputs and outputs (names, datatypes, shapes) are the l
 Any server speaking the Open Inference Protocol over HTTP works: Triton, KServe, or another
 `tinyzoo demo` (its /v2).
 """
-import os
 import threading
 
 import numpy as np
 
 from demo.inference.protocol import tensor_metadata
 from demo.inference.runtime import ModelError, ModelZoo
+from demo.settings import BACKEND, TRITON_URL
 
 TRITON_MAX_BATCH = 256  # export/triton.py's MAX_BATCH: the max_batch_size it writes for batchable models
 TIMEOUT_S = 60.0
@@ -136,8 +136,8 @@ def open_zoo(models_dir, provider: str | None, backend: str = "local", triton_ur
 
 
 def add_backend_arguments(parser) -> None:
-    parser.add_argument("--backend", choices=["local", "triton"], default=os.environ.get("TINYZOO_BACKEND", "local"),
+    parser.add_argument("--backend", choices=["local", "triton"], default=BACKEND.get(),
                         help="run the models in-process (local, default) or on a Triton server (env TINYZOO_BACKEND)")
-    parser.add_argument("--triton-url", default=os.environ.get("TINYZOO_TRITON_URL"),
+    parser.add_argument("--triton-url", default=TRITON_URL.get(),
                         help="HOST:PORT of Triton's HTTP endpoint (or any Open Inference Protocol server, "
                              "e.g. another tinyzoo demo) for --backend triton (env TINYZOO_TRITON_URL)")

@@ -5,7 +5,6 @@ CUDA is used only when a GPU is really there and the session really got the CUDA
 """
 import ctypes
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,9 +16,9 @@ import onnxruntime as ort
 from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
 from demo.imaging.prepare import Preprocessed, preprocess
+from demo.settings import MODELS_DIR, PROVIDER, UNSURE_BELOW
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-UNSURE_BELOW = 0.6  # calibrated top-1 probability under which an answer is marked unsure
 
 
 class ModelError(RuntimeError):
@@ -31,7 +30,7 @@ class InputError(ValueError):
 
 
 def default_models_dir() -> Path:
-    env = os.environ.get("TINYZOO_MODELS")
+    env = MODELS_DIR.get()
     if env:
         return Path(env)
     if PROJECT_MODELS_DIR.is_dir():  # a checkout / editable install
@@ -54,7 +53,7 @@ def gpu_present() -> bool:
 
 def requested_providers(preference: str | None = None) -> list:
     """preference: 'auto' (default, env TINYZOO_PROVIDER), 'cpu' or 'cuda'."""
-    preference = (preference or os.environ.get("TINYZOO_PROVIDER") or "auto").lower()
+    preference = (preference or PROVIDER.get()).lower()
     if preference not in ("auto", "cpu", "cuda"):
         raise ValueError(f"provider must be auto, cpu or cuda, got {preference!r}")
     wants_cuda = preference == "cuda" or (preference == "auto" and gpu_present())

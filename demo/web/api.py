@@ -8,9 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from demo.imaging.prepare import MAX_BYTES, EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
+from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
 from demo.inference.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
-from demo.web.ui import TOP_K
+from demo.settings import MAX_BYTES, PREDICT_MAX_BYTES, TOP_K
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -73,9 +73,6 @@ def build_api(zoo: ModelZoo) -> FastAPI:
 
     add_predict_route(api, zoo)
     return api
-
-
-PREDICT_MAX_BYTES = 1 << 20  # a sentence or a few numbers, plus a char RNN's state
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -16,13 +16,7 @@ import h11
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from demo.imaging.prepare import MAX_BYTES
-
-HEAD_TIMEOUT_S = 10.0  # from the first byte (or the connection) to the end of the request head
-BODY_IDLE_TIMEOUT_S = 10.0  # longest silence in the middle of a body
-KEEP_ALIVE_S = 5  # uvicorn's own idle timeout between requests
-MAX_HEAD_BYTES = 16 * 1024  # h11 refuses longer request heads with a 400
-MAX_BODY_BYTES = MAX_BYTES + 2**20  # one image upload plus room for a multipart form's headers
+from demo.settings import BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S, KEEP_ALIVE_S, MAX_BODY_BYTES, MAX_HEAD_BYTES
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
 

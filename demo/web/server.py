@@ -5,7 +5,6 @@
     curl -s http://127.0.0.1:7860/api/models
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
+from demo.settings import HOST, MAX_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
 from demo.web import connections
 from demo.web.api import build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.web.editor_blobs import bound_editor_blobs
-from demo.imaging.prepare import MAX_BYTES
 from demo.inference.remote import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
 from demo.web.ui import APP_READY_JS, app_css, build_ui
@@ -27,12 +26,10 @@ from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
 from demo.web.v2 import build_v2_router
 
-SESSION_CAPACITY = 256
-UPLOAD_CACHE_MB = 256
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20) -> FastAPI:
+def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.default) * 2**20) -> FastAPI:
     return_large_frees_to_the_os()  # the decode budget bounds live image bytes; this keeps RSS near them
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
@@ -60,11 +57,11 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = UPLOAD_CACHE_MB * 2**20)
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyzoo demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="bind address (env HOST)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)), help="port (env PORT)")
+    p.add_argument("--host", default=HOST.get(), help="bind address (env HOST)")
+    p.add_argument("--port", type=int, default=int(PORT.get()), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
-    p.add_argument("--upload-cache-mb", type=int, default=int(os.environ.get("TINYZOO_UPLOAD_CACHE_MB", str(UPLOAD_CACHE_MB))),
+    p.add_argument("--upload-cache-mb", type=int, default=int(UPLOAD_CACHE_MB.get()),
                    help="most MiB of uploads kept in Gradio's cache; the oldest go first (env TINYZOO_UPLOAD_CACHE_MB)")
     add_backend_arguments(p)
     return p

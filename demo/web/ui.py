@@ -14,8 +14,8 @@ from demo.contract.datasets import make_spiral
 from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
 from demo.inference.runtime import InputError, ModelError, ModelZoo, Prediction, SequencePrediction
 from demo.web.uploads import read_upload
+from demo.settings import TOP_K
 
-TOP_K = 3
 STATIC = Path(__file__).with_name("static")  # the pad's script and the page's CSS
 LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
 

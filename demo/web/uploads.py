@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from demo.imaging.prepare import MAX_BYTES
+from demo.settings import MAX_BYTES
 
 # one message whatever the path: existing, missing, a directory or a device all read the same,
 # so a caller learns nothing about the server's files

@@ -21,7 +21,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from starlette.concurrency import run_in_threadpool
 
 from demo.web.api import read_body
-from demo.imaging.prepare import MAX_BYTES
+from demo.settings import MAX_BYTES
 from demo.inference.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, classification,
                            encode_bytes_elements, read_inputs, requested_outputs, split_body, tensor_metadata)
 from demo.inference.runtime import CharPredictor, ModelError, ModelZoo
