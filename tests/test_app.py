@@ -10,8 +10,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from demo.imaging.prepare import ImageInputError
-from demo.web.ui import (SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, pad_image, spiral_boundary, spiral_point,
-                     training_summary)
+from demo.web.ui.images import pad_image
+from demo.web.ui.spiral_chart import SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, spiral_boundary, spiral_point
+from demo.web.ui.training import training_summary
 from tests.conftest import ROOT, drawn_digit_png, post
 
 

@@ -201,7 +201,7 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
 
 
 def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
-    from demo.web.ui import ink_overlay, make_classifier
+    from demo.web.ui.images import ink_overlay, make_classifier
 
     def overlay(image):
         """What an upload shows under 'where the ink was found': the upload handler's two steps."""

@@ -16,7 +16,7 @@ import h11
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from demo.settings import BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S, KEEP_ALIVE_S, MAX_BODY_BYTES, MAX_HEAD_BYTES
+from demo.settings import BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S, MAX_BODY_BYTES
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
 

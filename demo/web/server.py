@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
-from demo.settings import HOST, MAX_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
+from demo.settings import HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
 from demo.web import connections
 from demo.web.api import build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
@@ -88,6 +88,6 @@ def main(argv=None) -> int:
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
           f"serving http://{args.host}:{args.port}", flush=True)
     uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
-                http=connections.TimedH11Protocol, timeout_keep_alive=connections.KEEP_ALIVE_S,
-                h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES)
+                http=connections.TimedH11Protocol, timeout_keep_alive=KEEP_ALIVE_S,
+                h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     return 0

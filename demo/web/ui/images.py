@@ -1,0 +1,203 @@
+"""The Digits and Fashion tabs: the drawing pad, uploads, the examples gallery and the answer."""
+import base64
+import binascii
+
+import gradio as gr
+from PIL import Image, ImageDraw
+
+from demo.contract import read_examples
+from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
+from demo.inference.runtime import InputError, ModelError, ModelZoo, Prediction
+from demo.settings import TOP_K
+from demo.web.ui.common import STATIC, refused
+from demo.web.uploads import read_upload
+
+
+class UploadedImage(gr.Image):
+    """gr.Image whose upload reaches our validating decoder untouched.
+
+    Stock gr.Image opens the file with PIL before the handler runs, so a non-image or a
+    decompression bomb fails inside Gradio with a generic error; here the handler gets the bytes
+    (of the upload, read only from Gradio's upload folder, or of a data: URL) and
+    demo.imaging.prepare says precisely what is wrong.
+    """
+
+    is_template = True  # render with gr.Image's front end
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.path:
+            return read_upload(payload.path)
+        if payload.url and payload.url.startswith("data:") and "," in payload.url:
+            try:
+                return base64.b64decode(payload.url.split(",", 1)[1], validate=True)
+            except binascii.Error:
+                raise gr.Error("the uploaded data URL is not valid base64") from None
+        raise gr.Error("no image data in the upload")
+
+
+def prediction_outputs(pred: Prediction):
+    """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
+    probs = {p["label"]: p["confidence"] for p in pred.top_k}
+    seen = Image.fromarray(pred.seen)  # 28x28; the page scales it up with hard pixel edges (CSS)
+    verdict = f"unsure: maybe **{pred.label}**" if pred.unsure else f"**{pred.label}**"
+    info = (f"{verdict} ({pred.confidence:.1%}) · model `{pred.model}` · provider `{pred.provider}` · "
+            f"{pred.latency_ms:.1f} ms")
+    return probs, seen, info
+
+
+def make_classifier(zoo: ModelZoo, empty_message: str):
+    """One handler shape for every image input: (model id, image) -> (label, seen, info, ink box or None)."""
+
+    def classify(model_id: str, image):
+        if image is None:
+            return {}, None, empty_message, None
+        try:
+            pred = zoo.get(model_id).classify(image, TOP_K)
+        except EmptyImageError as e:  # a blank upload: say so, not "draw a digit"
+            refused(e)
+            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)", None
+        except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
+            return {}, None, f"**Can't use this image:** {refused(e)}", None
+        except (InputError, ModelError) as e:
+            raise gr.Error(refused(e), print_exception=False) from None
+        return (*prediction_outputs(pred), pred.ink_box)
+
+    return classify
+
+
+def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
+    """The committed test-set pictures, one per class (models/examples, `tinyzoo export --examples`):
+    the app shows them without the dataset on this machine."""
+    try:
+        return [str(e.path) for e in read_examples(zoo.models_dir, dataset)]
+    except ValueError as e:  # a broken index costs the examples, not the app
+        print(f"tinyzoo: no {dataset} examples: {e}", flush=True)
+        return []
+
+
+OVERLAY_SIDE = 320
+
+
+def no_overlay() -> gr.Image:
+    return gr.Image(value=None, visible=False)
+
+
+def ink_overlay(image, ink_box) -> gr.Image:
+    """The uploaded picture, downscaled, with the box where the preprocessing found the ink (the
+    classification's own box: the picture is only decoded again, at reduced size, to be shown); the
+    panel stays hidden when there is no such box (no upload, a refused one, a dataset-size picture)."""
+    if image is None or not ink_box:
+        return no_overlay()
+    try:
+        picture = open_image(image, reduce_to=OVERLAY_SIDE).convert("RGB")
+    except ImageInputError:
+        return no_overlay()
+    scale = picture.info.get("decode_scale", 1.0)
+    box = [v / scale for v in ink_box]
+    ImageDraw.Draw(picture).rectangle(box, outline=(230, 30, 30), width=max(2, max(picture.size) // 120))
+    picture.thumbnail((OVERLAY_SIDE, OVERLAY_SIDE))
+    return gr.Image(value=picture, visible=True)
+
+
+PAD_HTML = ('<div class="pad"><canvas width="560" height="560" aria-label="drawing pad"></canvas>'
+            '<p class="pad-hint">draw a digit here</p></div>'
+            '<div class="pad-bar"><button class="pad-clear" type="button">Clear</button></div>')  # not over the pad
+
+
+def drawing_pad(elem_id: str) -> gr.HTML:
+    """A canvas that sends one small PNG (data URL) per update: see static/sketchpad.js."""
+    return gr.HTML(value="", html_template=PAD_HTML, js_on_load=(STATIC / "sketchpad.js").read_text(),
+                   elem_id=elem_id, elem_classes=["sketch-pad"], label="draw a digit", show_label=False)
+
+
+def pad_image(value) -> bytes | None:
+    """The pad's value -> PNG bytes, or None when nothing is drawn ('' from an empty pad)."""
+    if not value:
+        return None
+    head, _, data = str(value).partition(",")
+    if head != "data:image/png;base64" or not data:
+        raise ImageInputError("the drawing pad sent something that is not a PNG data URL")
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise ImageInputError("the drawing pad's PNG is not valid base64") from None
+
+
+def image_upload(dataset: str, title: str) -> "UploadedImage":
+    return UploadedImage(label=title, type="filepath", sources=["upload", "clipboard"], elem_id=f"{dataset}-upload",
+                         height=220, elem_classes=["upload-preview"])
+
+
+def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload) -> None:
+    """The committed test-set pictures, one per class in class order, each captioned with its class;
+    a click puts the picture in the upload box."""
+    examples = example_images(zoo, dataset)
+    if not examples:
+        return
+    gallery = gr.Gallery(list(zip(examples, class_names)), label="test-set examples (click one)", columns=10,
+                         height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
+                         elem_classes=["examples"])
+
+    def pick(event: gr.SelectData):
+        index = event.index  # what the browser sent: a crafted event may name anything
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(examples):
+            return examples[index]
+        return gr.skip()
+
+    gallery.select(pick, None, [upload], api_name=False)
+
+
+def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str, intro: str):
+    ids = [i for i in zoo.ids("image-classification") if zoo.manifest["models"][i]["dataset"] == dataset]
+    if not ids:
+        gr.Markdown(f"No {dataset} models in `{zoo.models_dir}`: run `make models`.")
+        return
+    gr.Markdown(intro, elem_classes=["intro"])
+    classify = make_classifier(zoo, empty_message)
+    with gr.Row(equal_height=False):  # a phone stacks these: the pad, then the answer, on one screen
+        with gr.Column(scale=1, min_width=280):
+            pad = drawing_pad(f"{dataset}-sketch") if sketch else gr.State(None)
+            upload = None if sketch else image_upload(dataset, f"upload {title}")
+        with gr.Column(scale=1, min_width=280):
+            with gr.Row(equal_height=False, elem_classes=["answer-row"]):
+                label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label", min_width=150)
+                seen = gr.Image(label="what the model saw", interactive=False, elem_classes=["seen-pixels"],
+                                elem_id=f"{dataset}-seen", height=150, min_width=110, buttons=[])
+            info = gr.Markdown(elem_id=f"{dataset}-info")
+            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
+    if sketch:
+        upload = image_upload(dataset, f"or upload {title}")
+    found = gr.Image(label="where the ink was found", interactive=False, height=240, visible=False)  # photos
+    outputs = [label, seen, info]
+    source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
+    examples_gallery(zoo, dataset, zoo.get(ids[0]).labels, upload)
+
+    def show_pad(model_id: str, drawn):
+        try:
+            drawing = pad_image(drawn)
+        except ImageInputError as e:
+            return {}, None, f"**Can't use this drawing:** {refused(e)}", "pad"
+        return (*classify(model_id, drawing)[:3], "pad")
+
+    def show_upload(model_id: str, uploaded):
+        if uploaded is None:  # removed: .clear shows the pad's answer again
+            return (gr.skip(),) * (len(outputs) + 1) + (None,)
+        *answer, box = classify(model_id, uploaded)
+        return (*answer, "upload", box)
+
+    def rerun(model_id: str, drawn, uploaded, active: str):
+        """A new model answers for the input the user touched last."""
+        if active == "upload" and uploaded is not None:
+            return show_upload(model_id, uploaded)[:-1]
+        return show_pad(model_id, drawn)
+
+    ink_box = gr.State(None)  # the upload's, from its classification: the overlay needs no second one
+    upload.change(show_upload, [model, upload], [*outputs, source, ink_box], api_name=f"classify_{dataset}_upload"
+                  ).then(ink_overlay, [upload, ink_box], found, api_name=False, show_progress="hidden")
+    upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
+    model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
+    if sketch:
+        pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
+                  trigger_mode="always_last", show_progress="hidden")

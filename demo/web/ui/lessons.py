@@ -1,0 +1,118 @@
+"""The Lessons tab: linear and logistic regression, the diabetes MLP, the spiral classifiers."""
+import gradio as gr
+import numpy as np
+
+from demo.inference.runtime import InputError, ModelZoo
+from demo.web.ui.common import guarded, pd_frame, refused
+from demo.web.ui.spiral_chart import spiral_boundary, spiral_point
+
+
+DIABETES_EXAMPLE = {"npreg": 2, "glu": 120, "bp": 70, "skin": 29, "bmi": 32.8, "ped": 0.44, "age": 28}  # a typical Pima.tr row
+
+
+def logistic_frame(logistic, x: float):
+    """The probability curve over [0, 10] and a vertical mark from 0 up to the curve at x."""
+    xs = np.linspace(0, 10, 101, dtype=np.float32)
+    p = logistic.predict([x])["probability"]
+    return pd_frame({"x": [*xs.tolist(), x, x], "P(y=1)": [*logistic.run(xs[:, None])[:, 0].tolist(), 0.0, p],
+                     "series": ["P(y=1)"] * len(xs) + [f"x = {x:g}"] * 2})
+
+
+def lessons_tab(zoo: ModelZoo):
+    ids = set(zoo.ids("tabular"))
+    if not ids:
+        gr.Markdown(f"No lesson models in `{zoo.models_dir}`: run `make models`.")
+        return
+    lessons = (("linear-regression", "Linear regression", linear_lesson),
+               ("logistic-regression", "Logistic regression", logistic_lesson),
+               ("diabetes-mlp", "Diabetes", diabetes_lesson))
+    for model_id, title, lesson in lessons:
+        if model_id in ids:
+            with gr.Tab(title):
+                lesson(zoo)
+    spirals = sorted(i for i in ids if i.startswith("spiral-"))
+    if spirals:
+        with gr.Tab("Spiral"):
+            spiral_lesson(zoo, spirals)
+
+
+def linear_lesson(zoo: ModelZoo):
+    gr.Markdown("nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model). "
+                "Type x and press Enter.")
+    linear = guarded(lambda v: round(zoo.get("linear-regression").predict([v])["value"], 3))
+    x = gr.Number(value=4, label="x", elem_id="linear-x")
+    y = gr.Number(linear(4), label="predicted y", interactive=False, elem_id="linear-y")
+    gr.Button("predict").click(linear, [x], [y], api_name="predict_linear")
+    x.submit(linear, [x], [y], api_name=False)
+
+
+def logistic_lesson(zoo: ModelZoo):
+    logistic = zoo.get("logistic-regression")
+    crossing = logistic.meta.lesson_result("crossing")
+    gr.Markdown(f"Trained with BCE on x = 1, 2, 3 → 0, 0, 1; P(y=1) crosses 0.5 at x = {crossing:.2f}.")
+
+    @guarded
+    def logistic_answer(v):
+        return (logistic_frame(logistic, float(v)),
+                f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**")
+
+    frame, text = logistic_answer(2.5)
+    plot = gr.LinePlot(frame, x="x", y="P(y=1)", color="series", label="probability curve over [0, 10]",
+                       elem_id="logistic-plot")
+    x = gr.Slider(0, 10, value=2.5, step=0.05, label="x")
+    out = gr.Markdown(text, elem_id="logistic-out")
+    x.change(logistic_answer, [x], [plot, out], api_name="predict_logistic")
+
+
+def diabetes_lesson(zoo: ModelZoo):
+    diabetes = zoo.get("diabetes-mlp")
+    result = diabetes.meta.lesson_result
+    gr.Markdown(f"The course's MLP on the Pima data (MASS Pima.tr → Pima.te): test accuracy "
+                f"{result('test_accuracy'):.1%}; logistic regression {result('logistic_test_accuracy'):.1%}; "
+                f"always-'No' {result('majority_test_accuracy'):.1%}. The form starts as a typical patient.")
+    # no minimum/maximum on the fields: the model's own check names the field that is out of range
+    fields = [gr.Number(DIABETES_EXAMPLE.get(f.name, (f.min + f.max) / 2),
+                        label=f"{f.name}: {f.help}", info=f"{f.min:g} – {f.max:g}")
+              for f in diabetes.features]
+
+    def diabetes_form(*values):
+        try:
+            pred = diabetes.predict(list(values))
+        except InputError as e:
+            return f"**Check the form:** {refused(e)}"
+        return f"P(diabetes) = **{pred['probability']:.1%}** → {pred['label']}"
+
+    out = gr.Markdown(diabetes_form(*(f.value for f in fields)), elem_id="diabetes-out")
+    gr.Button("predict", variant="primary").click(diabetes_form, fields, [out], api_name="predict_diabetes")
+
+
+def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
+    gr.Markdown("Three spiral arms (the dots: the training points): a linear classifier can't separate them, "
+                "a 2-layer ReLU net can. The colours are the class each model gives every point; type a "
+                "point or click the map.")
+
+    @guarded
+    def classify_point(model_id, x, y):
+        model = zoo.get(model_id)
+        pred = model.predict([x, y])
+        return (f"({float(x):g}, {float(y):g}) → class **{pred['label']}** "
+                f"({pred['probabilities'][pred['label']]:.1%}) by `{model_id}`",
+                spiral_boundary(model, (float(x), float(y))))
+
+    text, picture = classify_point(spirals[-1], 0.5, 0.2)
+    choice = gr.Dropdown(spirals, value=spirals[-1], label="model")
+    px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
+    out = gr.Markdown(text, elem_id="spiral-out")
+    board = gr.Image(picture, interactive=False, label="decision regions (x, y in [-1.2, 1.2])",
+                     elem_id="spiral-board", buttons=[])
+
+    def clicked(model_id, event: gr.SelectData):
+        point = spiral_point(*event.index)
+        if point is None:  # the axes or the legend
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        x, y = round(point[0], 3), round(point[1], 3)
+        return x, y, *classify_point(model_id, x, y)
+
+    gr.Button("classify").click(classify_point, [choice, px, py], [out, board], api_name="predict_spiral")
+    choice.change(classify_point, [choice, px, py], [out, board], api_name=False)
+    board.select(clicked, [choice], [px, py, out, board], api_name=False)
