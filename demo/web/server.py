@@ -18,7 +18,6 @@ from demo.web import connections
 from demo.web.api import build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
-from demo.web.editor_blobs import bound_editor_blobs
 from demo.inference.remote import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
 from demo.web.ui import APP_READY_JS, app_css, build_ui
@@ -48,7 +47,6 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                               footer_links=["api"], css=app_css(), js=APP_READY_JS, run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
-    bound_editor_blobs(ui)  # the Sketchpad's drawings in memory: bounded in layers and in number
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
     app.add_middleware(connections.LimitBody)
     app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route
