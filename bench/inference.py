@@ -65,7 +65,7 @@ def main() -> None:
         row = zoo.manifest["models"][model_id]
         images, labels = load_split(row["dataset"], "test")
         cpu_model = zoo.get(model_id)
-        inputs = np.stack([cpu_model.preprocess(img).tensor for img in images])
+        inputs = np.stack([cpu_model.prepare(img).tensor for img in images])
         cpu_logits = cpu_model.run(inputs)
         for provider in providers:
             # batch 1 on one intra-op thread (what the server does), batch 256 on all cores

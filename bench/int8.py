@@ -26,7 +26,7 @@ def main() -> None:
         if model_id.endswith("-int8") or int8_id not in zoo.ids():
             continue
         images, _ = load_split(zoo.manifest["models"][model_id]["dataset"], "test")
-        x = np.stack([zoo.get(model_id).preprocess(img).tensor for img in images[:256]])
+        x = np.stack([zoo.get(model_id).prepare(img).tensor for img in images[:256]])
         timings = {}
         for variant in (model_id, int8_id):
             model = zoo.get(variant)

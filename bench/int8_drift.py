@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     for model_id in ids:
         int8 = zoo.get(f"{model_id}-int8")
         images, labels = load_split(int8.meta.dataset, "test")
-        x = np.stack([int8.preprocess(img).tensor for img in images])
+        x = np.stack([int8.prepare(img).tensor for img in images])
         measured = [accuracy_with(int8.path, *SETTINGS[name], int8.meta, x, labels) for name in SETTINGS]
         recorded = int8.meta.measurements.test_accuracy
         spread = max(abs(a - recorded) for a in measured) * 100

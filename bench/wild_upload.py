@@ -89,7 +89,7 @@ def main() -> None:
           f"(median {np.median([len(f) for f, _ in files]) / 1024:.1f} KiB)")
 
     methods = {
-        "app preprocessing (demo/imaging/prepare.py)": lambda data: model.preprocess(data).tensor,
+        "app preprocessing (demo/imaging/prepare.py)": lambda data: model.prepare(data).tensor,
         "naive: resize to 28x28": lambda data: naive_tensor(data, model.meta.input, invert=False),
         "naive: resize + invert": lambda data: naive_tensor(data, model.meta.input, invert=True),
     }

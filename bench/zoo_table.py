@@ -19,7 +19,7 @@ from training.registry import REGISTRY
 
 
 def runtime_accuracy(model, images, labels) -> float:
-    batch = np.stack([model.preprocess(img).tensor for img in images])
+    batch = np.stack([model.prepare(img).tensor for img in images])
     predictions = model.run(batch).argmax(1)
     return float((predictions == labels).mean())
 

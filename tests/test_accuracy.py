@@ -13,7 +13,7 @@ def test_shipped_model_reaches_its_floor(zoo, test_split, model_id):
     entry = REGISTRY[model_id]
     images, labels = test_split(entry.dataset)
     model = zoo.get(model_id)
-    batch = np.stack([model.preprocess(img).tensor for img in images])
+    batch = np.stack([model.prepare(img).tensor for img in images])
     predictions = model.run(batch).argmax(1)
     accuracy = float((predictions == labels).mean())
     assert accuracy >= entry.accuracy_floor, f"{model_id}: {accuracy:.4f} < floor {entry.accuracy_floor}"

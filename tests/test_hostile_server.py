@@ -15,7 +15,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import gradio as gr
 import pytest
 from starlette.testclient import TestClient
 

@@ -30,7 +30,7 @@ def test_int8_variant_keeps_accuracy(zoo, test_split, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
     assert int8.meta.input == fp32.meta.input  # one preprocessed batch serves both
     images, labels = test_split(fp32.meta.dataset)
-    batch = np.stack([int8.preprocess(img).tensor for img in images])
+    batch = np.stack([int8.prepare(img).tensor for img in images])
     fp32_here, int8_here = accuracy(fp32, batch, labels), accuracy(int8, batch, labels)
     assert fp32_here - int8_here <= MAX_DROP, f"{model_id}: int8 {int8_here:.4f} vs fp32 {fp32_here:.4f} on this CPU"
     recorded = int8.meta.measurements.test_accuracy

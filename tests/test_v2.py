@@ -87,7 +87,7 @@ def infer(client, model_id: str, feeds: dict, binary: bool, outputs=None):
 def test_image_inference_equals_runtime(client, zoo, model_id, binary):
     model = zoo.get(model_id)
     rng = np.random.default_rng(17)
-    drawn = model.preprocess(drawn_digit_png()).tensor[None]
+    drawn = model.prepare(drawn_digit_png()).tensor[None]
     batch = np.concatenate([drawn, rng.normal(0, 1, (6, 1, 28, 28)).astype(np.float32)])
     result = infer(client, model_id, {"image": batch}, binary, outputs=["logits"])
     np.testing.assert_allclose(result.as_numpy("logits"), model.run(batch), atol=ATOL, rtol=RTOL)
@@ -97,7 +97,7 @@ def test_image_inference_equals_runtime(client, zoo, model_id, binary):
 def test_classification_extension_gives_the_top_classes(client, zoo, binary):
     """Triton's classification extension: the top k of an output as BYTES "value:index:label"."""
     model = zoo.get("fashion-cnn")
-    batch = np.concatenate([model.preprocess(drawn_digit_png()).tensor[None],
+    batch = np.concatenate([model.prepare(drawn_digit_png()).tensor[None],
                             np.random.default_rng(3).normal(0, 1, (4, 1, 28, 28)).astype(np.float32)])
     image = httpclient.InferInput("image", list(batch.shape), "FP32").set_data_from_numpy(batch, binary_data=binary)
     wanted = httpclient.InferRequestedOutput("logits", binary_data=binary, class_count=3)

@@ -16,7 +16,9 @@ import onnxruntime as ort
 from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
 from demo.imaging.prepare import Preprocessed, preprocess
-from demo.settings import MODELS_DIR, PROVIDER, UNSURE_BELOW
+from demo.inference import pipeline
+from demo.inference.pipeline import Prediction
+from demo.settings import MODELS_DIR, PROVIDER, TOP_K
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -74,28 +76,6 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # errors only: provider fallbacks are reported by us, not as log spam
     return opts
-
-
-@dataclass
-class Prediction:
-    model: str
-    label: str
-    confidence: float
-    top_k: list[dict]
-    provider: str
-    latency_ms: float
-    seen: np.ndarray | None = None  # the [H,W] picture the model saw
-    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found in the upright source image
-
-    @property
-    def unsure(self) -> bool:
-        """No clear answer: the calibrated confidence is below UNSURE_BELOW."""
-        return self.confidence < UNSURE_BELOW
-
-    def to_json(self) -> dict:
-        return {"model": self.model, "label": self.label, "confidence": self.confidence, "unsure": self.unsure,
-                "top_k": self.top_k, "ink_box": list(self.ink_box) if self.ink_box else None,
-                "provider": self.provider, "latency_ms": self.latency_ms}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -182,22 +162,13 @@ class ImageClassifier(OnnxModel):
         """[N, classes] logits -> calibrated probabilities: softmax(logits / T)."""
         return softmax(logits / np.float32(self.temperature))
 
-    def preprocess(self, image) -> Preprocessed:
+    def prepare(self, image) -> Preprocessed:
+        """A picture -> the tensor this model takes, by the recipe its metadata names."""
         return preprocess(image, self.meta.input)
 
-    def top_k(self, probs: np.ndarray, k: int) -> list[dict]:
-        order = np.argsort(-probs)[:k]
-        return [{"label": self.labels[i], "confidence": float(probs[i])} for i in order]
-
-    def classify(self, image, top_k: int = 3) -> Prediction:
-        """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end."""
-        started = time.perf_counter()
-        pre = self.preprocess(image)
-        probs = self.probabilities(self.run(pre.tensor[None]))[0]
-        latency_ms = (time.perf_counter() - started) * 1000
-        best = self.top_k(probs, top_k)
-        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen,
-                          pre.ink_box)
+    def classify(self, image, top_k: int = TOP_K) -> Prediction:
+        """One picture through the classification pipeline (inference/pipeline.py)."""
+        return pipeline.classify(self, image, top_k)
 
 
 @dataclass

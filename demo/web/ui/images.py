@@ -7,7 +7,8 @@ from PIL import Image, ImageDraw
 
 from demo.contract import read_examples
 from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
-from demo.inference.runtime import InputError, ModelError, ModelZoo, Prediction
+from demo.inference.pipeline import Prediction
+from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
 from demo.web.ui.common import STATIC, refused
 from demo.web.uploads import read_upload
