@@ -161,3 +161,16 @@ def test_the_app_says_what_went_wrong(lying, zoo):
     with pytest.raises(ModelError, match="output 'logits' holds NaN or infinity"):
         model.classify(drawn_digit_png())
 
+
+
+def test_the_api_answers_502_with_the_servers_lie_in_words(lying, zoo):
+    from fastapi.testclient import TestClient
+
+    from demo.api import build_api
+
+    api = TestClient(build_api(TritonZoo(lying.url, zoo.models_dir, "cpu")), raise_server_exceptions=False)
+    assert api.post("/api/classify?model=mnist-cnn", content=drawn_digit_png()).json()["label"] == "7"
+    for mode, fragment in [("one-row-short", "output 'logits' has shape [0, 10]"), ("hang-up", "closed the connection")]:
+        lying.mode = mode
+        answer = api.post("/api/classify?model=mnist-cnn", content=drawn_digit_png())
+        assert answer.status_code == 502 and fragment in answer.json()["error"], answer.text
