@@ -190,3 +190,30 @@ def test_rows_are_written_in_input_order_as_they_arrive():
     writer = Collect()
     assert write_in_order(batches, writer) == (1, 1)
     assert writer.rows == rows
+
+
+def test_ray_engine_against_a_lying_triton_server(ray_cluster, zoo, tmp_path):
+    """--backend triton on Ray, every lie of tests/fake_oip.py between honest answers: each input
+    gets one row, in input order; exactly the inputs of honest answers are classified, the others
+    are error rows saying what the server did wrong; exit 1, no traceback."""
+    from tests import fake_oip
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4 * len(fake_oip.ANSWER_LIES)):  # two per request
+        (folder / f"{i:03d}.png").write_bytes(drawn_digit_png())
+    server = fake_oip.start(zoo.get("mnist-cnn").session, "mnist-cnn")
+    server.cycle = [mode for lie in sorted(fake_oip.ANSWER_LIES) for mode in ("honest", lie)]
+    try:
+        done = classify(str(folder), "--model", "mnist-cnn", "--engine", "ray", "--ray-address", ray_cluster,
+                        "--backend", "triton", "--triton-url", server.url, "--batch-size", "2",
+                        "--out", str(tmp_path / "rows.csv"))
+    finally:
+        fake_oip.stop(server)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    rows = read_rows(tmp_path / "rows.csv")
+    assert [r["path"] for r in rows] == sorted(str(p) for p in folder.iterdir())
+    classified = [r for r in rows if not r["error"]]
+    assert len(classified) == sum(size for mode, size in server.requests if mode in fake_oip.HONEST)
+    assert all(r["label"] == "7" for r in classified)
+    assert all(r["error"].startswith(f"Triton at {server.url} gave no usable answer") for r in rows if r["error"])

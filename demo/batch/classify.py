@@ -9,8 +9,9 @@ then prepared in worker processes (batch_pool), each of which also runs the mode
 with a one-thread CPU session (on CUDA, the parent's single GPU session runs every batch). Rows
 are written batch by batch to a locked file (batch_output), so a killed run keeps every row it
 wrote and `--resume` carries on without duplicates. A file that can't be classified, for any
-reason its decoder gives, gets a row with its error; the run goes on. SIGTERM/SIGINT stop the
-run between batches. Exit status: 0 all classified, 1 some failed, 2 usage or output error,
+reason its decoder gives, gets a row with its error; the run goes on. So do the inputs of a
+--backend triton request whose answer is missing or not what the model's metadata promises.
+SIGTERM/SIGINT stop the run between batches. Exit status: 0 all classified, 1 some failed, 2 usage or output error,
 128 + the signal when stopped.
 
 The pieces another engine needs to give identical rows: list_items (inputs -> Items),
@@ -36,8 +37,9 @@ from demo.batch.output import Previous, RowWriter, open_output, output_format, r
 from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec, normalize
 from demo.imaging.prepare import RECIPES, ImageInputError, to_seen
-from demo.inference.remote import add_backend_arguments, open_zoo
+from demo.inference.remote import AnswerError, add_backend_arguments, open_zoo
 from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
+from demo.settings import TRITON_MAX_BATCH
 
 
 class Interrupted(BaseException):
@@ -162,13 +164,26 @@ class Progress:
 
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
-    """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
-    probs = model.probabilities(model.run(normalize(np.stack(seen), model.meta.input)))
+    """-> one row per name, in RowWriter field order: path, label, confidence, (top-i label,
+    confidence)..., error. Run at most TRITON_MAX_BATCH pictures a call: a remote server's bad
+    answer costs the rows of that call only, as error rows."""
+    rows = []
+    for start in range(0, len(names), TRITON_MAX_BATCH):
+        part = slice(start, start + TRITON_MAX_BATCH)
+        try:
+            probs = model.probabilities(model.run(normalize(np.stack(seen[part]), model.meta.input)))
+        except AnswerError as e:
+            rows += [error_row(name, str(e), top_k) for name in names[part]]
+        else:
+            rows += label_rows(model.labels, names[part], probs, top_k, min_confidence)
+    return rows
+
+
+def label_rows(labels: list[str], names, probs: np.ndarray, top_k: int, min_confidence: float) -> list[list]:
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
-    labels = model.labels
     rows = []
-    for name, indices, confidences in zip(names, best.tolist(), best_p):
+    for name, indices, confidences in zip(names, best.tolist(), best_p, strict=True):
         row = [name, labels[indices[0]] if confidences[0] >= min_confidence else "", confidences[0]]
         for index, confidence in zip(indices, confidences):
             row += (labels[index], confidence)

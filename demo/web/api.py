@@ -69,6 +69,8 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(415, str(e))
         except (ImageInputError, InputError) as e:
             return error(400, str(e))
+        except ModelError as e:  # --backend triton: the server failed or its answer was refused
+            return error(502, str(e))
         return pred.to_json()
 
     add_predict_route(api, zoo)
@@ -112,6 +114,8 @@ def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
             return await run_in_threadpool(predict_json, onnx_model, payload)
         except InputError as e:
             return error(400, str(e))
+        except ModelError as e:  # --backend triton: the server failed or its answer was refused
+            return error(502, str(e))
 
 
 def predict_json(model: CharPredictor | TabularModel, payload: dict) -> dict:
