@@ -24,6 +24,9 @@ import pytest
 import demo.batch.inputs
 import demo.batch.pool
 import demo.batch.classify
+import demo.batch.job
+import demo.batch.local
+import demo.batch.output
 import demo.cli
 from demo.batch.output import row_fields, take_previous
 from demo.batch.classify import main as classify
@@ -207,7 +210,7 @@ def poisoned_to_seen(real, action):
 def test_an_unexpected_decoder_exception_is_an_error_row(nasty, tmp_path, monkeypatch, error, workers):
     def fail():
         raise error
-    monkeypatch.setattr(demo.batch.classify, "to_seen", poisoned_to_seen(demo.batch.classify.to_seen, fail))
+    monkeypatch.setattr(demo.batch.job, "to_seen", poisoned_to_seen(demo.batch.job.to_seen, fail))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "p.csv"
     for resume in ([], ["--resume"]):  # the resumed run does not stop on the same file again
@@ -236,7 +239,7 @@ def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeyp
         if os.getpid() != parent:  # only ever in a worker
             faulthandler.disable()  # pytest's would print the dying worker's stack
             os.kill(os.getpid(), signal.SIGSEGV)
-    monkeypatch.setattr(demo.batch.classify, "to_seen", poisoned_to_seen(demo.batch.classify.to_seen, crash))
+    monkeypatch.setattr(demo.batch.job, "to_seen", poisoned_to_seen(demo.batch.job.to_seen, crash))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "c.csv"
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(out), "--workers", "2"]) == 1
@@ -338,9 +341,9 @@ def test_archive_members_stream_into_batches(tmp_path, monkeypatch):
         for i in range(40):
             z.writestr(f"{i:02d}.png", DIGIT)
     read, at_first_write = [], []
-    real_read, real_write = demo.batch.inputs.read_member, demo.batch.classify.RowWriter.write
+    real_read, real_write = demo.batch.inputs.read_member, demo.batch.output.RowWriter.write
     monkeypatch.setattr(demo.batch.inputs, "read_member", lambda item: read.append(1) or real_read(item))
-    monkeypatch.setattr(demo.batch.classify.RowWriter, "write",
+    monkeypatch.setattr(demo.batch.output.RowWriter, "write",
                         lambda self, rows: at_first_write.append(len(read)) or real_write(self, rows))
     out = tmp_path / "m.csv"
     assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out), "--workers", "1", "--batch-size", "4"]) == 0
@@ -536,9 +539,9 @@ def interrupt_then(real):
     return call
 
 
-@pytest.mark.parametrize("where", [(demo.batch.classify, "image_model_row"), (demo.batch.classify, "list_items"),
-                                   (demo.batch.pool.Worker, "__init__"), (demo.batch.classify, "load_model"),
-                                   (demo.batch.classify, "open_output")])
+@pytest.mark.parametrize("where", [(demo.batch.local, "image_model_row"), (demo.batch.local, "list_items"),
+                                   (demo.batch.pool.Worker, "__init__"), (demo.batch.local, "load_model"),
+                                   (demo.batch.job, "open_output")])
 def test_sigint_during_start_up_exits_130_quietly(nasty, tmp_path, capsys, monkeypatch, where):
     monkeypatch.setattr(*where, interrupt_then(getattr(*where)))
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(tmp_path / "s.csv"), "--workers", "2"]) == 130

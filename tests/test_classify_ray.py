@@ -173,8 +173,11 @@ def test_ray_engine_usage_errors_are_one_line(inputs, tmp_path):
 
 def test_rows_are_written_in_input_order_as_they_arrive():
     """The actor's rows travel as JSON text: floats, empty strings and labels come back equal."""
+    import dataclasses
     import json
 
+    from demo.batch.job import Tally
+    from demo.batch.output import Row
     from demo.batch.ray_engine import write_in_order
 
     class Collect:
@@ -184,12 +187,14 @@ def test_rows_are_written_in_input_order_as_they_arrive():
         def write(self, rows):
             self.rows += rows
 
-    rows = [["a.png", "7", 0.9999899864196777, "7", 0.9999899864196777, ""], ["b.png", "", "", "", "", "broken"]]
-    batches = [{"index": np.array([1]), "row": np.array([json.dumps(rows[1])], dtype=object)},
-               {"index": np.array([0]), "row": np.array([json.dumps(rows[0])], dtype=object)}]
-    writer = Collect()
-    assert write_in_order(batches, writer) == (1, 1)
-    assert writer.rows == rows
+    rows = [Row("a.png", "7", 0.9999899864196777, (("7", 0.9999899864196777),)), Row("b.png", error="broken")]
+    sent = [json.dumps(dataclasses.asdict(row)) for row in rows]
+    batches = [{"index": np.array([1]), "row": np.array([sent[1]], dtype=object)},
+               {"index": np.array([0]), "row": np.array([sent[0]], dtype=object)}]
+    writer, tally = Collect(), Tally()
+    write_in_order(batches, writer, tally)
+    assert (tally.done, tally.failed) == (1, 1)
+    assert [row.values(1) for row in writer.rows] == [row.values(1) for row in rows]
 
 
 def test_ray_engine_against_a_lying_triton_server(ray_cluster, zoo, tmp_path):

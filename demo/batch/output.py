@@ -39,6 +39,21 @@ def output_format(out: str, requested: str | None) -> str:
     return suffix[1:]
 
 
+@dataclass(frozen=True)
+class Row:
+    """One input's line in the results: its answer (the top k, best first) or its error."""
+    name: str
+    label: str = ""  # empty below --min-confidence, and on an error row
+    confidence: float | str = ""
+    top: tuple = ()  # (label, confidence) pairs, best first
+    error: str = ""
+
+    def values(self, top_k: int) -> list:
+        """The row in row_fields(top_k) order."""
+        pairs = [value for pair in self.top for value in pair] or ["", ""] * top_k
+        return [self.name, self.label, self.confidence, *pairs, self.error]
+
+
 def row_fields(top_k: int) -> list[str]:
     fields = ["path", "label", "confidence"]
     for i in range(1, top_k + 1):
@@ -165,9 +180,13 @@ class RowWriter:
         if header and fmt == "csv":
             self.send(self.csv_text([fields]))
 
-    def write(self, rows: list[list]) -> None:
-        """rows: values in `fields` order."""
-        self.send(self.csv_text(rows) if self.fmt == "csv" else self.jsonl_text(rows))
+    def write(self, rows: list[Row]) -> None:
+        values = [row.values(self.top_k) for row in rows]
+        self.send(self.csv_text(values) if self.fmt == "csv" else self.jsonl_text(values))
+
+    @property
+    def top_k(self) -> int:
+        return (len(self.fields) - 4) // 2  # path, label, confidence, (label, confidence) * k, error
 
     def csv_text(self, rows: list[list]) -> str:
         buffer = io.StringIO()

@@ -27,10 +27,10 @@ import time
 import numpy as np
 
 from demo.batch.inputs import Item, UsageError, list_items
-from demo.batch.output import RowWriter
-from demo.batch.classify import check_options, error_row, open_results, prepare, result_rows
+from demo.batch.output import Row, RowWriter
+from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, load_model, open_results,
+                            prepare, result_rows, summarize)
 from demo.inference.remote import open_zoo
-from demo.inference.runtime import ModelError
 
 CONNECT_TIMEOUT_S = 10
 ITEM_FIELDS = [f.name for f in dataclasses.fields(Item)]  # an Item travels as these columns
@@ -52,7 +52,7 @@ class ClassifyActor:
             item = Item(*(value.item() if hasattr(value, "item") else value for value in values))
             picture, error = prepare(item, self.model.meta.input)
             if error:
-                rows[i] = error_row(item.name, error, self.top_k)
+                rows[i] = error_row(item.name, error)
             else:
                 names.append(item.name)
                 seen.append(picture)
@@ -60,7 +60,7 @@ class ClassifyActor:
         if names:
             for i, row in zip(good, result_rows(self.model, names, seen, self.top_k, self.min_confidence)):
                 rows[i] = row
-        return {"index": batch["index"], "row": np.array([json.dumps(r) for r in rows], dtype=object)}
+        return {"index": batch["index"], "row": np.array([json.dumps(dataclasses.asdict(r)) for r in rows], dtype=object)}
 
 
 def check_reachable(address: str) -> None:
@@ -102,31 +102,24 @@ def pool_size(ray, args) -> tuple[int, float, str]:
     return args.workers or max(1, int(resources.get("CPU", 1))), 0.0, "cpu"
 
 
-def write_in_order(batches, writer: RowWriter) -> tuple[int, int]:
+def write_in_order(batches, writer: RowWriter, tally: Tally) -> None:
     """Rows tagged with their input position -> written in input order as soon as they can be."""
-    waiting, next_index, done, failed = {}, 0, 0, 0
+    waiting, next_index = {}, 0
     for batch in batches:
         waiting.update(zip(batch["index"].tolist(), batch["row"]))
         ready = []
         while next_index in waiting:
-            ready.append(json.loads(waiting.pop(next_index)))
+            ready.append(Row(**json.loads(waiting.pop(next_index))))
             next_index += 1
         if ready:
             writer.write(ready)
-            errors = sum(1 for row in ready if row[-1])  # the last column is the error
-            done, failed = done + len(ready) - errors, failed + errors
-    return done, failed
+            tally.count(ready)
 
 
 def run_ray(args) -> int:
     fmt = check_options(args)
-    try:
-        zoo = open_zoo(args.models_dir, "cpu", args.backend, args.triton_url, threads=1)
-        model = zoo.get(args.model)  # verifies the file, and gives the labels for top-k
-    except ModelError as e:
-        raise UsageError(str(e)) from None
-    if model.meta.task != "image-classification":
-        raise UsageError(f"{args.model} is a {model.meta.task} model; classify needs an image classifier")
+    zoo, _ = image_model_row(args, "cpu")  # the driver only checks the file; the actors run it
+    model = load_model(zoo, args.model)
     top_k = min(args.top_k, len(model.labels))
     items = list_items(args.paths, args.recursive)
 
@@ -136,8 +129,7 @@ def run_ray(args) -> int:
         raise UsageError("--engine ray needs Ray: pip install 'tinyzoo[scale]'") from None
     started_ray = connect(ray, args.ray_address, args.workers)
     started = time.perf_counter()
-    done = failed = 0
-    writer = None
+    tally, writer = Tally(), None
     try:
         previous, writer = open_results(args, fmt, top_k)  # locked: a second run on --out refuses
         pending = [item for item in items if item.name not in previous.names]
@@ -156,7 +148,7 @@ def run_ray(args) -> int:
                 fn_constructor_kwargs={"models_dir": str(zoo.models_dir), "model_id": args.model,
                                        "provider": provider, "backend": args.backend, "triton_url": args.triton_url,
                                        "top_k": top_k, "min_confidence": args.min_confidence})
-            done, failed = write_in_order(dataset.iter_batches(batch_size=None, batch_format="numpy"), writer)
+            write_in_order(dataset.iter_batches(batch_size=None, batch_format="numpy"), writer, tally)
     except ray.exceptions.RayError as e:  # an actor could not start (no model file on a node) or died
         raise UsageError(f"the Ray job failed ({KEPT}): {str(e).strip().splitlines()[-1]}") from None
     except KeyboardInterrupt:
@@ -167,9 +159,7 @@ def run_ray(args) -> int:
             writer.close()
         if started_ray:
             ray.shutdown()
-    seconds = time.perf_counter() - started
-    skipped = f", {len(previous.names)} already in {args.out}" if previous.names else ""
-    print(f"{done} classified, {failed} failed{skipped}; {(done + failed) / max(seconds, 1e-9):,.0f} images/s; "
-          f"ray: {actors} actor{'s' if actors > 1 else ''}{f' with {gpus:g} GPU each' if gpus else ''}; "
-          f"provider {provider}", file=sys.stderr)
-    return 1 if failed or previous.any_failed(items) else 0
+    tally.seconds = time.perf_counter() - started
+    engine = f"ray: {actors} actor{'s' if actors > 1 else ''}{f' with {gpus:g} GPU each' if gpus else ''}"
+    summarize(tally, len(previous.names), args.out, engine, provider)
+    return exit_status(tally, previous, items)

@@ -1,0 +1,161 @@
+"""The batch job every engine runs: the option and model checks, one Item -> the picture the model
+sees or an error, pictures -> rows through the classification pipeline, the results file
+(--resume), the summary line and the exit status. The local engine (local.py) and the Ray engine
+(ray_engine.py) differ only in where the work runs; their rows are identical."""
+import os
+import signal
+import stat
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from demo.batch.inputs import Item, UsageError, read_item
+from demo.batch.output import Previous, Row, RowWriter, open_output, output_format, row_fields, take_previous
+from demo.contract import InputSpec
+from demo.imaging.prepare import RECIPES, ImageInputError, to_seen
+from demo.inference.pipeline import best, probabilities_of_seen
+from demo.inference.remote import AnswerError, open_zoo
+from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
+from demo.settings import TRITON_MAX_BATCH
+
+
+def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
+    """-> (uint8 [H,W] the model will see, or None; the error row's message, or '')."""
+    if item.error:
+        return None, item.error
+    try:
+        data = read_item(item)
+    except ImageInputError as e:
+        return None, str(e)
+    except OSError as e:  # unreadable file (permissions, vanished, a loop)
+        return None, f"cannot read file: {e.strerror or e}"
+    try:
+        return to_seen(data, input_spec), ""
+    except ImageInputError as e:
+        return None, str(e)
+    except Exception as e:  # the decoder failed on these bytes in a way it does not handle: this row, not the run
+        return None, f"cannot decode: {type(e).__name__}: {e}"
+
+
+def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[Row]:
+    """-> one Row per name. At most TRITON_MAX_BATCH pictures a run: a remote server's bad answer
+    costs the rows of that run only, as error rows."""
+    rows = []
+    for start in range(0, len(names), TRITON_MAX_BATCH):
+        part = slice(start, start + TRITON_MAX_BATCH)
+        try:
+            probs = probabilities_of_seen(model, seen[part])
+        except AnswerError as e:
+            rows += [error_row(name, str(e)) for name in names[part]]
+        else:
+            rows += label_rows(model.labels, names[part], probs, top_k, min_confidence)
+    return rows
+
+
+def label_rows(labels: list[str], names, probs: np.ndarray, top_k: int, min_confidence: float) -> list[Row]:
+    """Probabilities -> Rows with the top k, confidences to 6 decimals; no label below min_confidence."""
+    indices, confidences = best(probs, top_k)
+    rows = []
+    for name, row_indices, row_confidences in zip(names, indices.tolist(), confidences.round(6).tolist(), strict=True):
+        top = tuple((labels[i], c) for i, c in zip(row_indices, row_confidences))
+        label = top[0][0] if top[0][1] >= min_confidence else ""
+        rows.append(Row(name, label, top[0][1], top))
+    return rows
+
+
+def error_row(name: str, error: str) -> Row:
+    return Row(name, error=error)
+
+
+@dataclass
+
+
+class Tally:
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    signum: int = 0  # the signal that stopped the run, 0 if none
+
+    def count(self, rows: list[Row]) -> None:
+        failed = sum(1 for row in rows if row.error)
+        self.done, self.failed = self.done + len(rows) - failed, self.failed + failed
+
+
+def check_options(args) -> str:
+    """The option checks every engine shares -> the output format."""
+    fmt = output_format(args.out, args.format)
+    if args.resume and args.out == "-":
+        raise UsageError("--resume needs an output file, not stdout")
+    if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
+        raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    return fmt
+
+
+def image_model_row(args, provider: str | None) -> tuple[ModelZoo, dict]:
+    """The zoo and the manifest row of --model, which must be an image classifier (else UsageError)."""
+    try:
+        # one thread per session: the decode workers (or Ray's actors) own the other cores
+        zoo = open_zoo(args.models_dir, provider, args.backend, args.triton_url, threads=1)
+        row = zoo.manifest["models"].get(args.model)
+        if row is None:
+            zoo.get(args.model)  # raises with the list of available ids
+    except ModelError as e:
+        raise UsageError(str(e)) from None
+    if row.get("task") != "image-classification":
+        raise UsageError(f"{args.model} is a {row.get('task')} model; classify needs an image classifier")
+    return zoo, row
+
+
+def load_model(zoo: ModelZoo, model_id: str) -> ImageClassifier:
+    try:
+        model = zoo.get(model_id)
+    except ModelError as e:
+        raise UsageError(str(e)) from None
+    if model.meta.input.recipe not in RECIPES:
+        raise UsageError(f"{model_id}: its metadata names an unknown preprocessing recipe {model.meta.input.recipe!r}")
+    return model
+
+
+def open_results(args, fmt: str, top_k: int) -> tuple[Previous, RowWriter]:
+    """--out opened and locked, what an earlier run left there (--resume), and the writer that
+    appends after it (every engine writes through this)."""
+    fd = 1 if args.out == "-" else open_output(args.out)
+    try:
+        previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
+        return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+    except BaseException:
+        if fd != 1:
+            os.close(fd)
+        raise
+
+
+def clear(fd: int) -> Previous:
+    """A run without --resume starts the file afresh (a device or a pipe is left as it is)."""
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.ftruncate(fd, 0)
+    return Previous()
+
+
+def at_start(fd: int) -> bool:
+    """Move to the end of the output; True when nothing is there yet (the CSV header is due)."""
+    try:
+        return os.lseek(fd, 0, os.SEEK_END) == 0
+    except OSError:  # a pipe or a terminal
+        return True
+
+
+def summarize(tally: Tally, before: int, out: str, engine: str, provider: str) -> None:
+    """One line on stderr: what was done, at what rate, where (engine: "2 workers", "ray: 4 actors")."""
+    skipped = f", {before} already in {out}" if before else ""
+    status = f"stopped by {signal.Signals(tally.signum).name}: " if tally.signum else ""
+    rate = (tally.done + tally.failed) / max(tally.seconds, 1e-9)
+    print(f"{status}{tally.done} classified, {tally.failed} failed{skipped}; {rate:,.0f} images/s; "
+          f"{engine}; provider {provider}", file=sys.stderr)
+
+
+def exit_status(tally: Tally, previous: Previous, items: list[Item]) -> int:
+    """0 all classified, 1 some failed (a resumed run tells what one run would), 128 + a signal."""
+    if tally.signum:
+        return 128 + tally.signum
+    return 1 if tally.failed or previous.any_failed(items) else 0
