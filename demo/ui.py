@@ -65,6 +65,16 @@ def prediction_outputs(pred: Prediction):
     return probs, seen, info
 
 
+class GalleryClick(gr.EventData):
+    """A gallery's select event as the browser sends it, {"index": i, "value": ...}. A hand-made
+    request may send any JSON there, and gr.SelectData fails on a missing key (a KeyError and a
+    traceback) before the handler runs; Gradio builds any EventData subclass named as a type hint."""
+
+    def __init__(self, target, data):
+        super().__init__(target, data)
+        self.index = data.get("index") if isinstance(data, dict) else None
+
+
 def refused(error: Exception) -> str:
     """A user's input was refused: one line in the server log (no traceback), the message for the page."""
     LOG.warning("refused input: %s", error)
@@ -197,8 +207,12 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
                              height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
                              elem_classes=["examples"])
 
-        def pick(event: gr.SelectData):
-            return examples[event.index]
+        def pick(event: GalleryClick):
+            index = event.index
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(examples):
+                raise gr.Error(f"no example {str(index)[:20]!r} here: pick one of the {len(examples)} pictures",
+                               print_exception=False)
+            return examples[index]
 
         gallery.select(pick, None, [upload], api_name=False)
 
