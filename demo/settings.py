@@ -32,7 +32,9 @@ UPLOAD_CACHE_MB = EnvVar("TINYZOO_UPLOAD_CACHE_MB", "256", "most MiB of uploads 
 BACKEND = EnvVar("TINYZOO_BACKEND", "local", "run the models in-process (local) or on a Triton server (triton)")
 TRITON_URL = EnvVar("TINYZOO_TRITON_URL", None, "HOST:PORT of a Triton / Open Inference Protocol server "
                     "for --backend triton")
-ENV_VARS = (HOST, PORT, MODELS_DIR, PROVIDER, DATA_DIR, CACHE_HOME, UPLOAD_CACHE_MB, BACKEND, TRITON_URL)
+BODY_DEADLINE = EnvVar("TINYZOO_BODY_DEADLINE_S", "60", "seconds a request body may take to arrive, "
+                       "whatever its pace (a trickled body is cut off)")
+ENV_VARS = (HOST, PORT, MODELS_DIR, PROVIDER, DATA_DIR, CACHE_HOME, UPLOAD_CACHE_MB, BACKEND, TRITON_URL, BODY_DEADLINE)
 
 # --- pictures ---------------------------------------------------------------------------------
 MAX_BYTES = 50 * 2**20  # one image file, upload or request body

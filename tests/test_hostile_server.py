@@ -26,6 +26,7 @@ from demo.web.uploads import REFUSED
 from tests.conftest import drawn_digit_png, running_server
 
 CACHE_LIMIT_MB = 2
+BODY_DEADLINE_S = 4  # the served app's (60 s by default): a trickled body is cut off this long after its head
 FILE_INPUTS = {"image", "imageeditor", "sketchpad", "file", "gallery", "audio", "video", "model3d"}
 
 
@@ -35,7 +36,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     cache, log_path = root / "gradio", root / "server.log"
     with open(log_path, "w") as log, running_server(log, GRADIO_TEMP_DIR=str(cache),
-                                                    TINYZOO_UPLOAD_CACHE_MB=str(CACHE_LIMIT_MB)) as (url, _):
+                                                    TINYZOO_UPLOAD_CACHE_MB=str(CACHE_LIMIT_MB),
+                                                    TINYZOO_BODY_DEADLINE_S=str(BODY_DEADLINE_S)) as (url, _):
         yield url, cache, log_path
 
 
@@ -207,6 +209,61 @@ def test_idle_and_half_sent_connections_time_out(server):
     dripping.set()
     assert all(closed.values()), closed
     assert models_answer(url)
+
+
+def test_a_trickled_body_is_cut_off_at_the_deadline(server):
+    """A byte a second never stalls long enough for the idle timeout; the body deadline ends it."""
+    url, _, _ = server
+    trickles = [half_sent(url, b"POST /api/classify?model=mnist-cnn HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 1000\r\n\r\n\x89") for _ in range(8)]
+    stop = threading.Event()
+
+    def trickle(s: socket.socket) -> None:
+        try:
+            while not stop.wait(1):
+                s.sendall(b"P")
+        except OSError:  # closed by the server
+            pass
+
+    for s in trickles:
+        threading.Thread(target=trickle, args=(s,), daemon=True).start()
+    with ThreadPoolExecutor(len(trickles)) as pool:  # each waits up to 60 s, far past the deadline
+        closed = list(pool.map(closed_by_server, trickles))
+    stop.set()
+    assert all(closed), closed
+    assert models_answer(url)
+
+
+def test_a_crafted_gallery_select_is_a_message(server):
+    """The examples gallery's select event with event_data a browser never sends: an error message,
+    no "list index out of range", no traceback."""
+    url, _, log_path = server
+    with urllib.request.urlopen(url + "/config", timeout=10) as response:
+        config = json.loads(response.read())
+    galleries = {c["id"] for c in config["components"] if c.get("props", {}).get("elem_id", "").endswith("-examples")}
+    fn_index = next(i for i, dep in enumerate(config["dependencies"])
+                    if any(target in galleries and event == "select" for target, event in dep["targets"]))
+    trigger = next(target for target, _ in config["dependencies"][fn_index]["targets"])
+    for event_data in ({"index": 999, "value": None}, {"index": "x"}, {"index": [1, 2]}, {}, None):
+        outcome = queued_event(url, fn_index, trigger, event_data)
+        assert outcome["success"] is False and "pick one of the 10 pictures" in outcome["output"]["error"], outcome
+    assert queued_event(url, fn_index, trigger, {"index": 3, "value": None})["success"] is True  # the control
+    assert "Traceback" not in log_path.read_text()
+
+
+def queued_event(url: str, fn_index: int, trigger: int, event_data) -> dict:
+    """Join Gradio's queue as the browser does for an event, then read the stream -> the completion message."""
+    session = uuid.uuid4().hex
+    join = json.dumps({"data": [], "event_data": event_data, "fn_index": fn_index, "trigger_id": trigger,
+                       "session_hash": session}).encode()
+    request = urllib.request.Request(url + "/gradio_api/queue/join", join, {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+    with urllib.request.urlopen(f"{url}/gradio_api/queue/data?session_hash={session}", timeout=30) as stream:
+        for line in stream:
+            message = json.loads(line[5:]) if line.startswith(b"data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    raise AssertionError("the queue stream ended without a completion")
 
 
 def test_client_disconnect_is_one_log_line(server):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from demo.contract.manifest import read_manifest
-from demo.inference.protocol import decode_bytes_elements, encode_bytes_elements
+from demo.inference.protocol import ProtocolError, decode_bytes_elements, encode_bytes_elements
 from demo.inference.runtime import CharPredictor, TabularModel, softmax
 from tests.conftest import ROOT, drawn_digit_png, free_port, running_server
 
@@ -148,6 +148,8 @@ def test_bytes_elements_match_tritonclient():
     wire = serialize_byte_tensor(words).item()
     assert encode_bytes_elements(words) == wire
     assert decode_bytes_elements(wire, 4, "x").tolist() == words.tolist()
+    with pytest.raises(ProtocolError, match="BYTES data truncated"):
+        decode_bytes_elements(b"\x05\x00\x00\x00abc", 1, "x")
 
 
 # --- errors: the protocol's {"error": ...} with 4xx ----------------------------------------------
@@ -198,8 +200,6 @@ CASES = {
                          400, "truncated"),
     "header length past the body": ("mnist-cnn", b'{"inputs": []}', {"Inference-Header-Content-Length": "999"},
                                     400, "Inference-Header-Content-Length"),
-    "bytes truncated": ("mnist-cnn", *binary_request([("image", [1], "BYTES", b"\x05\x00\x00\x00abc")]), 400,
-                        "BYTES data truncated"),
     "bytes for a float input": ("mnist-cnn", *binary_request([("image", [1], "BYTES", b"\x01\x00\x00\x00a")]), 400,
                                 "datatype BYTES, the model expects FP32"),
     "unknown output": ("spiral-mlp", json.dumps({"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP32",
@@ -244,9 +244,10 @@ def test_api_predict_sequence_and_tabular(stand_in, zoo):
     ("mnist-cnn", b'{"text": "hi"}', 400, "/api/classify"),
     ("no-such-model", b'{"text": "hi"}', 404, "unknown model"),
     ("hello-rnn", b"hello", 400, "JSON"),
-    ("hello-rnn", b'{"features": [1]}', 400, "'text'"),
+    ("hello-rnn", b'{"features": [1]}', 400, "field 'text' is required"),
     ("hello-rnn", b'{"text": "hex"}', 400, "'x' not in the model's vocabulary"),
-    ("hello-lstm", b'{"text": "he", "state": {"h0": [1, 2]}}', 400, "state 'h0'"),
+    ("hello-lstm", b'{"text": "he", "state": {"h0": [1, 2]}}', 400, "field 'state.h0[0]'"),
+    ("hello-lstm", b'{"text": "he", "state": {"h0": [[[1, 2]]]}}', 400, "state 'h0'"),
     ("diabetes-mlp", b'{"features": {"sex": 1}}', 400, "unknown field(s) sex"),
     ("spiral-mlp", b'{"features": [1e9, 0]}', 400, "must be between"),
 ])

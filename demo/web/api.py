@@ -1,16 +1,19 @@
 """The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes,
 `POST /api/predict?model=<id>` with JSON for the sequence and tabular models, `GET /api/models`."""
-import json
+from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
+from demo.inference.protocol import validation_message
 from demo.inference.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
 from demo.settings import MAX_BYTES, PREDICT_MAX_BYTES, TOP_K
+from demo.web.connections import read_body
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -77,14 +80,34 @@ def build_api(zoo: ModelZoo) -> FastAPI:
     return api
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes `limit` bytes (nothing more is read)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+
+
+
+
+# --- POST /api/predict's JSON: numbers are JSON numbers, finite (no 1e400, no 400-digit integer) --------
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+BY_NAME, IN_ORDER = "by name", "in order"  # the two ways to give features; tags left out of error messages
+
+
+def features_form(value) -> str | None:
+    return BY_NAME if isinstance(value, dict) else IN_ORDER if isinstance(value, list) else None
+
+
+Features = Annotated[Annotated[dict[str, Number | None], Tag(BY_NAME)] | Annotated[list[Number | None], Tag(IN_ORDER)],
+                     Discriminator(features_form, custom_error_type="features_form",
+                                   custom_error_message="must be an object {name: number} or a list of numbers "
+                                                        "in the model's feature order")]
+
+
+class TextRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+    text: str
+    state: dict[str, list[list[list[Number]]]] | None = None  # [layers, batch, hidden], as an answer returned it
+
+
+class FeaturesRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+    features: Features
 
 
 def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
@@ -103,34 +126,35 @@ def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
         if body is None:
             return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return error(400, f"body must be JSON: {e}")
-        field = "text" if isinstance(onnx_model, CharPredictor) else "features"
-        if not isinstance(payload, dict) or field not in payload:
-            example = '{"text": "hello"}' if field == "text" else '{"features": {"x": 1.0}}'
-            return error(400, f"{model} takes a JSON object with {field!r}, e.g. {example}")
-        try:
-            return await run_in_threadpool(predict_json, onnx_model, payload)
+            return await run_in_threadpool(predict_json, onnx_model, body)
         except InputError as e:
             return error(400, str(e))
         except ModelError as e:  # --backend triton: the server failed or its answer was refused
             return error(502, str(e))
 
 
-def predict_json(model: CharPredictor | TabularModel, payload: dict) -> dict:
-    if isinstance(model, TabularModel):
-        return {"model": model.id, **model.predict(payload["features"]), "provider": model.provider}
-    state = payload.get("state")
-    if state is not None and not isinstance(state, dict):
-        raise InputError(f"{model.id}: state must be an object {{name: nested list}} as a previous answer returned")
+def predict_json(model: CharPredictor | TabularModel, body: bytes) -> dict:
+    """The JSON body, checked by its schema (a depth-limited parse), through the model."""
+    schema = TextRequest if isinstance(model, CharPredictor) else FeaturesRequest
     try:
-        state = {name: np.asarray(value, np.float32) for name, value in (state or {}).items()}
-    except (TypeError, ValueError):
-        raise InputError(f"{model.id}: state values must be nested lists of numbers") from None
+        payload = schema.model_validate_json(body)
+    except ValidationError as e:
+        example = '{"text": "hello"}' if schema is TextRequest else '{"features": {"x": 1.0}}'
+        raise InputError(f"{model.id} takes a JSON object like {example}: "
+                         f"{validation_message(e, 'the body', frozenset({BY_NAME, IN_ORDER}))}") from None
+    if isinstance(payload, FeaturesRequest):
+        return {"model": model.id, **model.predict(payload.features), "provider": model.provider}
+    try:
+        with np.errstate(over="ignore"):  # 1e39 is infinity in float32: refused below
+            state = {name: np.asarray(value, np.float32) for name, value in (payload.state or {}).items()}
+    except ValueError:  # ragged lists
+        raise InputError(f"{model.id}: each state value must be a [layers, batch, hidden] list of numbers") from None
     if any(not np.isfinite(value).all() for value in state.values()):
-        raise InputError(f"{model.id}: state contains NaN or infinity")
-    pred = model.predict(payload["text"], state)
+        raise InputError(f"{model.id}: state values beyond float32's range")
+    pred = model.predict(payload.text, state)
+    if not all(np.isfinite(value).all() for value in (pred.probabilities, *pred.state.values())):
+        raise InputError(f"{model.id}: this state is too large for the model (its answer would be NaN or infinite); "
+                         f"send a state a previous answer returned")
     return {"model": model.id, "input": pred.text, "output": pred.predicted,
             "state": {name: value.tolist() for name, value in pred.state.items()},
             "provider": pred.provider, "latency_ms": pred.latency_ms}

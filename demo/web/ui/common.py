@@ -11,6 +11,16 @@ STATIC = Path(__file__).resolve().parents[1] / "static"  # the pad's script and 
 LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
 
 
+class Click(gr.EventData):
+    """A select event as the browser sends it, {"index": ..., "value": ...}. A hand-made request may
+    send any JSON there, and gr.SelectData fails on a missing key (a KeyError and a traceback)
+    before the handler runs; Gradio builds any EventData subclass named as a type hint."""
+
+    def __init__(self, target, data):
+        super().__init__(target, data)
+        self.index = data.get("index") if isinstance(data, dict) else None
+
+
 def refused(error: Exception) -> str:
     """A user's input was refused: one line in the server log (no traceback), the message for the page."""
     LOG.warning("refused input: %s", error)

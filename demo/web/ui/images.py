@@ -10,7 +10,7 @@ from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
 from demo.inference.pipeline import Prediction
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
-from demo.web.ui.common import STATIC, refused
+from demo.web.ui.common import STATIC, Click, refused
 from demo.web.uploads import read_upload
 
 
@@ -141,11 +141,12 @@ def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload
                          height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
                          elem_classes=["examples"])
 
-    def pick(event: gr.SelectData):
-        index = event.index  # what the browser sent: a crafted event may name anything
-        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(examples):
-            return examples[index]
-        return gr.skip()
+    def pick(event: Click):
+        index = event.index
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(examples):
+            raise gr.Error(f"no example {str(index)[:20]!r} here: pick one of the {len(examples)} pictures",
+                           print_exception=False)
+        return examples[index]
 
     gallery.select(pick, None, [upload], api_name=False)
 

@@ -3,7 +3,7 @@ import gradio as gr
 import numpy as np
 
 from demo.inference.runtime import InputError, ModelZoo
-from demo.web.ui.common import guarded, pd_frame, refused
+from demo.web.ui.common import Click, guarded, pd_frame, refused
 from demo.web.ui.spiral_chart import spiral_boundary, spiral_point
 
 
@@ -106,9 +106,11 @@ def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
     board = gr.Image(picture, interactive=False, label="decision regions (x, y in [-1.2, 1.2])",
                      elem_id="spiral-board", buttons=[])
 
-    def clicked(model_id, event: gr.SelectData):
-        point = spiral_point(*event.index)
-        if point is None:  # the axes or the legend
+    def clicked(model_id, event: Click):
+        index = event.index  # [column, row] from the browser; a crafted event may send anything
+        valid = isinstance(index, list) and len(index) == 2 and all(type(v) is int for v in index)
+        point = spiral_point(*index) if valid else None
+        if point is None:  # the axes, the legend, or not a point at all
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         x, y = round(point[0], 3), round(point[1], 3)
         return x, y, *classify_point(model_id, x, y)
