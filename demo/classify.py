@@ -19,6 +19,7 @@ in row_fields order) and RowWriter.
 """
 import argparse
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
@@ -96,8 +97,9 @@ def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
         return to_seen(data, input_spec), ""
     except ImageInputError as e:
         return None, str(e)
-    except Exception as e:  # the decoder failed on these bytes in a way it does not handle: this row, not the run
-        return None, f"cannot decode: {type(e).__name__}: {e}"
+    except Exception:  # a failure preprocess does not foresee: this row, not the run; the traceback to stderr
+        logging.getLogger("tinyzoo.classify").exception("%s: preparing the picture failed", item.name)
+        return None, "cannot decode: the picture could not be prepared for the model (an unforeseen failure)"
 
 
 @dataclass(frozen=True)
