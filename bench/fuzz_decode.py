@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.fuzz_seeds import byte_order, crafted, ifd_entries, seeds
 from bench.report import print_table
-from demo.imaging.prepare import ImageInputError, preprocess
+from demo.imaging.prepare import ImageInputError, UnexpectedImageError, preprocess
 from demo.inference.runtime import ModelZoo
 
 SPEC_MODELS = ("mnist-cnn", "fashion-cnn")
@@ -230,6 +230,8 @@ def check(data: bytes, specs: list[dict]) -> str | None:
     for spec in specs:
         try:
             preprocess(data, spec)
+        except UnexpectedImageError as e:  # preprocess's safety net caught a crash: still a crash
+            return signature(e.__context__)
         except ImageInputError:
             return None  # the same bytes fail the same way for the other spec
         except Exception as e:  # exactly what the fuzzer is looking for

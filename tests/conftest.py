@@ -13,11 +13,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from demo.contract import dataset_available, load_split
 from demo.inference.runtime import ModelZoo, default_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests: `make test` draws the same examples on every run (derandomized: a red run is a
+# change in the code, not luck); `make fuzz` (HYPOTHESIS_PROFILE=fuzz) searches at random for long,
+# and tests/test_fuzz.py keeps what it finds as files in tests/fuzz_cases/ that every run replays
+settings.register_profile("test", derandomize=True, deadline=None, max_examples=200,
+                          suppress_health_check=list(HealthCheck))
+settings.register_profile("fuzz", deadline=None, max_examples=int(os.environ.get("TINYZOO_FUZZ_EXAMPLES", 10_000)),
+                          suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "test"))
 # a test accuracy recorded at export against the one measured here: fp32 sums differ a little by
 # instruction set (AVX2, AVX-512...) and can flip a borderline prediction; 0.1 pt = 10 of 10,000 images
 FP32_RECORDED_TOLERANCE = 0.001

@@ -2,6 +2,7 @@
 sees or an error, pictures -> rows through the classification pipeline, the results file
 (--resume), the summary line and the exit status. The local engine (local.py) and the Ray engine
 (ray_engine.py) differ only in where the work runs; their rows are identical."""
+import logging
 import os
 import signal
 import stat
@@ -34,8 +35,9 @@ def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
         return to_seen(data, input_spec), ""
     except ImageInputError as e:
         return None, str(e)
-    except Exception as e:  # the decoder failed on these bytes in a way it does not handle: this row, not the run
-        return None, f"cannot decode: {type(e).__name__}: {e}"
+    except Exception:  # a failure the preparation does not foresee: this row, not the run; the traceback to stderr
+        logging.getLogger("tinyzoo.classify").exception("%s: preparing the picture failed", item.name)
+        return None, "cannot decode: the picture could not be prepared for the model (an unforeseen failure)"
 
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[Row]:

@@ -180,7 +180,9 @@ def photo_polarity(paper: Paper) -> Paper:
     grey = 255 - paper.grey  # as taken
     sample = grey[::2, ::2]
     size = _odd(DETAIL_SHARE * max(sample.shape))
-    inside = (slice(size, -size), slice(size, -size))  # a lit corner's tip beside a hard shadow is a thin light detail
+    # a lit corner's tip beside a hard shadow is a thin light detail: the frame's margin is left out,
+    # as much of it as leaves a row and a column in a thin picture
+    inside = tuple(slice(m, n - m) for n in sample.shape for m in [min(size, (n - 1) // 2)])
     dark_details = (closing(sample, size) - sample)[inside]
     light_details = (sample + closing(-sample, size))[inside]  # the picture minus its opening
     if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9):
@@ -384,6 +386,15 @@ def choose_digit(ink: np.ndarray, mask: np.ndarray, strong: float) -> tuple[np.n
     return keep, (int(box[1]), int(box[0]), int(box[3]), int(box[2]))
 
 
+def room_needed(work_shape: tuple[int, int], digit: bool) -> int:
+    """The short side (px at work scale) below which the analysis can find nothing: a digit of
+    MIN_DIGIT_SIDE clear of choose_digit's border margin, or a garment as big with
+    smooth_background's band of backdrop on both sides."""
+    if digit:
+        return MIN_DIGIT_SIDE + 2 * (max(1, int(BORDER_MARGIN * max(work_shape))) + 1)
+    return MIN_DIGIT_SIDE + 2 * 2
+
+
 def find_digit(paper: Paper) -> Found | None:
     """The handwritten digit's ink in a photo (read_paper's analysis), or None when nothing
     plausible is there."""
@@ -490,8 +501,12 @@ def find_garment(img: Image.Image) -> Garment | None:
 
 
 def _gradient(a: np.ndarray) -> np.ndarray:
-    gy, gx = np.gradient(a)
-    return np.abs(gy) + np.abs(gx)
+    """|d/dy| + |d/dx|: along an axis one pixel long nothing changes (np.gradient needs two)."""
+    out = np.zeros_like(a)
+    for axis in (0, 1):
+        if a.shape[axis] > 1:
+            out += np.abs(np.gradient(a, axis=axis))
+    return out
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

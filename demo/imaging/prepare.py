@@ -4,6 +4,7 @@ Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX
 (`input` block); nothing here knows about MNIST beyond the name of its recipe.
 """
 import io
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from demo.imaging.budget import DecodeBudget
 from demo.contract import InputSpec, normalize
 from demo.settings import DECODE_BUDGET_BYTES, DECODE_WAIT_S, MAX_BYTES, MAX_PIXELS
 
-from demo.imaging.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
+from demo.imaging.photo import (GARMENT_SIDE, WORK_SIDE, Paper, find_digit, find_garment, is_clean, normalize_width,
+                        read_paper, room_needed)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
@@ -32,6 +34,8 @@ MNIST_STROKE_WIDTH = 2.6
 # big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
 # side: a 4000x3000 phone JPEG decodes at 1/4 (1000x750), a digit 8% of its frame still 80 px tall
 DECODE_SIDE = 640
+
+LOG = logging.getLogger("tinyzoo.preprocess")  # no handler: Python prints an error and its traceback on stderr
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
@@ -49,6 +53,15 @@ class UnsupportedImageError(ImageInputError):
 
 class EmptyImageError(ImageInputError):
     """Nothing drawn / a blank picture: the app says 'draw a digit' instead of guessing."""
+
+
+class TooSmallImageError(ImageInputError):
+    """A photo too small, or too thin for its length, to hold a digit or a garment the analysis could find."""
+
+
+class UnexpectedImageError(ImageInputError):
+    """Preparing the picture failed in a way the code does not foresee (a bug, logged with its
+    traceback): the person still gets a plain answer, not a server error."""
 
 
 class ServerBusyError(ImageInputError):
@@ -84,6 +97,7 @@ def open_image(source, reduce_to: int | None = None) -> Image.Image:
                 raise UnsupportedImageError(
                     f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
             _check_size(img.size)
+            img.info["source_size"] = img.size  # the file's own, before a draft decodes it smaller
             img.seek(0)  # animated GIF/WebP: the first frame
             draft(img, reduce_to)  # after the draft, the budget counts the pixels really decoded
             with DECODE_BUDGET.decoding(*img.size):  # waits (or refuses) while others hold the memory
@@ -120,9 +134,9 @@ def reduce(img: Image.Image, reduce_to: int | None) -> Image.Image:
     factor = int(max(img.size) // reduce_to) if reduce_to else 1
     if factor < 2:
         return img
-    scale = img.info.get("decode_scale", 1.0)
+    scale, size = img.info.get("decode_scale", 1.0), img.info.get("source_size", img.size)
     img = img.reduce(factor)
-    img.info["decode_scale"] = scale * factor
+    img.info.update(decode_scale=scale * factor, source_size=size)
     return img
 
 
@@ -135,7 +149,12 @@ def _upright(img: Image.Image) -> Image.Image:
     except Exception:  # SyntaxError, struct.error, TypeError...: Pillow's EXIF parser on hostile bytes
         return img
     method = EXIF_TRANSPOSE.get(orientation)
-    return img if method is None else img.transpose(method)
+    if method is None:
+        return img
+    img = img.transpose(method)
+    if orientation >= 5:  # a quarter turn: the file's width is the picture's height
+        img.info["source_size"] = img.info.get("source_size", img.size[::-1])[::-1]
+    return img
 
 
 def _read_bytes(source) -> bytes:
@@ -303,10 +322,21 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
     PNG: even background, quiet paper) takes the plain recipe; a photo is analysed first
     (demo.imaging.photo: light, lines, page edges, stroke width) and then takes the same recipe.
     """
-    _, height, width = input_spec.shape
     recipe = RECIPES.get(input_spec.recipe)
     if recipe is None:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec.recipe!r}")
+    try:
+        return _prepare(source, input_spec, recipe)
+    except (ImageInputError, MemoryError):
+        raise
+    except Exception:
+        LOG.exception("preparing an image for a %s model failed", input_spec.recipe)
+        raise UnexpectedImageError("this picture could not be prepared for the model (an unforeseen "
+                                   "failure, logged for the developers): try another picture") from None
+
+
+def _prepare(source, input_spec: InputSpec, recipe) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    _, height, width = input_spec.shape
     img = open_image(source, reduce_to=DECODE_SIDE)
     gray = to_gray(img)
     box = None
@@ -327,6 +357,7 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
 
 def _photo_ink(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
     """A photo (and read_paper's analysis of it) -> (the recipe's picture, the ink's box in img's pixels)."""
+    check_room(img, WORK_SIDE if recipe == "mnist-digit" else GARMENT_SIDE, "a digit" if recipe == "mnist-digit" else "an object")
     if recipe == "mnist-digit":
         found = find_digit(paper)
         if found is None:
@@ -338,6 +369,23 @@ def _photo_ink(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int
             raise EmptyImageError("couldn't find the object: nothing stands out from the background")
         ink = fit_pad(found.ink * 255, size, trim=False)
     return ink, tuple(v * found.scale for v in found.box)
+
+
+def check_room(img: Image.Image, work_side: int, thing: str) -> None:
+    """Refuse a photo whose analysis copy (no longer than work_side) has no room for the smallest
+    `thing` the analysis accepts: too small in itself, or so long for its width that scaling its
+    length down to work_side leaves too few rows. Sizes are the file's (a big one decodes reduced)."""
+    digit = thing.endswith("digit")
+    short, long = sorted(img.info.get("source_size", img.size))
+    scale = max(1.0, long / work_side)
+    if short / scale >= room_needed((round(long / scale), max(1, round(short / scale))), digit):
+        return
+    if short < room_needed((short, short), digit):
+        raise TooSmallImageError(f"the picture is too small to find {thing} in: "
+                                 f"a photo needs at least {room_needed((1, 1), digit)} px on each side")
+    widest = work_side / room_needed((work_side, 1), digit)
+    raise TooSmallImageError(f"the picture is too thin to find {thing} in (about {long / short:.0f}:1): "
+                             f"crop it closer to it, to at most {widest:.0f}:1")
 
 
 def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
