@@ -4,6 +4,7 @@ Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX
 (`input` block); nothing here knows about MNIST beyond the name of its recipe.
 """
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from demo.imaging.budget import DecodeBudget
 
 from demo.contract import InputSpec, normalize
 
-from demo.imaging.photo import Paper, find_digit, find_garment, is_clean, normalize_width, read_paper
+from demo.imaging.photo import Found, Paper, digit_candidates, find_garment, is_clean, normalize_width, read_paper
 
 MAX_PIXELS = 40_000_000  # a 20000x20000 upload is refused before it is decoded
 MAX_BYTES = 50 * 1024 * 1024
@@ -31,8 +32,9 @@ EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_
 # digits: median 2.6 px); photos' strokes are brought toward it
 MNIST_STROKE_WIDTH = 2.6
 # big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
-# side: a 4000x3000 phone JPEG decodes at 1/4 (1000x750), a digit 8% of its frame still 80 px tall
-DECODE_SIDE = 640
+# side: a 4000x3000 phone JPEG decodes at 1/8 (500x375, 0.4x the time of a full decode), a digit 8% of
+# its frame still 30 px tall, as tall as at the photo analysis' own scale (demo.imaging.photo.WORK_SIDE)
+DECODE_SIDE = 480
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
@@ -57,22 +59,31 @@ class ServerBusyError(ImageInputError):
 
 
 # Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:
-# the peak of to_seen on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
+# the peak of prepare on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
 # 512 MiB: one worst-case image at a time, or a few large photos
 DECODE_BUDGET = DecodeBudget(limit_bytes=512 * 2**20, bytes_per_pixel=12, wait_s=15.0, refusal=ServerBusyError)
 
 
 @dataclass
-class Preprocessed:
-    tensor: np.ndarray  # float32 [C, H, W], normalized as the model was trained
-    seen: np.ndarray  # uint8 [H, W], what the model sees, in its training polarity
-    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found: (left, top, right, bottom)
+class Candidate:
+    seen: np.ndarray  # uint8 [H, W], a picture the model may see, in its training polarity
+    ink_box: tuple[int, int, int, int] | None = None  # where its ink was found: (left, top, right, bottom)
     # in the upright source image's pixels; None when the picture was taken as is (already at size)
 
 
-def open_image(source, reduce_to: int | None = None) -> Image.Image:
+@dataclass
+class Preprocessed:
+    tensor: np.ndarray  # float32 [C, H, W]: the first candidate's, normalized as the model was trained
+    seen: np.ndarray  # uint8 [H, W]: the first candidate's
+    ink_box: tuple[int, int, int, int] | None
+    candidates: list[Candidate]  # every picture the model may see, best placed first: one, but for a
+    # photo where several groups of strokes could be the digit (demo.inference.candidates picks)
+
+
+def open_image(source, reduce_to: int | None = None, grey: bool = False) -> Image.Image:
     """bytes | path | PIL image | numpy array -> decoded PIL image in L, LA, RGB or RGBA.
-    reduce_to: a big picture is decoded at reduced size, no smaller than this on its long side."""
+    reduce_to: a big picture is decoded at reduced size, no smaller than this on its long side;
+    grey: a JPEG may decode straight to luminance (its colour planes are then never converted)."""
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
@@ -86,7 +97,7 @@ def open_image(source, reduce_to: int | None = None) -> Image.Image:
                     f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
             _check_size(img.size)
             img.seek(0)  # animated GIF/WebP: the first frame
-            draft(img, reduce_to)  # after the draft, the budget counts the pixels really decoded
+            draft(img, reduce_to, grey)  # after the draft, the budget counts the pixels really decoded
             with DECODE_BUDGET.decoding(*img.size):  # waits (or refuses) while others hold the memory
                 img.load()
         except ImageInputError:
@@ -105,14 +116,15 @@ def open_image(source, reduce_to: int | None = None) -> Image.Image:
     return reduce(_normalize_mode(img), reduce_to)
 
 
-def draft(img: Image.Image, reduce_to: int | None) -> None:
+def draft(img: Image.Image, reduce_to: int | None, grey: bool = False) -> None:
     """JPEG: let the decoder scale the DCT by 1/2, 1/4 or 1/8 (far less work than a full decode),
     keeping the long side >= reduce_to. The factor is kept in info['decode_scale'] so boxes found
     on the small picture map back to the file's pixels."""
     if reduce_to and img.format in ("JPEG", "MPO") and max(img.size) >= 2 * reduce_to:
         full = max(img.size)
         k = reduce_to / full
-        img.draft(img.mode if img.mode in ("L", "RGB") else "RGB", (int(img.width * k), int(img.height * k)))
+        mode = "L" if grey or img.mode == "L" else "RGB"
+        img.draft(mode, (math.ceil(img.width * k), math.ceil(img.height * k)))
         img.info["decode_scale"] = full / max(img.size)
 
 
@@ -290,14 +302,10 @@ def fit_pad(ink: np.ndarray, size: tuple[int, int], trim: bool = True) -> np.nda
 RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
-def to_seen(source, input_spec: InputSpec) -> np.ndarray:
-    """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity."""
-    return prepare(source, input_spec)[0]
-
-
 @DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
-def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-    """Any image -> (uint8 [H, W] the model sees in its training polarity, where the ink was found).
+def prepare(source, input_spec: InputSpec) -> list[Candidate]:
+    """Any image -> the pictures the model may see (uint8 [H, W] in its training polarity) and where
+    their ink was found: one, or for a photo the groups of strokes that could be the digit.
 
     A picture already at the model's size is taken as is (only polarity): it is a dataset-style
     sample, and re-centring would only blur it. A clean picture (a drawing, a scan, a transparent
@@ -308,37 +316,49 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
     recipe = RECIPES.get(input_spec.recipe)
     if recipe is None:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec.recipe!r}")
-    img = open_image(source, reduce_to=DECODE_SIDE)
+    img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
     gray = to_gray(img)
-    box = None
     if gray.shape == (height, width):
-        ink = orient(gray)[0]
+        pictures = [(orient(gray)[0], None)]
     elif gray.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
         ink = to_ink(gray)
         top, bottom, left, right = _bbox(ink)
-        box = (left, top, right, bottom)
-        ink = recipe(ink, (height, width))
+        pictures = [(recipe(ink, (height, width)), (left, top, right, bottom))]
     else:
-        ink, box = _photo_ink(img, paper, input_spec.recipe, (height, width))
+        pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
+    scale = img.info.get("decode_scale", 1.0)
+    return [Candidate(_in_polarity(ink, input_spec), box and _to_source(box, scale)) for ink, box in pictures]
+
+
+def _in_polarity(ink: np.ndarray, input_spec: InputSpec) -> np.ndarray:
+    """Light ink on 0 -> uint8 in the model's training polarity."""
     if input_spec.polarity == "black-on-white":
         ink = 255 - ink
-    seen = ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
-    return seen, box and _to_source(box, img.info.get("decode_scale", 1.0))
+    return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
 
 
-def _photo_ink(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
-    """A photo (and read_paper's analysis of it) -> (the recipe's picture, the ink's box in img's pixels)."""
+def _photo_pictures(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> list[tuple]:
+    """A photo (and read_paper's analysis of it) -> [(the recipe's picture, the ink's box in img's pixels)]."""
     if recipe == "mnist-digit":
-        found = find_digit(paper)
-        if found is None:
+        found = digit_candidates(paper)
+        if not found:
             raise EmptyImageError("couldn't find a digit: no ink in the picture looks like a handwritten digit")
-        ink = mnist_digit(normalize_width(found.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False)
-    else:
-        found = find_garment(img)
-        if found is None:
-            raise EmptyImageError("couldn't find the object: nothing stands out from the background")
-        ink = fit_pad(found.ink * 255, size, trim=False)
-    return ink, tuple(v * found.scale for v in found.box)
+        return [(mnist_digit(normalize_width(f.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False), _box_in(f))
+                for f in found]
+    garment = find_garment(img)
+    if garment is None:
+        raise EmptyImageError("couldn't find the object: nothing stands out from the background")
+    return [(fit_pad(garment.ink * 255, size, trim=False), _box_in(garment))]
+
+
+def _box_in(found: Found) -> tuple:
+    """A box at the analysis' work scale -> in img's pixels."""
+    return tuple(v * found.scale for v in found.box)
+
+
+def candidate_pictures(source, input_spec: InputSpec) -> np.ndarray:
+    """Any image -> uint8 [K, H, W]: every picture the model may see, best placed first."""
+    return np.stack([c.seen for c in prepare(source, input_spec)])
 
 
 def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
@@ -346,6 +366,8 @@ def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
 
 
 def preprocess(source, input_spec: InputSpec) -> Preprocessed:
-    """Any image -> the tensor a model takes, per its metadata's `input` block."""
-    seen, box = prepare(source, input_spec)
-    return Preprocessed(tensor=normalize(seen, input_spec), seen=seen, ink_box=box)
+    """Any image -> the tensor a model takes, per its metadata's `input` block (its first
+    candidate's), and every candidate."""
+    candidates = prepare(source, input_spec)
+    first = candidates[0]
+    return Preprocessed(normalize(first.seen, input_spec), first.seen, first.ink_box, candidates)

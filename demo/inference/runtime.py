@@ -17,6 +17,7 @@ import onnxruntime as ort
 from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
 from demo.imaging.prepare import Preprocessed, preprocess
+from demo.inference.candidates import read_best
 
 PROJECT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 UNSURE_BELOW = 0.6  # calibrated top-1 probability under which an answer is marked unsure
@@ -191,14 +192,16 @@ class ImageClassifier(OnnxModel):
         return [{"label": self.labels[i], "confidence": float(probs[i])} for i in order]
 
     def classify(self, image, top_k: int = 3) -> Prediction:
-        """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end."""
+        """One image (bytes, path, PIL or array) through the shared preprocessing, timed end to end;
+        a photo's candidate crops are all read, the answer is the one the model reads best."""
         started = time.perf_counter()
         pre = self.preprocess(image)
-        probs = self.probabilities(self.run(pre.tensor[None]))[0]
+        probs, (chosen,) = read_best(self, [np.stack([c.seen for c in pre.candidates])])
         latency_ms = (time.perf_counter() - started) * 1000
-        best = self.top_k(probs, top_k)
-        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, pre.seen,
-                          pre.ink_box)
+        best = self.top_k(probs[0], top_k)
+        seen = pre.candidates[chosen]
+        return Prediction(self.id, best[0]["label"], best[0]["confidence"], best, self.provider, latency_ms, seen.seen,
+                          seen.ink_box)
 
 
 @dataclass
