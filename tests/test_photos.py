@@ -3,6 +3,7 @@
 Each test draws one digit-like shape on paper, photographs it badly in one way (shadow, ruled or
 grid lines, ink at the border, pencil, light-on-dark) and asserts robust gates: the ink box lands on
 the shape, and the 28x28 picture the model sees matches the one from a clean drawing of the shape.
+Where several groups of strokes could be the digit, the model's reading picks (demo/inference/candidates.py).
 """
 import io
 
@@ -12,7 +13,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
 from demo.imaging.photo import components, is_clean, read_paper, remove_lines, stroke_width
-from demo.imaging.prepare import EmptyImageError, mnist_digit, prepare, to_ink
+from demo.imaging.prepare import EmptyImageError, ImageInputError, mnist_digit, prepare, to_ink
+from demo.inference.candidates import choose
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
 SIZE = (480, 360)  # (w, h)
@@ -229,3 +231,56 @@ def test_a_noiseless_picture_half_in_hard_shadow_is_a_photo_not_a_drawing():
     seen, box = best_placed(Image.fromarray((picture * 255).astype(np.uint8)))
     assert box is not None and overlap(box) > 0.6, f"ink box {box} misses the shape {SHAPE_BOX}"
     assert similarity(seen, clean_seen()) > 0.75
+
+
+ODD_SIZES = [(1, 1), (1, 60), (60, 1), (2, 500), (500, 2), (20000, 2), (2, 20000), (3, 3), (17, 900), (900, 17),
+             (16, 4000), (2000, 40), (29, 28)]
+
+
+@pytest.mark.parametrize("size", ODD_SIZES, ids=[f"{w}x{h}" for w, h in ODD_SIZES])
+def test_odd_sizes_are_classified_or_refused_in_plain_words(zoo, size):
+    """Strips, specks and noise of any shape: an answer or the project's own refusal, never an
+    IndexError or ValueError from inside the analysis."""
+    w, h = size
+    rng = np.random.default_rng(w * 7 + h)
+    pictures = {"noise": rng.integers(0, 256, (h, w)), "flat": np.full((h, w), 200),
+                "stripes": (np.arange(w)[None, :] % 7 < 2) * 255 + np.zeros((h, 1))}
+    for name, a in pictures.items():
+        for fmt in ("PNG", "JPEG"):
+            buf = io.BytesIO()
+            Image.fromarray(a.astype(np.uint8)).convert("RGB").save(buf, format=fmt)
+            for model_id in ("mnist-cnn", "fashion-cnn"):
+                try:
+                    pred = zoo.get(model_id).classify(buf.getvalue())
+                except ImageInputError as e:
+                    assert str(e) and "Error" not in str(e), f"{name} {fmt}: {e}"
+                    continue
+                assert pred.label in zoo.get(model_id).labels
+
+
+def test_the_best_placed_candidate_stands_unless_another_reads_clearly_better():
+    probs = np.array([[0.70, 0.30], [0.75, 0.25], [0.10, 0.90]])
+    assert choose(probs) == 2  # 0.90 >= 0.70 + margin
+    assert choose(probs[:2]) == 0  # 0.75 is within the margin of the best-placed 0.70
+    assert choose(probs[:1]) == 0
+
+
+@pytest.mark.parametrize("distractor", ["disk", "scribble"])
+def test_a_digit_beside_a_bigger_smudge_is_found_by_what_the_model_reads(zoo, distractor):
+    """The smudge has more ink and sits nearer the centre: it is the best-placed group, and the 7
+    beside it joins it when grown. The candidates include the 7 alone, and the model reads that one."""
+    rng = np.random.default_rng(5)
+    cover = Image.new("L", SIZE, 0)
+    draw = ImageDraw.Draw(cover)
+    seven(draw, 230, 10)
+    if distractor == "disk":
+        draw.ellipse([60, 120, 170, 230], fill=200)
+    else:
+        draw.line([(60 + 100 * rng.random(), 110 + 120 * rng.random()) for _ in range(30)], fill=220, width=9)
+    darkness = np.asarray(cover.filter(ImageFilter.GaussianBlur(1.2)), np.float32) / 255
+    picture = np.clip((0.9 - 0.85 * darkness) * 255 + rng.normal(0, 3, darkness.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=80)
+    assert len(prepare(buf.getvalue(), SPEC)) > 1
+    pred = zoo.get("mnist-cnn").classify(buf.getvalue())
+    assert pred.label == "7" and overlap(pred.ink_box) > 0.6, (pred.label, pred.ink_box)

@@ -34,8 +34,9 @@ import numpy as np
 from demo.batch.inputs import Item, UsageError, close_archives, list_items, read_item
 from demo.batch.output import Previous, RowWriter, open_output, output_format, row_fields, take_previous
 from demo.batch.pool import Died, WorkerPool
-from demo.contract import InputSpec, normalize
-from demo.imaging.prepare import RECIPES, ImageInputError, to_seen
+from demo.contract import InputSpec
+from demo.imaging.prepare import RECIPES, ImageInputError, candidate_pictures
+from demo.inference.candidates import read_best
 from demo.inference.remote import add_backend_arguments, open_zoo
 from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo, requested_providers
 
@@ -83,7 +84,7 @@ _WORKER_MODEL: ImageClassifier | None = None  # one single-threaded session per 
 
 
 def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
-    """-> (uint8 [H,W] the model will see, or None; the error row's message, or '')."""
+    """-> (uint8 [K,H,W] the pictures the model may see, or None; the error row's message, or '')."""
     if item.error:
         return None, item.error
     try:
@@ -93,7 +94,7 @@ def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
     except OSError as e:  # unreadable file (permissions, vanished, a loop)
         return None, f"cannot read file: {e.strerror or e}"
     try:
-        return to_seen(data, input_spec), ""
+        return candidate_pictures(data, input_spec), ""
     except ImageInputError as e:
         return None, str(e)
     except Exception as e:  # the decoder failed on these bytes in a way it does not handle: this row, not the run
@@ -163,7 +164,7 @@ class Progress:
 
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[list]:
     """-> rows in RowWriter field order: path, label, confidence, (top-i label, confidence)..., error."""
-    probs = model.probabilities(model.run(normalize(np.stack(seen), model.meta.input)))
+    probs = read_best(model, seen)[0]  # a photo's candidate crops: the one the model reads best
     best = np.argsort(-probs, axis=1)[:, :top_k]  # [N, k]
     best_p = np.take_along_axis(probs, best, axis=1).round(6).tolist()
     labels = model.labels

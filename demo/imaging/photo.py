@@ -393,14 +393,20 @@ def digit_candidates(paper: Paper) -> list[Found]:
 
 
 def _candidates(found: "Strokes", scale: float) -> list[Found]:
-    groups = []
-    for seed in ranked_seeds(found):
+    """The best-placed seeds grown into digits (broken strokes joined), then the seeds alone: a
+    digit written beside a smudge or a scribble joins it when grown."""
+    groups, alone = [], []
+    for seed in ranked_seeds(found)[:MAX_CANDIDATES]:
         members, box = grow(found, int(seed))
-        if max(box[2] - box[0], box[3] - box[1]) >= MIN_DIGIT_SIDE and members not in (g[0] for g in groups):
-            groups.append((members, box))
-        if len(groups) == MAX_CANDIDATES:
-            break
-    return [cut_out(found, members, box, scale) for members, box in groups]
+        for group, candidates in (((members, box), groups), (([int(seed)], _box_of(found.parts, int(seed))), alone)):
+            side = max(group[1][2] - group[1][0], group[1][3] - group[1][1])
+            if side >= MIN_DIGIT_SIDE and all(group[0] != g[0] for g in groups + alone):
+                candidates.append(group)
+    return [cut_out(found, members, box, scale) for members, box in (groups + alone)[:MAX_CANDIDATES + 1]]
+
+
+def _box_of(parts: Components, i: int) -> list[int]:
+    return [int(parts.top[i]), int(parts.left[i]), int(parts.bottom[i]), int(parts.right[i])]
 
 
 def cut_out(found: Strokes, members: list[int], box: list[int], scale: float) -> Found:
