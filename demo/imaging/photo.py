@@ -392,7 +392,7 @@ def digit_candidates(paper: Paper) -> list[Found]:
     return [found for r in readings for found in _candidates(strokes(r), r.scale)]
 
 
-def _candidates(found: "Strokes", scale: float) -> list[Found]:
+def _candidates(found: Strokes, scale: float) -> list[Found]:
     """The best-placed seeds grown into digits (broken strokes joined), then the seeds alone: a
     digit written beside a smudge or a scribble joins it when grown."""
     groups, alone = [], []
