@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
-                    "small digit", "tilted", "phone frame")
+                    "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
@@ -129,8 +129,11 @@ def camera(rgb: np.ndarray, rng: np.random.Generator, quality: tuple[int, int] =
 
 
 def page_with_digit(digit: np.ndarray, shape: tuple[int, int], frac: float, rng: np.random.Generator,
-                    ink="black", pencil=False, lines=None, tilt=0.0, width=None) -> np.ndarray:
-    """RGB reflectance of a sheet with one digit `frac` of the page height tall, somewhere on it."""
+                    ink="black", pencil=False, lines=None, tilt=0.0, width=None, where=(0.15, 0.85),
+                    light=None) -> np.ndarray:
+    """RGB reflectance of a sheet with one digit `frac` of the page height tall, somewhere on it
+    (`where`: the range its position is drawn from, a share of the free space); `light`, if
+    given, (shape, digit's centre (y, x)) -> the illumination falling on the page."""
     h, w = shape
     page = paper(shape, rng)
     side = max(16, int(frac * h * 28 / 20))  # MNIST's 20-px digit sits in a 28-px box
@@ -144,12 +147,13 @@ def page_with_digit(digit: np.ndarray, shape: tuple[int, int], frac: float, rng:
         cover = np.asarray(Image.fromarray(cover.astype(np.float32), mode="F").rotate(tilt, Image.Resampling.BICUBIC,
                                                                                    expand=True))
     ch, cw = cover.shape
-    top = int(rng.uniform(0.15, 0.85) * (h - ch)) if h > ch else 0
-    left = int(rng.uniform(0.15, 0.85) * (w - cw)) if w > cw else 0
+    top = int(rng.uniform(*where) * (h - ch)) if h > ch else 0
+    left = int(rng.uniform(*where) * (w - cw)) if w > cw else 0
     full = np.zeros(shape, np.float32)
     full[top:top + ch, left:left + cw] = np.clip(cover, 0, 1)[:h - top, :w - left]
     colour = (90, 90, 95) if pencil else INKS[ink]
-    return mix(page, full, colour)
+    page = mix(page, full, colour)
+    return page if light is None else page * light(shape, (top + ch / 2, left + cw / 2))[..., None]
 
 
 def frame_size(rng: np.random.Generator, low: int, high: int) -> tuple[int, int]:
@@ -187,8 +191,44 @@ def _perspective_coeffs(dst, src) -> list[float]:
     return np.linalg.solve(np.asarray(rows, np.float64), np.asarray(src, np.float64).reshape(8)).tolist()
 
 
+def shadow_through(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """A hard-edged shadow (the phone's, a hand's) whose edge runs through `centre` at any angle."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    dark = ((xs - centre[1]) * np.cos(angle) + (ys - centre[0]) * np.sin(angle)) > 0
+    mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
+    return 1 - rng.uniform(0.35, 0.65) * np.asarray(mask, np.float32) / 255
+
+
+def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
+    """A 2400-4000 px phone photo of a page: the digit 8-16% of the frame's short side, pen, pencil
+    or marker, ruled or grid lines, tilt up to 18 degrees, with or without the desk showing, any
+    EXIF orientation; "hard shadow": a sharp shadow's edge through the digit; "near an edge": the
+    digit anywhere on the page, up to its corners."""
+    shape = frame_size(rng, 2400, 4001)
+    work = (shape[0] // 4, shape[1] // 4)
+    desk = rng.random() < 0.5
+    page_shape = (int(work[0] * 0.9), int(work[1] * 0.9)) if desk else work
+    frac = rng.uniform(0.08, 0.16) * min(work) / page_shape[0]
+    pen = rng.choice(["pen", "pencil", "marker"])
+    options = dict(pencil=pen == "pencil", width={"pen": rng.uniform(0.7, 1.2), "pencil": rng.uniform(0.6, 0.9),
+                                                  "marker": rng.uniform(1.4, 1.9)}[pen])
+    if condition == "phone, hard shadow":
+        options["light"] = lambda s, centre: shadow_through(s, centre, rng)
+    where = (0.0, 1.0) if condition == "phone, near an edge" else (0.15, 0.85)
+    page = page_with_digit(digit, page_shape, frac, rng, ink=["black", "blue"][rng.integers(2)],
+                           lines=["ruled", "grid"][rng.integers(2)], tilt=rng.uniform(-18, 18), where=where, **options)
+    scene = desk_photo(page, work, rng) if desk else page
+    scene = scene * ramp(work, rng, (0.7, 0.95))[..., None]
+    scene = np.stack([_resize(scene[..., c], (shape[1], shape[0])) for c in range(3)], -1)
+    return camera(scene, rng, (60, 93), exif_orientation=int(rng.choice([1, 3, 6, 8])))
+
+
 def digit_photo(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """One photo of a 28x28 MNIST digit written on paper under `condition`."""
+    if condition.startswith("phone,"):
+        return phone_page(digit, condition, rng)
     if condition == "phone frame":
         # built at a quarter of the size, upscaled: the detail a 12 MP phone adds is blur and noise anyway
         shape = frame_size(rng, 3000, 4001)

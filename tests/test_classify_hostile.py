@@ -197,12 +197,12 @@ def test_resumed_run_exits_1_when_the_file_holds_failed_rows(nasty, tmp_path):
 POISON = b"poison"
 
 
-def poisoned_to_seen(real, action):
-    def to_seen(data, spec):
+def poisoned(real, action):
+    def prepare(data, spec):
         if POISON in data:
             action()
         return real(data, spec)
-    return to_seen
+    return prepare
 
 
 @pytest.mark.parametrize("error", [SyntaxError("bad EXIF"), struct.error("unpack requires a buffer"), TypeError("None")])
@@ -210,7 +210,7 @@ def poisoned_to_seen(real, action):
 def test_an_unexpected_decoder_exception_is_an_error_row(nasty, tmp_path, monkeypatch, error, workers):
     def fail():
         raise error
-    monkeypatch.setattr(demo.batch.job, "to_seen", poisoned_to_seen(demo.batch.job.to_seen, fail))
+    monkeypatch.setattr(demo.batch.job, "candidate_pictures", poisoned(demo.batch.job.candidate_pictures, fail))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "p.csv"
     for resume in ([], ["--resume"]):  # the resumed run does not stop on the same file again
@@ -240,7 +240,7 @@ def test_a_decoder_that_kills_its_process_costs_one_row(nasty, tmp_path, monkeyp
         if os.getpid() != parent:  # only ever in a worker
             faulthandler.disable()  # pytest's would print the dying worker's stack
             os.kill(os.getpid(), signal.SIGSEGV)
-    monkeypatch.setattr(demo.batch.job, "to_seen", poisoned_to_seen(demo.batch.job.to_seen, crash))
+    monkeypatch.setattr(demo.batch.job, "candidate_pictures", poisoned(demo.batch.job.candidate_pictures, crash))
     (nasty / "poison.png").write_bytes(DIGIT + POISON)
     out = tmp_path / "c.csv"
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(out), "--workers", "2"]) == 1

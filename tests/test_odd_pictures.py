@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from bench.odd_pictures import OddPicture
-from demo.imaging.photo import is_clean, read_paper
 from demo.imaging.prepare import ImageInputError, TooSmallImageError, UnexpectedImageError
 from tests.conftest import ROOT, drawn_digit_png, post
 
@@ -62,12 +61,11 @@ def test_a_photo_without_room_for_a_digit_is_refused_as_too_small_or_too_thin(zo
 
 
 def test_a_photo_of_a_digit_on_a_strip_within_the_limit_is_still_read(zoo):
-    """A 7 on a noisy 960x120 strip of paper (8:1): the photo analysis finds it, the shape alone is no refusal."""
+    """A 7 on a noisy 960x120 strip of paper (8:1): the shape alone is no refusal, the 7 is read."""
     strip = Image.new("L", (960, 120), 255)
     strip.paste(Image.open(io.BytesIO(drawn_digit_png(120))).convert("L"), (420, 0))
     noisy = np.asarray(strip, np.float32) + np.random.default_rng(0).normal(0, 6, (120, 960))
     photo = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    assert not is_clean(read_paper(photo))
     assert zoo.get("mnist-cnn").classify(photo).label == "7"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from demo.batch.inputs import Item, UsageError, read_item
 from demo.batch.output import Previous, Row, RowWriter, open_output, output_format, row_fields, take_previous
 from demo.contract import InputSpec
-from demo.imaging.prepare import RECIPES, ImageInputError, to_seen
+from demo.imaging.prepare import RECIPES, ImageInputError, candidate_pictures
 from demo.inference.pipeline import best, probabilities_of_seen
 from demo.inference.remote import AnswerError, open_zoo
 from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
@@ -22,7 +22,7 @@ from demo.settings import TRITON_MAX_BATCH
 
 
 def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
-    """-> (uint8 [H,W] the model will see, or None; the error row's message, or '')."""
+    """-> (uint8 [K, H, W] the pictures the model may see, or None; the error row's message, or '')."""
     if item.error:
         return None, item.error
     try:
@@ -32,7 +32,7 @@ def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
     except OSError as e:  # unreadable file (permissions, vanished, a loop)
         return None, f"cannot read file: {e.strerror or e}"
     try:
-        return to_seen(data, input_spec), ""
+        return candidate_pictures(data, input_spec), ""
     except ImageInputError as e:
         return None, str(e)
     except Exception:  # a failure the preparation does not foresee: this row, not the run; the traceback to stderr

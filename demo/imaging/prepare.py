@@ -5,6 +5,7 @@ Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX
 """
 import io
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from demo.imaging.budget import DecodeBudget
 from demo.contract import InputSpec, normalize
 from demo.settings import DECODE_BUDGET_BYTES, DECODE_WAIT_S, MAX_BYTES, MAX_PIXELS
 
-from demo.imaging.photo import (GARMENT_SIDE, WORK_SIDE, Paper, find_digit, find_garment, is_clean, normalize_width,
-                        read_paper, room_needed)
+from demo.imaging.photo import (GARMENT_SIDE, WORK_SIDE, Found, Paper, digit_candidates, find_garment, is_clean,
+                                normalize_width, read_paper, room_needed)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
@@ -32,8 +33,9 @@ EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_
 # digits: median 2.6 px); photos' strokes are brought toward it
 MNIST_STROKE_WIDTH = 2.6
 # big photos decode at reduced size (JPEG DCT scaling, else reduce), no smaller than this on the long
-# side: a 4000x3000 phone JPEG decodes at 1/4 (1000x750), a digit 8% of its frame still 80 px tall
-DECODE_SIDE = 640
+# side: a 4000x3000 phone JPEG decodes at 1/8 (500x375, 0.4x the time of a full decode), a digit 8% of
+# its frame still 30 px tall, as tall as at the photo analysis' own scale (demo.imaging.photo.WORK_SIDE)
+DECODE_SIDE = 480
 
 LOG = logging.getLogger("tinyzoo.preprocess")  # no handler: Python prints an error and its traceback on stderr
 
@@ -69,22 +71,31 @@ class ServerBusyError(ImageInputError):
 
 
 # Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:
-# the peak of to_seen on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
+# the peak of prepare on a 40 Mpx RGBA PNG (decoded pixels + float32 copies, VmHWM 470 MB);
 # 512 MiB: one worst-case image at a time, or a few large photos
 DECODE_BUDGET = DecodeBudget(limit_bytes=DECODE_BUDGET_BYTES, bytes_per_pixel=12, wait_s=DECODE_WAIT_S, refusal=ServerBusyError)
 
 
 @dataclass
-class Preprocessed:
-    tensor: np.ndarray  # float32 [C, H, W], normalized as the model was trained
-    seen: np.ndarray  # uint8 [H, W], what the model sees, in its training polarity
-    ink_box: tuple[int, int, int, int] | None = None  # where the ink was found: (left, top, right, bottom)
+class Candidate:
+    seen: np.ndarray  # uint8 [H, W], a picture the model may see, in its training polarity
+    ink_box: tuple[int, int, int, int] | None = None  # where its ink was found: (left, top, right, bottom)
     # in the upright source image's pixels; None when the picture was taken as is (already at size)
 
 
-def open_image(source, reduce_to: int | None = None) -> Image.Image:
+@dataclass
+class Preprocessed:
+    tensor: np.ndarray  # float32 [C, H, W]: the first candidate's, normalized as the model was trained
+    seen: np.ndarray  # uint8 [H, W]: the first candidate's
+    ink_box: tuple[int, int, int, int] | None
+    candidates: list[Candidate]  # every picture the model may see, best placed first: one, but for a
+    # photo where several groups of strokes could be the digit (demo.inference.candidates picks)
+
+
+def open_image(source, reduce_to: int | None = None, grey: bool = False) -> Image.Image:
     """bytes | path | PIL image | numpy array -> decoded PIL image in L, LA, RGB or RGBA.
-    reduce_to: a big picture is decoded at reduced size, no smaller than this on its long side."""
+    reduce_to: a big picture is decoded at reduced size, no smaller than this on its long side;
+    grey: a JPEG may decode straight to luminance (its colour planes are then never converted)."""
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
@@ -99,7 +110,7 @@ def open_image(source, reduce_to: int | None = None) -> Image.Image:
             _check_size(img.size)
             img.info["source_size"] = img.size  # the file's own, before a draft decodes it smaller
             img.seek(0)  # animated GIF/WebP: the first frame
-            draft(img, reduce_to)  # after the draft, the budget counts the pixels really decoded
+            draft(img, reduce_to, grey)  # after the draft, the budget counts the pixels really decoded
             with DECODE_BUDGET.decoding(*img.size):  # waits (or refuses) while others hold the memory
                 img.load()
         except ImageInputError:
@@ -118,14 +129,15 @@ def open_image(source, reduce_to: int | None = None) -> Image.Image:
     return reduce(_normalize_mode(img), reduce_to)
 
 
-def draft(img: Image.Image, reduce_to: int | None) -> None:
+def draft(img: Image.Image, reduce_to: int | None, grey: bool = False) -> None:
     """JPEG: let the decoder scale the DCT by 1/2, 1/4 or 1/8 (far less work than a full decode),
     keeping the long side >= reduce_to. The factor is kept in info['decode_scale'] so boxes found
     on the small picture map back to the file's pixels."""
     if reduce_to and img.format in ("JPEG", "MPO") and max(img.size) >= 2 * reduce_to:
         full = max(img.size)
         k = reduce_to / full
-        img.draft(img.mode if img.mode in ("L", "RGB") else "RGB", (int(img.width * k), int(img.height * k)))
+        mode = "L" if grey or img.mode == "L" else "RGB"
+        img.draft(mode, (math.ceil(img.width * k), math.ceil(img.height * k)))
         img.info["decode_scale"] = full / max(img.size)
 
 
@@ -308,14 +320,10 @@ def fit_pad(ink: np.ndarray, size: tuple[int, int], trim: bool = True) -> np.nda
 RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
-def to_seen(source, input_spec: InputSpec) -> np.ndarray:
-    """Any image -> uint8 [H, W]: the picture the model sees, in its training polarity."""
-    return prepare(source, input_spec)[0]
-
-
 @DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
-def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-    """Any image -> (uint8 [H, W] the model sees in its training polarity, where the ink was found).
+def prepare(source, input_spec: InputSpec) -> list[Candidate]:
+    """Any image -> the pictures the model may see (uint8 [H, W] in its training polarity) and where
+    their ink was found: one, or for a photo the groups of strokes that could be the digit.
 
     A picture already at the model's size is taken as is (only polarity): it is a dataset-style
     sample, and re-centring would only blur it. A clean picture (a drawing, a scan, a transparent
@@ -335,47 +343,61 @@ def prepare(source, input_spec: InputSpec) -> tuple[np.ndarray, tuple[int, int, 
                                    "failure, logged for the developers): try another picture") from None
 
 
-def _prepare(source, input_spec: InputSpec, recipe) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+def _prepare(source, input_spec: InputSpec, recipe) -> list[Candidate]:
     _, height, width = input_spec.shape
-    img = open_image(source, reduce_to=DECODE_SIDE)
+    img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
     gray = to_gray(img)
-    box = None
     if gray.shape == (height, width):
-        ink = orient(gray)[0]
-    elif gray.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
-        ink = to_ink(gray)
-        top, bottom, left, right = _bbox(ink)
-        box = (left, top, right, bottom)
-        ink = recipe(ink, (height, width))
+        pictures = [(orient(gray)[0], None)]
     else:
-        ink, box = _photo_ink(img, paper, input_spec.recipe, (height, width))
+        check_room(img, input_spec.recipe)
+        if gray.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
+            ink = to_ink(gray)
+            top, bottom, left, right = _bbox(ink)
+            pictures = [(recipe(ink, (height, width)), (left, top, right, bottom))]
+        else:
+            pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
+    scale = img.info.get("decode_scale", 1.0)
+    return [Candidate(_in_polarity(ink, input_spec), box and _to_source(box, scale)) for ink, box in pictures]
+
+
+def _in_polarity(ink: np.ndarray, input_spec: InputSpec) -> np.ndarray:
+    """Light ink on 0 -> uint8 in the model's training polarity."""
     if input_spec.polarity == "black-on-white":
         ink = 255 - ink
-    seen = ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
-    return seen, box and _to_source(box, img.info.get("decode_scale", 1.0))
+    return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
 
 
-def _photo_ink(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> tuple[np.ndarray, tuple]:
-    """A photo (and read_paper's analysis of it) -> (the recipe's picture, the ink's box in img's pixels)."""
-    check_room(img, WORK_SIDE if recipe == "mnist-digit" else GARMENT_SIDE, "a digit" if recipe == "mnist-digit" else "an object")
+def _photo_pictures(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> list[tuple]:
+    """A photo (and read_paper's analysis of it) -> [(the recipe's picture, the ink's box in img's pixels)]."""
     if recipe == "mnist-digit":
-        found = find_digit(paper)
-        if found is None:
+        found = digit_candidates(paper)
+        if not found:
             raise EmptyImageError("couldn't find a digit: no ink in the picture looks like a handwritten digit")
-        ink = mnist_digit(normalize_width(found.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False)
-    else:
-        found = find_garment(img)
-        if found is None:
-            raise EmptyImageError("couldn't find the object: nothing stands out from the background")
-        ink = fit_pad(found.ink * 255, size, trim=False)
-    return ink, tuple(v * found.scale for v in found.box)
+        return [(mnist_digit(normalize_width(f.ink, MNIST_STROKE_WIDTH) * 255, size, trim=False), _box_in(f))
+                for f in found]
+    garment = find_garment(img)
+    if garment is None:
+        raise EmptyImageError("couldn't find the object: nothing stands out from the background")
+    return [(fit_pad(garment.ink * 255, size, trim=False), _box_in(garment))]
 
 
-def check_room(img: Image.Image, work_side: int, thing: str) -> None:
-    """Refuse a photo whose analysis copy (no longer than work_side) has no room for the smallest
-    `thing` the analysis accepts: too small in itself, or so long for its width that scaling its
-    length down to work_side leaves too few rows. Sizes are the file's (a big one decodes reduced)."""
-    digit = thing.endswith("digit")
+def _box_in(found: Found) -> tuple:
+    """A box at the analysis' work scale -> in img's pixels."""
+    return tuple(v * found.scale for v in found.box)
+
+
+def candidate_pictures(source, input_spec: InputSpec) -> np.ndarray:
+    """Any image -> uint8 [K, H, W]: every picture the model may see, best placed first."""
+    return np.stack([c.seen for c in prepare(source, input_spec)])
+
+
+def check_room(img: Image.Image, recipe: str) -> None:
+    """Refuse a picture whose analysis copy (no longer than the work side) has no room for the
+    smallest digit or object the analysis accepts: too small in itself, or so long for its width
+    that scaling its length down leaves too few rows. Sizes are the file's (a big one decodes reduced)."""
+    digit = recipe == "mnist-digit"
+    work_side, thing = (WORK_SIDE, "a digit") if digit else (GARMENT_SIDE, "an object")
     short, long = sorted(img.info.get("source_size", img.size))
     scale = max(1.0, long / work_side)
     if short / scale >= room_needed((round(long / scale), max(1, round(short / scale))), digit):
@@ -393,6 +415,8 @@ def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
 
 
 def preprocess(source, input_spec: InputSpec) -> Preprocessed:
-    """Any image -> the tensor a model takes, per its metadata's `input` block."""
-    seen, box = prepare(source, input_spec)
-    return Preprocessed(tensor=normalize(seen, input_spec), seen=seen, ink_box=box)
+    """Any image -> the tensor a model takes, per its metadata's `input` block (its first
+    candidate's), and every candidate."""
+    candidates = prepare(source, input_spec)
+    first = candidates[0]
+    return Preprocessed(normalize(first.seen, input_spec), first.seen, first.ink_box, candidates)

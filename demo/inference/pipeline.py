@@ -1,5 +1,5 @@
-"""The one classification pipeline: prepare -> run -> calibrated probabilities -> top-k -> a typed
-result. The app, `/api/classify`, the CLI's local engine and the Ray actors all go through
+"""The one classification pipeline: prepare (a photo: several candidate crops) -> run -> calibrated
+probabilities (a photo's candidates blended, inference/candidates.py) -> top-k -> a typed result. The app, `/api/classify`, the CLI's local engine and the Ray actors all go through
 `classify` (one picture) or `probabilities_of_seen` (a batch already prepared); /v2's classification
 extension ranks with the same `best`.
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demo.contract import normalize
+from demo.inference.candidates import read_best
 from demo.settings import UNSURE_BELOW
 
 
@@ -51,17 +51,19 @@ def ranked(model, probs: np.ndarray, k: int) -> list[list[dict]]:
             for row_i, row_c in zip(indices.tolist(), confidences.tolist())]
 
 
-def probabilities_of_seen(model, seen: list[np.ndarray]) -> np.ndarray:
-    """Pictures as the model sees them (uint8 [H, W] each) -> [N, classes] calibrated probabilities,
-    in one run: what a batch engine ranks with `best`."""
-    return model.probabilities(model.run(normalize(np.stack(seen), model.meta.input)))
+def probabilities_of_seen(model, stacks: list[np.ndarray]) -> np.ndarray:
+    """Each input's candidate pictures as the model sees them (uint8 [K, H, W]) -> [N, classes]
+    calibrated probabilities, every candidate in one run: what a batch engine ranks with `best`."""
+    return read_best(model, stacks)[0]
 
 
 def classify(model, source, k: int) -> Prediction:
     """One picture (bytes, path, PIL or array) through the shared preparation, timed end to end."""
     started = time.perf_counter()
-    prepared = model.prepare(source)
-    top = ranked(model, model.probabilities(model.run(prepared.tensor[None])), k)[0]
+    candidates = model.prepare(source).candidates
+    probs, (chosen,) = read_best(model, [np.stack([c.seen for c in candidates])])
+    top = ranked(model, probs, k)[0]
     latency_ms = (time.perf_counter() - started) * 1000
+    shown = candidates[chosen]
     return Prediction(model.id, top[0]["label"], top[0]["confidence"], top, model.provider, latency_ms,
-                      prepared.seen, prepared.ink_box)
+                      shown.seen, shown.ink_box)
