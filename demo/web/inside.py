@@ -202,7 +202,7 @@ def panel_components(dataset: str) -> dict:
                                     elem_id=f"{dataset}-inside-weights", min_width=240)
         parts["occlusion"] = gr.Image(label="why this answer (occlusion)", interactive=False, buttons=[],
                                       elem_id=f"{dataset}-inside-occlusion", min_width=240)
-    parts["weights_caption"] = gr.Markdown()
+    parts["weights_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-weights-caption")
     parts["table"] = gr.Dataframe(headers=["model", "answer", "confidence", "ms", "parameters", "precision"],
                                   label="the same input through every model", interactive=False,
                                   elem_id=f"{dataset}-inside-table")

@@ -9,12 +9,14 @@
     curl -s http://127.0.0.1:7860/api/models/mnist-cnn/mistakes
         -> {"confusion": rows = true class, "mistakes": [{index, true, predicted, confidence, pixels, ...}]}
 
-Bad input gets the same 4xx as /api/classify.
+Bad input gets the same 4xx as /api/classify. Answers are encoded with orjson (Gradio's own JSON
+library): a ResNet's taps are ~70,000 numbers, 6 ms with orjson, 45 ms with the json module.
 """
 import time
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from demo.contract import DATASETS
@@ -25,7 +27,11 @@ from demo.web.api import error, read_body
 from demo.web.ui import TOP_K
 
 
-async def image_body(request: Request) -> bytes | ORJSONResponse:
+def json_answer(data: dict) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+async def image_body(request: Request) -> bytes | Response:
     """The raw image bytes of the request, or the 4xx /api/classify answers for the same body."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         return error(415, "send the image file's raw bytes as the request body "
@@ -41,7 +47,7 @@ async def image_body(request: Request) -> bytes | ORJSONResponse:
 async def answered(work, *args):
     """Run `work` off the event loop; the image errors as /api/classify maps them."""
     try:
-        return ORJSONResponse(await run_in_threadpool(work, *args))
+        return json_answer(await run_in_threadpool(work, *args))
     except ServerBusyError as e:
         return error(503, str(e), {"Retry-After": "5"})
     except EmptyImageError as e:
@@ -94,6 +100,6 @@ def build_inspect_router(zoo: ModelZoo) -> APIRouter:
             return error(400, str(e))
         except ModelError as e:
             return error(404, str(e))
-        return ORJSONResponse(report)
+        return json_answer(report)
 
     return router
