@@ -21,26 +21,35 @@ def inside(browser, server, digits):  # noqa: F811
     page.context.close()
 
 
+def seen_picture(page, selector: str):
+    """Wait until the picture in `selector` is loaded, scrolled to as a reader would (images load lazily)."""
+    page.locator(selector).scroll_into_view_if_needed()
+    picture = page.locator(f"{selector} img").first
+    picture.wait_for()
+    page.wait_for_function("([s]) => { const i = document.querySelector(s + ' img'); return i.complete && i.naturalWidth > 0; }",
+                           arg=[selector])
+    return picture
+
+
 def captions(page, selector: str) -> list[str]:
     return [c.strip() for c in page.locator(f"{selector} .caption-label").all_inner_texts()]
 
 
 def test_every_layer_in_order_with_its_shape_and_range(inside, digits):  # noqa: F811
     names = ["input", "conv1", "pool1", "ReLU1", "conv2", "pool2", "ReLU2", "fc1", "ReLU3", "fc2", "softmax"]
-    inside.wait_for_function("() => document.querySelectorAll('#mnist-inside-layers .caption-label').length === 11")
-    shown = captions(inside, "#mnist-inside-layers")
+    shown = [c.strip() for c in inside.locator("#mnist-inside-layers figcaption").all_inner_texts()]
     assert [c.split(" ")[0] for c in shown] == names
     assert "10×24×24" in shown[1] and "range" in shown[1] and "20×4×4" in shown[6]
     assert f"says {digits[0].label} (" in inside.locator("#mnist-inside-message").inner_text()
 
 
 def test_what_the_first_layer_learned(inside):
-    inside.locator("#mnist-inside-weights img").wait_for()
+    seen_picture(inside, "#mnist-inside-weights")
     assert "first conv layer: 10 kernels 5×5" in inside.locator("#mnist-inside-weights-caption").inner_text()
 
 
 def test_why_this_answer_occlusion_over_the_seen_picture(inside):
-    inside.locator("#mnist-inside-occlusion img").wait_for()
+    seen_picture(inside, "#mnist-inside-occlusion")
     assert inside.locator("#mnist-inside-message").get_by_text("6×6 patch slid by 2 px").count() == 1
 
 
@@ -57,7 +66,8 @@ def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
     inside.wait_for_function(f"() => document.querySelectorAll('{gallery} .caption-label').length === 32")
     first = captions(inside, gallery)[0]  # "#index: true → predicted (confidence)"
     predicted = first.split("→")[1].split("(")[0].strip()
-    assert inside.locator("#mnist-inside-confusion img").count() == 1
+    seen_picture(inside, "#mnist-inside-confusion")
+    seen_picture(inside, gallery)
     inside.locator(f"{gallery} button").first.click()
     inside.locator("#mnist-inside-message").get_by_text(f"says {predicted}").wait_for()
 
@@ -66,7 +76,7 @@ def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     page = open_app(browser, server, PHONE)
     draw(page, digits[1], touch=True)
     open_inside(page)
-    page.locator("#mnist-inside-layers .caption-label").first.wait_for()
+    page.locator("#mnist-inside-layers figcaption").first.wait_for()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390 + 1  # nothing forces a sideways scroll
     page.context.close()

@@ -5,6 +5,8 @@ Pictures are drawn here with numpy and Pillow from demo.inference.inside's numbe
 /api/inspect sends); `look_inside(...)` builds the panel's components inside the caller's Blocks and
 wires them to the tab's inputs.
 """
+import base64
+import html
 import io
 import math
 from collections.abc import Callable
@@ -102,6 +104,23 @@ def layer_pictures(inspection: Inspection, labels: list[str]) -> list[tuple[Imag
     return pictures
 
 
+def data_url(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def layers_html(pictures: list[tuple[Image.Image, str]]) -> str:
+    """The layers as figures with their captions as text (readable, searchable, sized to the screen):
+    a gallery would crop each into a square thumbnail."""
+    figures = "".join(
+        f'<figure class="inside-layer" style="margin:0 0 14px"><figcaption style="font-size:0.9em;margin:0 0 4px">'
+        f'{html.escape(caption)}</figcaption><img src="{data_url(picture)}" alt="{html.escape(caption.split(" ")[0])}" '
+        f'style="display:block;max-width:100%;height:auto;image-rendering:pixelated"></figure>'
+        for picture, caption in pictures)
+    return f'<div class="inside-layers">{figures}</div>'
+
+
 def weight_pictures(weights: np.ndarray | None, model_id: str) -> tuple[Image.Image | None, str]:
     """First-layer weights as pictures: conv kernels enlarged, or 28x28 templates of a dense layer."""
     if weights is None:
@@ -109,7 +128,7 @@ def weight_pictures(weights: np.ndarray | None, model_id: str) -> tuple[Image.Im
     limit = float(np.abs(weights).max())
     if weights.ndim == 4:  # [out, in, k, k]: the first input channel's kernel of each filter
         kernels = [enlarge(diverging(k[0], limit), TILE) for k in weights]
-        return tiles(kernels, grid_columns(len(kernels))), (
+        return tiles(kernels, min(8, math.ceil(math.sqrt(2 * len(kernels))))), (
             f"first conv layer: {len(kernels)} kernels {weights.shape[2]}×{weights.shape[3]} (red +, blue −, ±{limit:.2g})")
     units = weights[:MLP_UNITS_SHOWN] if len(weights) > 10 else weights
     templates = [enlarge(diverging(u.reshape(28, 28), limit), 84) for u in units]
@@ -172,31 +191,30 @@ def mistakes_view(zoo: ModelZoo, model_id: str):
 
 
 def inside_outputs(zoo: ModelZoo, model_id: str, image, dataset: str):
-    """(model, image) -> (layers gallery, weights picture, weights caption, occlusion, table, message)."""
+    """(model, image) -> (layers HTML, weights picture, weights caption, occlusion, table, message)."""
     if image is None:
-        return [], None, "", None, [], "Draw or upload something: its journey through the model shows here."
+        return "", None, "", None, [], "Draw or upload something: its journey through the model shows here."
     try:
         looking = inspector(zoo, model_id)
         inspection = looking.inspect(image)
     except EmptyImageError:
-        return [], None, "", None, [], "This picture is blank: nothing to look inside."
+        return "", None, "", None, [], "This picture is blank: nothing to look inside."
     except (ImageInputError, InputError, InspectionError) as e:
-        return [], None, "", None, [], f"**Can't look inside:** {e}"
+        return "", None, "", None, [], f"**Can't look inside:** {e}"
     weights, weights_caption = weight_pictures(looking.first_layer_weights(), model_id)
     pred = inspection.prediction
     message = (f"**{model_id}** says **{pred.label}** ({pred.confidence:.0%}). Occlusion: a "
                f"{looking.patch}×{looking.patch} patch slid by {looking.stride} px; red = hiding it lowers "
                f"P({pred.label}), blue = raises it.")
-    return (layer_pictures(inspection, looking.model.labels), weights, weights_caption,
+    return (layers_html(layer_pictures(inspection, looking.model.labels)), weights, weights_caption,
             occlusion_overlay(inspection.seen, inspection.occlusion), all_models_rows(zoo, image, dataset), message)
 
 
 def panel_components(dataset: str) -> dict:
     """The panel's parts, created in the caller's layout (inside its Accordion)."""
     parts = {"message": gr.Markdown(elem_id=f"{dataset}-inside-message"),
-             "layers": gr.Gallery(label="every layer's output, in order (one grey scale per layer)", columns=1,
-                                  height="auto", object_fit="contain", allow_preview=False, buttons=[],
-                                  elem_id=f"{dataset}-inside-layers")}
+             "layers": gr.HTML(label="every layer's output, in order (one grey scale per layer)",
+                               elem_id=f"{dataset}-inside-layers")}
     with gr.Row(equal_height=False):
         parts["weights"] = gr.Image(label="what the first layer learned", interactive=False, buttons=[],
                                     elem_id=f"{dataset}-inside-weights", min_width=240)
@@ -209,7 +227,7 @@ def panel_components(dataset: str) -> dict:
     parts["mistakes_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-mistakes-caption")
     parts["confusion"] = gr.Image(label="confusion matrix (test set)", interactive=False, buttons=[], height=280,
                                   elem_id=f"{dataset}-inside-confusion")
-    parts["mistakes"] = gr.Gallery(label="most confident mistakes (click one)", columns=8, height="auto",
+    parts["mistakes"] = gr.Gallery(label="most confident mistakes (click one)", columns=6, height="auto",
                                    allow_preview=False, buttons=[], elem_id=f"{dataset}-inside-mistakes")
     return parts
 
