@@ -172,7 +172,7 @@ def fp32_taps(model_id: str, model: nn.Module, path: Path, meta: ModelMetadata, 
                 if r.torch_shape != r.ort_shape else f"max |Δ| {r.max_abs_diff:.3g}")
                 for b, rows in batch_rows.items() for r in rows if not r.close]
     if failures:
-        raise TapError(f"{model_id}: {len(failures)} tap(s) differ from PyTorch; nothing written:\n  "
+        raise TapError(f"{model_id}: {len(failures)} tap check(s) (tap × batch) differ from PyTorch; nothing written:\n  "
                        + "\n  ".join(failures))
     return [Tap(output, t.name, t.kind, tuple(int(d) for d in batch_rows[TAP_BATCHES[0]][i].torch_shape[1:]),
                 max_abs_diff=max(rows[i].max_abs_diff for rows in batch_rows.values()))

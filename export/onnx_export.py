@@ -11,6 +11,7 @@ and writes nothing.
 import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -241,9 +242,13 @@ def main(argv=None) -> int:
         rewrite_all(shipped if args.models == ["all"] else args.models, models_dir)
         return 0
     if args.inside:
-        from export.inside import look_inside_all
+        from export.inside import TapError, look_inside_all
 
-        look_inside_all(args.models, models_dir, args.data_dir)
+        try:
+            look_inside_all(args.models, models_dir, args.data_dir)
+        except TapError as e:  # a tap that differs from PyTorch, or an id that is no shipped image model
+            print(f"tinyzoo export: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.triton:
         from export.triton import write_repository

@@ -174,3 +174,55 @@ def test_mistake_pictures_are_png(zoo):
     raw = json.loads((zoo.models_dir / row["mistakes"]).read_text())
     picture = Image.open(io.BytesIO(base64.b64decode(raw["mistakes"][0]["png"])))
     assert picture.format == "PNG" and picture.size == (28, 28)
+
+
+def scratch_copy(tmp_path, zoo, model_id: str):
+    import json
+    import shutil
+
+    for suffix in (".onnx", ".safetensors", ".json"):
+        shutil.copy(zoo.models_dir / f"{model_id}{suffix}", tmp_path / f"{model_id}{suffix}")
+    row = zoo.manifest["models"][model_id]
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": {model_id: row}}))
+    return tmp_path
+
+
+def test_export_prints_the_parity_table_and_reproduces_the_shipped_taps(tmp_path, zoo, capsys):
+    pytest.importorskip("torch")
+    from export.onnx_export import main
+
+    models = scratch_copy(tmp_path, zoo, "mnist-softmax")
+    assert main(["--inside", "mnist-softmax", "--models-dir", str(models)]) == 0
+    table = capsys.readouterr().out
+    assert "per-layer parity" in table and "batch 64" in table and " ok" in table and "FAIL" not in table
+    shipped = zoo.get("mnist-softmax").meta.inspection
+    from export.metadata import read_metadata
+
+    again = read_metadata(models / "mnist-softmax.onnx").inspection
+    assert [(t.output, t.name, t.shape) for t in again.taps] == [(t.output, t.name, t.shape) for t in shipped.taps]
+    assert (models / "mistakes" / "mnist-softmax.json").read_bytes() == \
+        (zoo.models_dir / "mistakes" / "mnist-softmax.json").read_bytes()
+
+
+def test_a_tap_that_differs_from_pytorch_writes_nothing(tmp_path, zoo):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    from export.inside import TapError, look_inside
+
+    models = scratch_copy(tmp_path, zoo, "mnist-softmax")
+    weights = load_file(models / "mnist-softmax.safetensors")
+    weights["linear.bias"] = weights["linear.bias"] + torch.tensor(1e-3)  # the checkpoint no longer is the file
+    save_file(weights, models / "mnist-softmax.safetensors")
+    before = (models / "mnist-softmax.onnx").read_bytes()
+    with pytest.raises(TapError, match=r"(?s)2 tap check\(s\) .*batch 1 fc .*batch 64 fc"):
+        look_inside(models, "mnist-softmax")
+    assert (models / "mnist-softmax.onnx").read_bytes() == before and not (models / "mistakes").exists()
+
+
+def test_export_inside_refuses_a_model_that_is_not_a_shipped_image_model(zoo, capsys):
+    pytest.importorskip("torch")
+    from export.onnx_export import main
+
+    assert main(["--inside", "hello-rnn", "--models-dir", str(zoo.models_dir)]) == 2
+    assert "not shipped image models: hello-rnn" in capsys.readouterr().err
