@@ -11,6 +11,7 @@ and writes nothing.
 import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from demo.contract import (Measurements, ModelMetadata, Parity, Provenance, Sequ
                            normalize, read_manifest, sha256_file, update_manifest)
 from demo.contract.tensors import FEATURES_INPUT, IMAGE_INPUT, LOGITS, TABULAR_OUTPUTS, TOKENS_INPUT, state_names
 from export.examples import write_examples
+from export.inside import look_inside
 from export.metadata import rewrite_all, save_checked, set_metadata
 from export.parity import (ATOL, BATCH_SIZES, ParityError, ParityReport, check_names, check_parity,
                            check_sequence_parity, compare, cpu_session)
@@ -216,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rewrite-metadata", action="store_true",
                    help="rewrite the shipped files' metadata in the current schema version (graph untouched; "
                         "'all' = every file in manifest.json, int8 included)")
+    p.add_argument("--inside", action="store_true",
+                   help="tap every named layer of the shipped image files (checked against PyTorch per layer; "
+                        "SQNR for int8), and write each one's confusion matrix and most confident mistakes "
+                        "to <models-dir>/mistakes (graph untouched; 'all' = every image file)")
     p.add_argument("--examples", action="store_true",
                    help="write one test-set PNG per class to <models-dir>/examples for the app")
     return p
@@ -235,6 +241,15 @@ def main(argv=None) -> int:
     if args.rewrite_metadata:
         rewrite_all(shipped if args.models == ["all"] else args.models, models_dir)
         return 0
+    if args.inside:
+        from export.inside import TapError, look_inside_all
+
+        try:
+            look_inside_all(args.models, models_dir, args.data_dir)
+        except TapError as e:  # a tap that differs from PyTorch, or an id that is no shipped image model
+            print(f"tinyzoo export: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.triton:
         from export.triton import write_repository
 
@@ -250,11 +265,13 @@ def main(argv=None) -> int:
         for model_id in ids if args.models != ["all"] else [i for i in ids if get_entry(i).task == "image-classification"]:
             quantize_model(model_id, models_dir, args.data_dir)
             calibrated(models_dir, f"{model_id}-int8")
+            look_inside(models_dir, f"{model_id}-int8", args.data_dir)
     else:
         for model_id in ids:
             export_model(model_id, models_dir, out_dir, args.data_dir)
             if get_entry(model_id).task == "image-classification":
                 calibrated(out_dir, model_id)
+                look_inside(out_dir, model_id, args.data_dir, models_dir)
     return 0
 
 

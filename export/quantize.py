@@ -121,7 +121,8 @@ def quantize_model(model_id: str, models_dir: Path, data_dir=None) -> dict:
             raise QuantizationError(f"{int8_id}: accuracy drops {drop * 100:.2f} points (> {MAX_DROP * 100:.1f}); not written")
         proto = onnx.load(str(tmp_out))
         method = replace(method, measured_with=measured_with())
-        set_metadata(proto, replace(meta, id=int8_id, precision="int8",
+        # the fp32 taps name values of the fp32 graph: export --inside finds them again in this one
+        set_metadata(proto, replace(meta, id=int8_id, precision="int8", inspection=None,
                                     measurements=replace(meta.measurements, test_accuracy=accuracy),
                                     variant=Variant(model_id, fp32_accuracy, sha256_file(fp32_path), method)))
         save_checked(proto, out_path)

@@ -19,9 +19,10 @@ def test_dry_run_train_then_export(tmp_path, model_id):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert list(manifest["models"]) == [model_id]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{model_id}.json", f"{model_id}.safetensors", f"{model_id}.onnx", "manifest.json"])  # no external data
+        [f"{model_id}.json", f"{model_id}.safetensors", f"{model_id}.onnx", "manifest.json", "mistakes"])  # no external data
     model = ModelZoo(tmp_path, provider="cpu").get(model_id)
     assert model.meta.measurements.parity.argmax_agreement == 1.0
+    assert model.meta.inspection.taps and (tmp_path / manifest["models"][model_id]["mistakes"]).is_file()
 
 
 def test_train_rejects_unknown_model_before_training(capsys):

@@ -70,4 +70,9 @@ def v1_to_v2(old: dict) -> dict:
     return new
 
 
-STEPS = {1: v1_to_v2}  # version -> the function taking that version's dict to the next
+def v2_to_v3(old: dict) -> dict:
+    """Version 3 only adds the optional `inspection` block: a version 2 file has no taps."""
+    return {**old, "schema_version": 3}
+
+
+STEPS = {1: v1_to_v2, 2: v2_to_v3}  # version -> the function taking that version's dict to the next

@@ -4,6 +4,8 @@ Version history (SCHEMA_VERSION is in version.py; bump it and add a step to migr
     1  the unversioned flat dict the first exporter wrote (input_name, state_shape, fp32_sha256, ...)
     2  grouped blocks (tensors, measurements, provenance, sequence, variant), `schema_version` key,
        optional `calibration` and `quantization.measured_with`
+    3  optional `inspection`: the taps (named intermediate outputs of the graph, each with its per-layer
+       parity against PyTorch, or its SQNR against the fp32 file for int8) and where the model fails
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ METADATA_KEY = "tinyzoo"  # the ONNX metadata_props key holding the JSON
 TASKS = ("image-classification", "sequence-prediction", "tabular")
 OUTPUT_KINDS = ("logits", "value", "probability")
 PRECISIONS = ("fp32", "int8")
+# what a tap shows: feature maps (conv, relu on maps, pool, residual), a strip of numbers (dense,
+# relu on a vector) or the class scores before softmax (logits)
+TAP_KINDS = ("conv", "relu", "pool", "residual", "dense", "logits")
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,30 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Tap:
+    """One intermediate value of the graph a learner is shown, named as the course names the layer."""
+    output: str  # the graph's value name: the inspection session adds it as an output
+    name: str  # "conv1", "ReLU1", "pool1", "stage2", "fc1", ...
+    kind: str  # one of TAP_KINDS
+    shape: tuple[int, ...]  # one sample, no batch axis: (C, H, W) or (features,)
+    max_abs_diff: float | None = None  # fp32: max |torch - ORT| over the parity batches
+    sqnr_db: float | None = None  # int8: signal-to-quantization-noise ratio against the fp32 file's tap
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The taps in forward order and how far they were checked: an fp32 tap passed
+    |ORT - torch| <= atol + rtol * |torch| (numpy.allclose) element-wise at every batch in `batches`;
+    an int8 tap carries its SQNR over the same inputs instead."""
+    taps: tuple[Tap, ...]
+    atol: float
+    rtol: float
+    batches: tuple[int, ...]
+    mistakes: str | None = None  # file under the models dir: confusion matrix + most confident mistakes
+    weights: str | None = None  # the first layer's float weights (a value the session can output), if any
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     id: str
     task: str  # one of TASKS
@@ -157,6 +186,7 @@ class ModelMetadata:
     precision: str = "fp32"
     variant: Variant | None = None  # int8 files
     calibration: Calibration | None = None
+    inspection: Inspection | None = None  # image models exported with taps
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -203,6 +233,9 @@ def check_consistent(meta: ModelMetadata) -> None:
         raise ContractError(f"{where}: a {meta.task} model needs a '{needs[0]}' block")
     if (meta.precision == "int8") != (meta.variant is not None):
         raise ContractError(f"{where}: an int8 file needs a 'variant' block, and only an int8 file has one")
+    for tap in meta.inspection.taps if meta.inspection else ():
+        if tap.kind not in TAP_KINDS:
+            raise ContractError(f"{where}: tap {tap.name!r} kind must be one of {', '.join(TAP_KINDS)}, got {tap.kind!r}")
     if meta.schema_version != SCHEMA_VERSION:
         raise ContractError(f"{where}: built as schema version {meta.schema_version}, this is {SCHEMA_VERSION}")
 

@@ -24,6 +24,7 @@ from demo.web.ui import APP_READY_JS, app_css, build_ui
 from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
 from demo.web.v2 import build_v2_router
+from demo.web.inspect_api import build_inspect_router
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -39,6 +40,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     # per Gradio request under load); nobody here needs to replay runs
     api = build_api(zoo)
     api.include_router(build_v2_router(zoo))  # the Open Inference Protocol (KServe v2 / Triton) beside /api
+    api.include_router(build_inspect_router(zoo))  # /api/inspect, /api/models/<id>/mistakes: look inside a model
 
     @api.get("/readme", response_class=PlainTextResponse)
     def readme():  # the page's "New here?" link: the README of this checkout, as text

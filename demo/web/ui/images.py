@@ -11,6 +11,7 @@ from demo.inference.pipeline import Prediction
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
 from demo.web.ui.common import STATIC, Click, refused
+from demo.web.ui.inside import inside_panel, wire_inside
 from demo.web.uploads import read_upload
 
 
@@ -169,6 +170,7 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
                                 elem_id=f"{dataset}-seen", height=150, min_width=110, buttons=[])
             info = gr.Markdown(elem_id=f"{dataset}-info")
             model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
+    inside = inside_panel(dataset)  # "Look inside", under the answer
     if sketch:
         upload = image_upload(dataset, f"or upload {title}")
     found = gr.Image(label="where the ink was found", interactive=False, height=240, visible=False)  # photos
@@ -203,3 +205,5 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     if sketch:
         pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
                   trigger_mode="always_last", show_progress="hidden")
+    feeds = [(pad.input, pad, pad_image)] if sketch else []
+    wire_inside(zoo, dataset, model, inside, feeds + [(upload.change, upload, lambda uploaded: uploaded)])

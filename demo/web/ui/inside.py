@@ -1,0 +1,283 @@
+"""The "Look inside" panel of the Digits and Fashion tabs: what every layer does with the current input,
+what the first layer learned, why this answer (occlusion), all models at once, and where it fails.
+
+Pictures are drawn here with numpy and Pillow from demo.inference.inside's numbers (the same ones
+/api/inspect sends); `look_inside(...)` builds the panel's components inside the caller's Blocks and
+wires them to the tab's inputs.
+"""
+import base64
+import html
+import io
+import math
+from collections.abc import Callable
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw
+
+from demo.imaging.prepare import EmptyImageError, ImageInputError
+from demo.inference.inside import Inspection, InspectionError, TapValue, all_models, inspector, mistakes
+from demo.inference.runtime import InputError, ModelError, ModelZoo
+
+TILE = 56  # pixels a feature map is enlarged to (nearest neighbour: each value stays a visible square)
+GAP = 2
+SEEN_SIDE = 224
+MLP_UNITS_SHOWN = 16
+GREY_BACKGROUND = 96
+
+
+def enlarge(pixels: np.ndarray, side: int) -> Image.Image:
+    factor = max(1, side // max(pixels.shape[:2]))
+    return Image.fromarray(pixels).resize((pixels.shape[1] * factor, pixels.shape[0] * factor), Image.Resampling.NEAREST)
+
+
+def grey(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Values -> uint8 on one scale [low, high] (the layer's): the same value is the same grey in every map."""
+    span = high - low if high > low else 1.0
+    return np.clip((values - low) / span * 255, 0, 255).astype(np.uint8)
+
+
+def diverging(values: np.ndarray, limit: float) -> np.ndarray:
+    """Signed values -> RGB: red positive, blue negative, white zero, on the scale ±limit."""
+    t = np.clip(values / (limit or 1.0), -1, 1)[..., None]
+    white = np.ones(values.shape + (3,))
+    red, blue = np.array([0.8, 0.1, 0.1]), np.array([0.1, 0.2, 0.8])
+    rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    return (rgb * 255).astype(np.uint8)
+
+
+def tiles(pictures: list[Image.Image], columns: int) -> Image.Image:
+    """Equal-sized pictures in a grid with thin gaps."""
+    w, h = pictures[0].size
+    rows = math.ceil(len(pictures) / columns)
+    mode = pictures[0].mode
+    sheet = Image.new(mode, (columns * (w + GAP) - GAP, rows * (h + GAP) - GAP),
+                      GREY_BACKGROUND if mode == "L" else (GREY_BACKGROUND,) * 3)
+    for i, picture in enumerate(pictures):
+        sheet.paste(picture, ((i % columns) * (w + GAP), (i // columns) * (h + GAP)))
+    return sheet
+
+
+def grid_columns(count: int) -> int:
+    return count if count <= 12 else 16 if count > 64 else 8
+
+
+def feature_maps(tap: TapValue) -> Image.Image:
+    """[C, H, W] -> every channel a small greyscale picture, one scale for the whole layer."""
+    low, high = float(tap.values.min()), float(tap.values.max())
+    maps = [enlarge(grey(channel, low, high), TILE) for channel in tap.values]
+    return tiles(maps, grid_columns(len(maps)))
+
+
+def strip(tap: TapValue) -> Image.Image:
+    """[N] (a dense layer, or a map pooled to 1x1) -> one row of squares on the layer's scale."""
+    values = tap.values.reshape(-1)
+    low, high = float(values.min()), float(values.max())
+    width = max(2, min(24, 768 // len(values)))
+    return Image.fromarray(grey(values, low, high)[None, :]).resize((len(values) * width, 28), Image.Resampling.NEAREST)
+
+
+def probability_bars(labels: list[str], probs: np.ndarray) -> Image.Image:
+    picture = Image.new("RGB", (320, 20 * len(labels) + 4), "white")
+    draw = ImageDraw.Draw(picture)
+    for i, (label, p) in enumerate(zip(labels, probs)):
+        y = 2 + 20 * i
+        draw.text((4, y + 3), label[:12], fill="black")
+        draw.rectangle((100, y + 2, 100 + int(170 * p), y + 16), fill=(230, 120, 20) if p == probs.max() else "grey")
+        draw.text((276, y + 3), f"{p:.0%}", fill="black")
+    return picture
+
+
+def tap_caption(tap: TapValue) -> str:
+    shape = "×".join(map(str, tap.values.shape))
+    return f"{tap.tap.name} ({tap.tap.kind}) · {shape} · range {tap.values.min():.3g} … {tap.values.max():.3g}"
+
+
+def layer_pictures(inspection: Inspection, labels: list[str]) -> list[tuple[Image.Image, str]]:
+    """The inside view, in forward order: input, every tap, softmax."""
+    pictures = [(enlarge(inspection.seen, SEEN_SIDE), "input · what the model saw · 28×28 · pixels 0 … 255")]
+    for tap in inspection.taps:
+        spatial = tap.values.ndim == 3 and tap.values.shape[1] > 1
+        pictures.append((feature_maps(tap) if spatial else strip(tap), tap_caption(tap)))
+    pictures.append((probability_bars(labels, inspection.probabilities),
+                     f"softmax · {len(labels)} probabilities (calibrated) · sum 1"))
+    return pictures
+
+
+def data_url(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def layers_html(pictures: list[tuple[Image.Image, str]]) -> str:
+    """The layers as figures with their captions as text (readable, searchable, sized to the screen):
+    a gallery would crop each into a square thumbnail."""
+    figures = "".join(
+        f'<figure class="inside-layer" style="margin:0 0 14px"><figcaption style="font-size:0.9em;margin:0 0 4px">'
+        f'{html.escape(caption)}</figcaption><img src="{data_url(picture)}" alt="{html.escape(caption.split(" ")[0])}" '
+        f'style="display:block;max-width:100%;height:auto;image-rendering:pixelated"></figure>'
+        for picture, caption in pictures)
+    return f'<div class="inside-layers">{figures}</div>'
+
+
+def weight_pictures(weights: np.ndarray | None, model_id: str) -> tuple[Image.Image | None, str]:
+    """First-layer weights as pictures: conv kernels enlarged, or 28x28 templates of a dense layer."""
+    if weights is None:
+        return None, f"{model_id}: its first layer's weights are int8 in this file; see its fp32 model"
+    limit = float(np.abs(weights).max())
+    if weights.ndim == 4:  # [out, in, k, k]: the first input channel's kernel of each filter
+        kernels = [enlarge(diverging(k[0], limit), TILE) for k in weights]
+        return tiles(kernels, min(8, math.ceil(math.sqrt(2 * len(kernels))))), (
+            f"first conv layer: {len(kernels)} kernels {weights.shape[2]}×{weights.shape[3]} (red +, blue −, ±{limit:.2g})")
+    units = weights[:MLP_UNITS_SHOWN] if len(weights) > 10 else weights
+    templates = [enlarge(diverging(u.reshape(28, 28), limit), 84) for u in units]
+    what = "each class's 28×28 template" if len(weights) == 10 else f"{len(units)} of {len(weights)} first-layer units"
+    return tiles(templates, min(len(templates), 8 if len(templates) > 10 else 5)), (
+        f"first layer: {what}, as 28×28 weights (red +, blue −, ±{limit:.2g})")
+
+
+def occlusion_overlay(seen: np.ndarray, occlusion: np.ndarray) -> Image.Image:
+    """The seen picture in grey with the occlusion map over it: red where hiding the pixel lowers the
+    answer's probability (evidence for it), blue where it raises it."""
+    base = np.repeat(seen[..., None].astype(np.float64), 3, axis=2) / 255 * 0.6
+    limit = float(np.abs(occlusion).max()) or 1.0
+    t = np.clip(occlusion / limit, -1, 1)[..., None]
+    red, blue = np.array([1.0, 0.15, 0.1]), np.array([0.1, 0.35, 1.0])
+    colour = np.where(t >= 0, red, blue)
+    rgb = base * (1 - np.abs(t) * 0.75) + colour * np.abs(t) * 0.75
+    return enlarge((np.clip(rgb, 0, 1) * 255).astype(np.uint8), SEEN_SIDE)
+
+
+def all_models_rows(zoo: ModelZoo, image, dataset: str) -> list[list]:
+    return [[r["model"], r["label"], f"{r['confidence']:.1%}", f"{r['latency_ms']:.1f}", f"{r['params']:,}",
+             r["precision"]] for r in all_models(zoo, image, dataset)]
+
+
+def png_bytes(pixels) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def confusion_picture(report: dict) -> Image.Image:
+    """Rows = true class, columns = answer; the diagonal (right) in grey, mistakes in red by count."""
+    matrix = np.asarray(report["confusion"], np.float64)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    rgb = np.full(matrix.shape + (3,), 255, np.uint8)
+    shade = (off / (off.max() or 1.0) * 230).astype(np.uint8)
+    rgb[..., 1] -= shade
+    rgb[..., 2] -= shade
+    diagonal = np.eye(len(matrix), dtype=bool)
+    rgb[diagonal] = 200
+    return enlarge(rgb, 280)
+
+
+def mistakes_view(zoo: ModelZoo, model_id: str):
+    """-> (each mistake's 28x28 pixels, gallery items, the confusion picture, its caption)."""
+    try:
+        report = mistakes(zoo, model_id)
+    except (InspectionError, ModelError) as e:
+        return [], [], None, f"{e}"
+    items = [(enlarge(np.asarray(m["pixels"], np.uint8), 84),
+              f"#{m['index']}: {m['true_label']} → {m['predicted_label']} ({m['confidence']:.0%})")
+             for m in report["mistakes"]]
+    wrong = report["test_examples"] - int(np.trace(np.asarray(report["confusion"])))
+    caption = (f"**{model_id}** gets {wrong} of {report['test_examples']:,} test images wrong "
+               f"(accuracy {report['accuracy']:.2%}). Confusion matrix: rows = true class, columns = answer, "
+               f"red = how often. Below: its {len(items)} most confident mistakes (click one to look inside).")
+    return [m["pixels"] for m in report["mistakes"]], items, confusion_picture(report), caption
+
+
+def inside_outputs(zoo: ModelZoo, model_id: str, image, dataset: str):
+    """(model, image) -> (layers HTML, weights picture, weights caption, occlusion, table, message)."""
+    if image is None:
+        return "", None, "", None, [], "Draw or upload something: its journey through the model shows here."
+    try:
+        looking = inspector(zoo, model_id)
+        inspection = looking.inspect(image)
+    except EmptyImageError:
+        return "", None, "", None, [], "This picture is blank: nothing to look inside."
+    except (ImageInputError, InputError, InspectionError) as e:
+        return "", None, "", None, [], f"**Can't look inside:** {e}"
+    weights, weights_caption = weight_pictures(looking.first_layer_weights(), model_id)
+    pred = inspection.prediction
+    message = (f"**{model_id}** says **{pred.label}** ({pred.confidence:.0%}). Occlusion: a "
+               f"{looking.patch}×{looking.patch} patch slid by {looking.stride} px; red = hiding it lowers "
+               f"P({pred.label}), blue = raises it.")
+    return (layers_html(layer_pictures(inspection, looking.model.labels)), weights, weights_caption,
+            occlusion_overlay(inspection.seen, inspection.occlusion), all_models_rows(zoo, image, dataset), message)
+
+
+def panel_components(dataset: str) -> dict:
+    """The panel's parts, created in the caller's layout (inside its Accordion)."""
+    parts = {"message": gr.Markdown(elem_id=f"{dataset}-inside-message"),
+             "layers": gr.HTML(label="every layer's output, in order (one grey scale per layer)",
+                               elem_id=f"{dataset}-inside-layers")}
+    with gr.Row(equal_height=False):
+        parts["weights"] = gr.Image(label="what the first layer learned", interactive=False, buttons=[],
+                                    elem_id=f"{dataset}-inside-weights", min_width=240)
+        parts["occlusion"] = gr.Image(label="why this answer (occlusion)", interactive=False, buttons=[],
+                                      elem_id=f"{dataset}-inside-occlusion", min_width=240)
+    parts["weights_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-weights-caption")
+    parts["table"] = gr.Dataframe(headers=["model", "answer", "confidence", "ms", "parameters", "precision"],
+                                  label="the same input through every model", interactive=False,
+                                  elem_id=f"{dataset}-inside-table")
+    parts["mistakes_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-mistakes-caption")
+    parts["confusion"] = gr.Image(label="confusion matrix (test set)", interactive=False, buttons=[], height=280,
+                                  elem_id=f"{dataset}-inside-confusion")
+    parts["mistakes"] = gr.Gallery(label="most confident mistakes (click one)", columns=6, height="auto",
+                                   allow_preview=False, buttons=[], elem_id=f"{dataset}-inside-mistakes")
+    return parts
+
+
+def inside_panel(dataset: str) -> tuple[gr.Accordion, dict]:
+    """The "Look inside" accordion, closed, where the caller's layout puts it; wire it with wire_inside."""
+    with gr.Accordion("Look inside: every layer, why this answer, all models, mistakes", open=False,
+                      elem_id=f"{dataset}-inside") as accordion:
+        parts = panel_components(dataset)
+    return accordion, parts
+
+
+def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr.Accordion, dict],
+                feeds: list[tuple[Callable, gr.components.Component, Callable]]) -> None:
+    """Computed only while open. feeds: (event listener, component, value -> image or None) for each
+    input of the tab; the latest input is what the panel shows."""
+    accordion, parts = panel
+    is_open, latest, shown = gr.State(False), gr.State(None), gr.State([])
+    view = [parts[k] for k in ("layers", "weights", "weights_caption", "occlusion", "table", "message")]
+    failing = [parts["mistakes"], parts["confusion"], parts["mistakes_caption"]]
+
+    def show(opened: bool, model_id: str, image):
+        return inside_outputs(zoo, model_id, image, dataset) if opened else (gr.skip(),) * len(view)
+
+    def fed(to_image: Callable):
+        def take(opened: bool, model_id: str, value):
+            try:
+                image = to_image(value)
+            except ImageInputError as e:
+                return (None, *[gr.skip()] * (len(view) - 1), f"**Can't look inside:** {e}")
+            return (image, *show(opened, model_id, image))
+        return take
+
+    def failures(opened: bool, model_id: str):
+        if not opened:
+            return (gr.skip(),) * (len(failing) + 1)
+        return mistakes_view(zoo, model_id)
+
+    def open_panel(model_id: str, image):
+        return (True, *show(True, model_id, image), *failures(True, model_id))
+
+    def pick(opened: bool, model_id: str, pictures: list, event: gr.SelectData):
+        image = png_bytes(np.asarray(pictures[event.index]))
+        return (image, *show(True, model_id, image))
+
+    for listener, component, to_image in feeds:
+        listener(fed(to_image), [is_open, model, component], [latest, *view], api_name=False,
+                 trigger_mode="always_last", show_progress="hidden")
+    model.change(show, [is_open, model, latest], view, api_name=False, show_progress="hidden")
+    model.change(failures, [is_open, model], [shown, *failing], api_name=False, show_progress="hidden")
+    accordion.expand(open_panel, [model, latest], [is_open, *view, shown, *failing], api_name=False)
+    accordion.collapse(lambda: False, None, is_open, api_name=False)
+    parts["mistakes"].select(pick, [is_open, model, shown], [latest, *view], api_name=False)

@@ -1,0 +1,82 @@
+"""The "Look inside" panel in a real browser (Debian's Chromium via Playwright), one test per part:
+every layer, what the first layer learned, why this answer, all models at once, where it fails."""
+import pytest
+
+# the browser, the server and the traced digits are test_browser.py's fixtures
+from tests.test_browser import PHONE, browser, digits, draw, open_app, server  # noqa: F401
+
+
+def open_inside(page):
+    page.locator("#mnist-inside").get_by_text("Look inside").first.click()
+    page.locator("#mnist-inside-message").get_by_text("says").wait_for()
+
+
+@pytest.fixture(scope="module")
+def inside(browser, server, digits):  # noqa: F811
+    """One page: a drawn digit, the panel opened (the parts are read, never changed, by the tests but the last)."""
+    page = open_app(browser, server)
+    draw(page, digits[0])
+    open_inside(page)
+    yield page
+    page.context.close()
+
+
+def seen_picture(page, selector: str):
+    """Wait until the picture in `selector` is loaded, scrolled to as a reader would (images load lazily)."""
+    page.locator(selector).scroll_into_view_if_needed()
+    picture = page.locator(f"{selector} img").first
+    picture.wait_for()
+    page.wait_for_function("([s]) => { const i = document.querySelector(s + ' img'); return i.complete && i.naturalWidth > 0; }",
+                           arg=[selector])
+    return picture
+
+
+def captions(page, selector: str) -> list[str]:
+    return [c.strip() for c in page.locator(f"{selector} .caption-label").all_inner_texts()]
+
+
+def test_every_layer_in_order_with_its_shape_and_range(inside, digits):  # noqa: F811
+    names = ["input", "conv1", "pool1", "ReLU1", "conv2", "pool2", "ReLU2", "fc1", "ReLU3", "fc2", "softmax"]
+    shown = [c.strip() for c in inside.locator("#mnist-inside-layers figcaption").all_inner_texts()]
+    assert [c.split(" ")[0] for c in shown] == names
+    assert "10×24×24" in shown[1] and "range" in shown[1] and "20×4×4" in shown[6]
+    assert f"says {digits[0].label} (" in inside.locator("#mnist-inside-message").inner_text()
+
+
+def test_what_the_first_layer_learned(inside):
+    seen_picture(inside, "#mnist-inside-weights")
+    assert "first conv layer: 10 kernels 5×5" in inside.locator("#mnist-inside-weights-caption").inner_text()
+
+
+def test_why_this_answer_occlusion_over_the_seen_picture(inside):
+    seen_picture(inside, "#mnist-inside-occlusion")
+    assert inside.locator("#mnist-inside-message").get_by_text("6×6 patch slid by 2 px").count() == 1
+
+
+def test_all_models_at_once(inside):
+    table = inside.locator("#mnist-inside-table")
+    table.get_by_text("mnist-resnet-int8").wait_for()
+    text = table.inner_text()
+    for model_id in ("mnist-softmax", "mnist-mlp", "mnist-cnn", "mnist-lenet5", "mnist-resnet"):
+        assert model_id in text and f"{model_id}-int8" in text
+
+
+def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
+    gallery = "#mnist-inside-mistakes"
+    inside.wait_for_function(f"() => document.querySelectorAll('{gallery} .caption-label').length === 32")
+    first = captions(inside, gallery)[0]  # "#index: true → predicted (confidence)"
+    predicted = first.split("→")[1].split("(")[0].strip()
+    seen_picture(inside, "#mnist-inside-confusion")
+    seen_picture(inside, gallery)
+    inside.locator(f"{gallery} button").first.click()
+    inside.locator("#mnist-inside-message").get_by_text(f"says {predicted}").wait_for()
+
+
+def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
+    page = open_app(browser, server, PHONE)
+    draw(page, digits[1], touch=True)
+    open_inside(page)
+    page.locator("#mnist-inside-layers figcaption").first.wait_for()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390 + 1  # nothing forces a sideways scroll
+    page.context.close()
