@@ -20,6 +20,7 @@ from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.inference.remote import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
+from demo.web.patches import TimedH11Protocol, bound_sessions
 from demo.web.ui import APP_READY_JS, app_css, build_ui
 from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
@@ -35,7 +36,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     ui.queue(default_concurrency_limit=4, max_size=64)
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
     # every API caller is a session, and under load that was ~130 KB each
-    ui.state_session_capacity = SESSION_CAPACITY
+    bound_sessions(ui, SESSION_CAPACITY)
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
     api = build_api(zoo)
@@ -88,6 +89,6 @@ def main(argv=None) -> int:
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
           f"serving http://{args.host}:{args.port}", flush=True)
     uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
-                http=connections.TimedH11Protocol, timeout_keep_alive=KEEP_ALIVE_S,
+                http=TimedH11Protocol, timeout_keep_alive=KEEP_ALIVE_S,
                 h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     return 0

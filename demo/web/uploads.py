@@ -18,6 +18,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from demo.settings import MAX_BYTES
+from demo.web.patches import check_event_inputs
 
 # one message whatever the path: existing, missing, a directory or a device all read the same,
 # so a caller learns nothing about the server's files
@@ -87,10 +88,8 @@ def named_paths(value) -> Iterator:
 def guard_file_inputs(blocks: gr.Blocks) -> None:
     """Check every path in every event's inputs before Gradio moves or opens it; also turn on
     Gradio's own upload-folder check, which only launched apps get, as a second layer."""
-    blocks.has_launched = True
-    preprocess_data = blocks.preprocess_data
 
-    async def checked_preprocess_data(block_fn, inputs, *args, **kwargs):
+    def check(block_fn, inputs) -> None:
         for path in named_paths(inputs):
             if path is not None:
                 try:
@@ -99,6 +98,5 @@ def guard_file_inputs(blocks: gr.Blocks) -> None:
                     log.warning("refused a %s input naming %.200r: not a file in the upload folder",
                                 block_fn.api_name or "Gradio", path)
                     raise
-        return await preprocess_data(block_fn, inputs, *args, **kwargs)
 
-    blocks.preprocess_data = checked_preprocess_data
+    check_event_inputs(blocks, check)

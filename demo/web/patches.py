@@ -1,0 +1,106 @@
+"""Every place the server relies on a framework's internals, in one module.
+
+Each is a gap the frameworks leave for an app mounted as this one is, and each can move on an
+upgrade: tests/test_patches.py checks what every patch relies on and fails naming the installed
+version when it moves.
+
+- uvicorn: its h11 protocol times out idle keep-alive connections only after a response, so a
+  client that sent nothing, half a head or half a body held its connection (and the handler waiting
+  on that body) forever. TimedH11Protocol subclasses the private H11Protocol to add read deadlines.
+- Gradio: `mount_gradio_app` never "launches" the Blocks, and Gradio checks a payload's file path
+  against its upload folder only for launched apps. `check_event_inputs` sets the launched flag
+  and runs a check on every event's raw inputs before Gradio's own preprocessing.
+- Gradio: the per-session state store's capacity is a `launch()` argument, which a mounted app
+  never calls; `bound_sessions` sets the attribute launch() would.
+"""
+import asyncio
+import logging
+
+import gradio as gr
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S
+
+# the whole request body must arrive within this many seconds after the head: a client trickling a
+# byte every few seconds stays under the idle timeout but not under this
+BODY_DEADLINE_S = float(BODY_DEADLINE.get())
+
+log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
+
+
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus read deadlines while a request is still arriving: one that each
+    chunk moves (a stall) and, for a body, one that nothing moves (a trickle)."""
+
+    read_timer: asyncio.TimerHandle | None = None
+    body_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm(HEAD_TIMEOUT_S)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:
+            self._arm(BODY_IDLE_TIMEOUT_S)  # re-armed by every chunk: only a stall times out
+            if self.body_timer is None:  # the body started: its deadline is not moved by more bytes
+                self.body_timer = self.loop.call_later(BODY_DEADLINE_S, self._body_timed_out)
+        elif state is h11.IDLE:
+            if self.read_timer is None:  # a new head started: its deadline is not moved by more bytes
+                self._arm(HEAD_TIMEOUT_S)
+        else:
+            self._disarm()  # request complete: the handler and its response take the time they need
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+        self.read_timer = self.loop.call_later(seconds, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        for timer in (self.read_timer, self.body_timer):
+            if timer is not None:
+                timer.cancel()
+        self.read_timer = self.body_timer = None
+
+    def _read_timed_out(self) -> None:
+        self.read_timer = None
+        if self.flow.read_paused:  # we stopped reading (the handler is behind), not the client
+            self._arm(BODY_IDLE_TIMEOUT_S)
+            return
+        self._close_if_reading()
+
+    def _body_timed_out(self) -> None:
+        self.body_timer = None
+        if self.flow.read_paused:  # the handler is behind: give the client the time it is made to wait
+            self.body_timer = self.loop.call_later(BODY_IDLE_TIMEOUT_S, self._body_timed_out)
+            return
+        self._close_if_reading()
+
+    def _close_if_reading(self) -> None:
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()  # a handler waiting on the body gets http.disconnect
+
+
+def check_event_inputs(blocks: gr.Blocks, check) -> None:
+    """`check(block_fn, inputs)` runs on every event's raw inputs before Gradio preprocesses them
+    (it raises to refuse); Gradio's own upload-folder check, which only launched apps get, is on."""
+    blocks.has_launched = True
+    preprocess_data = blocks.preprocess_data
+
+    async def checked_preprocess_data(block_fn, inputs, *args, **kwargs):
+        check(block_fn, inputs)
+        return await preprocess_data(block_fn, inputs, *args, **kwargs)
+
+    blocks.preprocess_data = checked_preprocess_data
+
+
+def bound_sessions(blocks: gr.Blocks, capacity: int) -> None:
+    """Keep per-session state for at most `capacity` sessions (Gradio's default is 10,000; every API
+    caller is a session, ~130 KB each under load)."""
+    blocks.state_session_capacity = capacity

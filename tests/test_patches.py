@@ -1,0 +1,77 @@
+"""What demo/web/patches.py relies on in uvicorn and Gradio is still there: an upgrade that moves
+one of these internals fails here, naming the installed version, not silently in production."""
+import asyncio
+import inspect
+
+import gradio as gr
+import gradio.processing_utils
+import gradio.state_holder
+import uvicorn
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from demo.web.patches import TimedH11Protocol, bound_sessions, check_event_inputs
+
+UVICORN = f"uvicorn {uvicorn.__version__}"
+GRADIO = f"gradio {gr.__version__}"
+
+
+def h11_protocol() -> H11Protocol:
+    config = Config(app=lambda scope, receive, send: None)
+    config.load()
+    return TimedH11Protocol(config=config, server_state=ServerState(), app_state={}, _loop=asyncio.new_event_loop())
+
+
+class Transport(asyncio.Transport):
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_uvicorn_h11_protocol_keeps_what_the_read_deadlines_use():
+    protocol = h11_protocol()
+    protocol.connection_made(Transport())  # uvicorn sets up its flow control here
+    for name in ("conn", "flow", "loop"):
+        assert hasattr(protocol, name), f"{UVICORN}: H11Protocol has no {name!r}; TimedH11Protocol reads it"
+    assert hasattr(protocol.conn, "their_state"), f"{UVICORN}: H11Protocol.conn is no h11 connection"
+    assert hasattr(protocol.flow, "read_paused"), f"{UVICORN}: H11Protocol.flow has no read_paused"
+    for hook in ("connection_made", "data_received", "connection_lost"):
+        assert hook in vars(TimedH11Protocol) and hasattr(H11Protocol, hook), f"{UVICORN}: no {hook} to extend"
+
+
+def test_gradio_checks_upload_paths_only_for_launched_blocks():
+    source = inspect.getsource(gradio.processing_utils)
+    assert "has_launched" in source, f"{GRADIO}: the upload-folder check no longer reads Blocks.has_launched"
+    params = list(inspect.signature(gr.Blocks.preprocess_data).parameters)
+    assert params[:3] == ["self", "block_fn", "inputs"], f"{GRADIO}: Blocks.preprocess_data takes {params}"
+    assert inspect.iscoroutinefunction(gr.Blocks.preprocess_data), f"{GRADIO}: preprocess_data is not async"
+
+
+def test_check_event_inputs_runs_before_gradio_and_can_refuse():
+    seen = []
+    with gr.Blocks() as blocks:
+        gr.Textbox()
+
+    def check(block_fn, inputs):
+        seen.append(inputs)
+        raise ValueError("refused")
+
+    check_event_inputs(blocks, check)
+    assert blocks.has_launched
+    try:
+        asyncio.run(blocks.preprocess_data(None, ["x"], None))
+    except ValueError as e:
+        assert str(e) == "refused"
+    assert seen == [["x"]]
+
+
+def test_gradio_reads_the_session_capacity_it_is_given():
+    source = inspect.getsource(gradio.state_holder)
+    assert "state_session_capacity" in source, f"{GRADIO}: the state store no longer reads state_session_capacity"
+    with gr.Blocks() as blocks:
+        gr.Textbox()
+    bound_sessions(blocks, 7)
+    assert blocks.state_session_capacity == 7
