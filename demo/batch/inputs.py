@@ -18,13 +18,13 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-from demo.imaging.prepare import ImageInputError
+from demo.imaging.errors import ImageInputError
+from demo.imaging.read import TOO_LARGE, read_regular_file
 from demo.settings import MAX_BYTES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 MEMBER_SEP = "::"  # archive.zip::inner/path.png
-TOO_LARGE = f"larger than {MAX_BYTES // 2**20} MiB"
 
 
 class UsageError(Exception):
@@ -244,7 +244,7 @@ def read_item(item: Item) -> bytes:
     """-> the item's bytes, never more than MAX_BYTES read, whatever a header says.
     Raises ImageInputError (the row's message) or OSError."""
     if item.kind == "file":
-        return read_file(item.path)
+        return read_regular_file(item.path)
     try:
         data = read_member(item)
     except (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError) as e:
@@ -255,21 +255,6 @@ def read_item(item: Item) -> bytes:
         raise ImageInputError(f"archive member can't be read: {e}") from None
     if len(data) > MAX_BYTES:
         raise ImageInputError(f"archive member {TOO_LARGE}")
-    return data
-
-
-def read_file(path: str) -> bytes:
-    """A regular file's bytes; O_NONBLOCK so that a FIFO named x.png can't block the read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with open(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ImageInputError("not a regular file")
-        if st.st_size > MAX_BYTES:
-            raise ImageInputError(f"file {TOO_LARGE}")
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise ImageInputError(f"file {TOO_LARGE}")
     return data
 
 

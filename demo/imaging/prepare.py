@@ -6,7 +6,6 @@ Everything model-specific (size, polarity, recipe, mean/std) comes from the ONNX
 import io
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,9 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from demo.imaging.budget import DecodeBudget
+from demo.imaging.errors import (EmptyImageError, ImageInputError, ServerBusyError, TooSmallImageError,
+                                 UnexpectedImageError, UnsupportedImageError)
+from demo.imaging.read import TOO_LARGE, read_regular_file
 
 from demo.contract import InputSpec, normalize
 from demo.settings import DECODE_BUDGET_BYTES, DECODE_WAIT_S, MAX_BYTES, MAX_PIXELS
@@ -43,31 +45,6 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
 # decoder, Gradio's own image handling): one filter at import instead of catch_warnings per image
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
-
-
-class ImageInputError(ValueError):
-    """The input can't be turned into a model input; the message says why, for a person."""
-
-
-class UnsupportedImageError(ImageInputError):
-    """Not an image, or a format outside the allowlist (HTTP 415)."""
-
-
-class EmptyImageError(ImageInputError):
-    """Nothing drawn / a blank picture: the app says 'draw a digit' instead of guessing."""
-
-
-class TooSmallImageError(ImageInputError):
-    """A photo too small, or too thin for its length, to hold a digit or a garment the analysis could find."""
-
-
-class UnexpectedImageError(ImageInputError):
-    """Preparing the picture failed in a way the code does not foresee (a bug, logged with its
-    traceback): the person still gets a plain answer, not a server error."""
-
-
-class ServerBusyError(ImageInputError):
-    """Other requests' images hold the decode budget right now: try again (HTTP 503)."""
 
 
 # Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:
@@ -174,18 +151,17 @@ def _read_bytes(source) -> bytes:
         data = bytes(source)
     elif isinstance(source, (str, Path)):
         try:
-            with open(source, "rb") as f:  # one open + fstat: the CLI reads thousands of small files
-                if os.fstat(f.fileno()).st_size > MAX_BYTES:
-                    raise ImageInputError(f"{source}: file larger than {MAX_BYTES // 2**20} MiB")
-                data = f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            data = read_regular_file(source)
+        except FileNotFoundError:
             raise ImageInputError(f"{source}: no such file") from None
+        except ImageInputError as e:
+            raise ImageInputError(f"{source}: {e}") from None
     else:
         raise ImageInputError(f"expected image bytes, a path, a PIL image or an array, got {type(source).__name__}")
     if not data:
         raise ImageInputError("empty file: no image data")
     if len(data) > MAX_BYTES:
-        raise ImageInputError(f"file larger than {MAX_BYTES // 2**20} MiB")
+        raise ImageInputError(f"file {TOO_LARGE}")
     return data
 
 

@@ -17,13 +17,15 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from demo.imaging.errors import ImageInputError
+from demo.imaging.read import READ_FLAGS, read_regular_file
 from demo.settings import MAX_BYTES
 from demo.web.patches import check_event_inputs
 
 # one message whatever the path: existing, missing, a directory or a device all read the same,
 # so a caller learns nothing about the server's files
 REFUSED = "this upload is not a file the server received: upload the image again"
-OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opened non-blocking never waits
+OPEN_FLAGS = READ_FLAGS | os.O_NOFOLLOW  # and a symlink swapped in after the check is not followed
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
 
@@ -56,21 +58,13 @@ def checked_upload(path) -> Path:
 
 
 def read_upload(path) -> bytes:
-    """The bytes of an upload, read from the checked file itself (fstat after open: a file swapped
-    for a FIFO or a symlink between the check and the read is refused too), at most MAX_BYTES."""
+    """The bytes of an upload, read from the checked file itself through the one bounded reader
+    (a file swapped for a FIFO or a symlink between the check and the read is refused too)."""
     real = checked_upload(path)
     try:
-        fd = os.open(real, OPEN_FLAGS)
-    except OSError:
+        return read_regular_file(real, OPEN_FLAGS)
+    except (ImageInputError, OSError):
         raise UploadRefused() from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
-            raise UploadRefused()
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise UploadRefused()
-    return data
 
 
 def named_paths(value) -> Iterator:
