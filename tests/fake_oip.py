@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from demo.inference.protocol import HEADER_LENGTH, read_inputs, split_body, tensor_metadata
+from demo.inference.protocol import HEADER_LENGTH, parse_request, read_inputs, split_body, tensor_metadata, tensor_specs
 
 GIGABYTE = 1 << 30
 PIECE = 1 << 20
@@ -96,7 +96,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request, binary = split_body(body, self.headers.get(HEADER_LENGTH))
-        images = read_inputs(request, binary, tensor_metadata(self.server.session.get_inputs()))["image"]
+        specs = tensor_specs(self.server.session.get_inputs(), lambda axis: 1 << 20)
+        images = read_inputs(parse_request(request), binary, specs)["image"]
         logits = self.server.session.run(["logits"], {"image": images})[0]
         mode = self.server.next_mode(len(images))
         if mode in RAW_ANSWERS:

@@ -33,6 +33,35 @@ def invalid_parameters(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+async def image_body(request: Request) -> bytes | JSONResponse:
+    """The raw image bytes of the request, or the 4xx that refuses them."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return error(415, "send the image file's raw bytes as the request body "
+                          "(curl --data-binary @digit.png), not a multipart form (curl -F)")
+    body = await read_body(request, MAX_BYTES)
+    if body is None:
+        return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
+    if not body:
+        return error(400, "empty body: send the image file's bytes as the request body")
+    return body
+
+
+async def answered(work, respond=JSONResponse):
+    """Run `work` (-> a JSON-able dict) off the event loop; a picture's refusal -> its 4xx."""
+    try:
+        return respond(await run_in_threadpool(work))
+    except ServerBusyError as e:  # the decode memory budget stayed spent: come back, not a 500
+        return error(503, str(e), {"Retry-After": "5"})
+    except EmptyImageError as e:
+        return error(422, str(e))
+    except UnsupportedImageError as e:
+        return error(415, str(e))
+    except (ImageInputError, InputError) as e:
+        return error(400, str(e))
+    except ModelError as e:  # --backend triton: the server failed or its answer was refused
+        return error(502, str(e))
+
+
 def build_api(zoo: ModelZoo) -> FastAPI:
     api = FastAPI(title="tinyzoo", docs_url=None, redoc_url=None)
 
@@ -54,27 +83,10 @@ def build_api(zoo: ModelZoo) -> FastAPI:
             return error(404, str(e))
         if not isinstance(onnx_model, ImageClassifier):
             return error(400, f"{model} is a {onnx_model.meta.task} model, not an image classifier")
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            return error(415, "send the image file's raw bytes as the request body "
-                              "(curl --data-binary @digit.png), not a multipart form (curl -F)")
-        body = await read_body(request, MAX_BYTES)
-        if body is None:
-            return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
-        if not body:
-            return error(400, "empty body: send the image file's bytes as the request body")
-        try:
-            pred = await run_in_threadpool(onnx_model.classify, body, top_k)
-        except ServerBusyError as e:  # the decode memory budget stayed spent: come back, not a 500
-            return error(503, str(e), {"Retry-After": "5"})
-        except EmptyImageError as e:
-            return error(422, str(e))
-        except UnsupportedImageError as e:
-            return error(415, str(e))
-        except (ImageInputError, InputError) as e:
-            return error(400, str(e))
-        except ModelError as e:  # --backend triton: the server failed or its answer was refused
-            return error(502, str(e))
-        return pred.to_json()
+        body = await image_body(request)
+        if not isinstance(body, bytes):
+            return body
+        return await answered(lambda: onnx_model.classify(body, top_k).to_json())
 
     add_predict_route(api, zoo)
     return api

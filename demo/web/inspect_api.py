@@ -20,43 +20,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from demo.contract import DATASETS
-from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
 from demo.inference.inside import InspectionError, all_models, dataset_models, inspector, mistakes
-from demo.inference.runtime import InputError, ModelError, ModelZoo
-from demo.settings import MAX_BYTES, TOP_K
-from demo.web.api import error
-from demo.web.connections import read_body
+from demo.inference.runtime import ModelError, ModelZoo
+from demo.settings import TOP_K
+from demo.web.api import answered, error, image_body
 
 
 def json_answer(data: dict) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
-
-
-async def image_body(request: Request) -> bytes | Response:
-    """The raw image bytes of the request, or the 4xx /api/classify answers for the same body."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return error(415, "send the image file's raw bytes as the request body "
-                          "(curl --data-binary @digit.png), not a multipart form (curl -F)")
-    body = await read_body(request, MAX_BYTES)
-    if body is None:
-        return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
-    if not body:
-        return error(400, "empty body: send the image file's bytes as the request body")
-    return body
-
-
-async def answered(work, *args):
-    """Run `work` off the event loop; the image errors as /api/classify maps them."""
-    try:
-        return json_answer(await run_in_threadpool(work, *args))
-    except ServerBusyError as e:
-        return error(503, str(e), {"Retry-After": "5"})
-    except EmptyImageError as e:
-        return error(422, str(e))
-    except UnsupportedImageError as e:
-        return error(415, str(e))
-    except (ImageInputError, InputError) as e:
-        return error(400, str(e))
 
 
 def build_inspect_router(zoo: ModelZoo) -> APIRouter:
@@ -75,7 +46,7 @@ def build_inspect_router(zoo: ModelZoo) -> APIRouter:
         body = await image_body(request)
         if not isinstance(body, bytes):
             return body
-        return await answered(lambda: looking.inspect(body, top_k).to_json())
+        return await answered(lambda: looking.inspect(body, top_k).to_json(), json_answer)
 
     @router.post("/api/inspect/all")
     async def every_model(request: Request, dataset: str):
@@ -91,7 +62,7 @@ def build_inspect_router(zoo: ModelZoo) -> APIRouter:
             rows = all_models(zoo, body, dataset)
             return {"rows": rows, "total_ms": (time.perf_counter() - started) * 1000}
 
-        return await answered(table)
+        return await answered(table, json_answer)
 
     @router.get("/api/models/{model_id}/mistakes")
     async def model_mistakes(model_id: str):
