@@ -1,9 +1,10 @@
 """Load test against a local `python -m demo` (loopback only, bounded in time): N concurrent
-clients for D seconds, each alternating Gradio REST calls (upload + call + result) and HTTP API
-calls. Reports requests/s, p50/p99 per kind, errors, and the server's RSS before and after.
+clients for D seconds, each going round Gradio REST calls (upload + call + result), HTTP API calls
+and /v2 inference (a binary mnist-cnn tensor). Reports requests/s, p50/p99 per kind, errors, and
+the server's RSS after a warm-up and after each of R rounds on the same server.
 
-    python -m bench.load_test                    # 32 clients, 60 s
-    python -m bench.load_test --clients 8 --seconds 10
+    python -m bench.load_test                                  # 32 clients, one 60 s round
+    python -m bench.load_test --clients 48 --seconds 60 --rounds 3
 """
 import argparse
 import http.client
@@ -43,6 +44,15 @@ class Client:
                                     {"Content-Type": "application/octet-stream"})
         return status == 200 and b'"label"' in body
 
+    def v2(self, tensor: bytes) -> bool:
+        header = json.dumps({"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 28, 28],
+                                         "parameters": {"binary_data_size": len(tensor)}}],
+                             "outputs": [{"name": "logits", "parameters": {"classification": 1}}]}).encode()
+        status, body = self.request("POST", "/v2/models/mnist-cnn/infer", header + tensor,
+                                    {"Content-Type": "application/octet-stream",
+                                     "Inference-Header-Content-Length": str(len(header))})
+        return status == 200 and b'"outputs"' in body
+
     def gradio(self, image: bytes) -> bool:
         return b"event: complete" in self.gradio_events(image)
 
@@ -63,9 +73,19 @@ class Client:
         return body if status == 200 else b""
 
 
-def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kinds=("HTTP API", "Gradio")):
-    """-> ({kind: [(ms, ok), ...]}, elapsed seconds); each client alternates Gradio and HTTP API."""
-    results: dict[str, list[tuple[float, bool]]] = {"HTTP API": [], "Gradio": []}
+KINDS = ("HTTP API", "Gradio", "/v2")
+
+
+def call(client: Client, kind: str, image: bytes, tensor: bytes) -> bool:
+    if kind == "Gradio":
+        return client.gradio(image)
+    return client.v2(tensor) if kind == "/v2" else client.http_api(image)
+
+
+def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kinds=KINDS):
+    """-> ({kind: [(ms, ok), ...]}, elapsed seconds); each client goes round the kinds."""
+    results: dict[str, list[tuple[float, bool]]] = {kind: [] for kind in kinds}
+    tensor = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32).tobytes()
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
@@ -76,7 +96,7 @@ def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kind
             image = uploads[n % len(uploads)]
             t0 = time.perf_counter()
             try:
-                ok = client.gradio(image) if kind == "Gradio" else client.http_api(image)
+                ok = call(client, kind, image, tensor)
             except (OSError, http.client.HTTPException, ValueError, KeyError):
                 ok, client = False, Client(port)
             with lock:
@@ -95,50 +115,47 @@ def run_load(port: int, uploads: list[bytes], clients: int, seconds: float, kind
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--only", choices=["both", "http", "gradio"], default="both", help="which calls to send")
+    p.add_argument("--seconds", type=float, default=60, help="length of one round")
+    p.add_argument("--rounds", type=int, default=1, help="rounds against the same server, RSS read after each")
+    p.add_argument("--only", choices=["all", "http", "gradio", "v2"], default="all", help="which calls to send")
     p.add_argument("--warmup", type=float, default=20, help="seconds of the same load before RSS is first read")
     args = p.parse_args()
 
     images, _ = load_split("mnist", "test")
     rng = np.random.default_rng(0)
     uploads = [render_wild(images[i], rng)[0] for i in range(64)]
+    kinds = {"all": KINDS, "http": ("HTTP API",), "gradio": ("Gradio",), "v2": ("/v2",)}[args.only]
     proc, port = start_server()
     try:
         # warm-up under the same load first: first-use allocations (arenas, caches, thread pools)
         # are not growth; RSS is compared from after it
-        kinds = {"both": ("HTTP API", "Gradio"), "http": ("HTTP API",), "gradio": ("Gradio",)}[args.only]
         run_load(port, uploads, args.clients, args.warmup, kinds)
-        rss_before = rss_mib(proc.pid)
-        rss_samples, done = [], threading.Event()
-
-        def sample_rss() -> None:  # growth that levels off is warm-up; growth that keeps going is a leak
-            while not done.wait(args.seconds / 6):
-                rss_samples.append(rss_mib(proc.pid))
-
-        sampler = threading.Thread(target=sample_rss)
-        sampler.start()
-        results, elapsed = run_load(port, uploads, args.clients, args.seconds, kinds)
-        done.set()
-        sampler.join()
-        rss_after = rss_mib(proc.pid)
+        rss = [rss_mib(proc.pid)]
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append(run_load(port, uploads, args.clients, args.seconds, kinds))
+            rss.append(rss_mib(proc.pid))
     finally:
         proc.terminate()
         proc.wait(10)
+    report(args, rounds, rss)
 
-    print(f"\n{args.clients} concurrent clients for {args.seconds:.0f} s against one local server "
-          f"(wild-photo uploads, mnist-cnn, CPU)")
+
+def report(args, rounds, rss: list[float]) -> None:
+    print(f"\n{args.clients} concurrent clients, {args.rounds} round(s) of {args.seconds:.0f} s against one local "
+          f"server (wild-photo uploads and a /v2 tensor, mnist-cnn, CPU)")
     table = []
-    for kind, samples in results.items():
-        if not samples:
-            continue
-        ms = [m for m, _ in samples]
-        table.append((kind, f"{len(samples):,}", f"{len(samples) / elapsed:,.1f}", f"{np.percentile(ms, 50):.1f}",
-                      f"{np.percentile(ms, 99):.1f}", sum(not ok for _, ok in samples)))
-    print_table(["calls", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], table)
-    growth = (rss_after - rss_before) / rss_before
-    print(f"\nserver RSS: {rss_before:.0f} MiB after a {args.warmup:.0f} s warm-up, {rss_after:.0f} MiB after the run "
-          f"({growth:+.1%}); during the run, every {args.seconds / 6:.0f} s: {', '.join(f'{m:.0f}' for m in rss_samples)} MiB")
+    for number, (results, elapsed) in enumerate(rounds, 1):
+        for kind, samples in results.items():
+            if not samples:
+                continue
+            ms = [m for m, _ in samples]
+            table.append((number, kind, f"{len(samples):,}", f"{len(samples) / elapsed:,.1f}",
+                          f"{np.percentile(ms, 50):.1f}", f"{np.percentile(ms, 99):.1f}",
+                          sum(not ok for _, ok in samples)))
+    print_table(["round", "calls", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], table)
+    print(f"\nserver RSS: {rss[0]:.0f} MiB after a {args.warmup:.0f} s warm-up, then after each round: "
+          f"{', '.join(f'{m:.0f}' for m in rss[1:])} MiB ({(rss[-1] - rss[0]) / rss[0]:+.1%} in all)")
 
 
 if __name__ == "__main__":
