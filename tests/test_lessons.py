@@ -123,7 +123,9 @@ def test_lessons_tab_endpoints(live_server):
     from gradio_client import Client
 
     client = Client(live_server, verbose=False)
-    assert client.predict(4, api_name="/predict_linear") == pytest.approx(8.0, abs=0.05)
+    y, message = client.predict(4, api_name="/predict_linear")
+    assert y == pytest.approx(8.0, abs=0.05) and message == ""
+    assert client.predict(None, api_name="/predict_linear") == (None, "**Type a number for x** to get a prediction.")
     _curve, answer = client.predict(3, api_name="/predict_logistic")
     assert "P(y=1 | x=3)" in answer
     assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")

@@ -44,7 +44,7 @@ def prediction(kind: str, w: float, b: float, x: np.ndarray) -> np.ndarray:
 
 def loss(lesson: GDLesson, w: float, b: float) -> float:
     """MSE (linear) or binary cross-entropy (logistic) over the lesson's points; inf once w, b overflow."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         p = prediction(lesson.kind, w, b, lesson.x)
         if lesson.kind == "logistic":
             logs = lesson.y * np.maximum(np.log(p), LOG_FLOOR) + (1 - lesson.y) * np.maximum(np.log1p(-p), LOG_FLOOR)
