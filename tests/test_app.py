@@ -158,7 +158,7 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     assert splits == {"fashion-cnn · train", "fashion-cnn · test", "fashion-mlp · train", "fashion-mlp · test"}
     rows = [dict(zip(lr["value"]["columns"], r)) for r in lr["value"]["data"]]
     cnn_lr = [r["lr"] for r in rows if r["split"] == "fashion-cnn · lr"]
-    assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-3)
+    assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-2)  # the plot rounds to 3 digits
     loss, _, _, summary = client.predict("fashion-cnn-step", "fashion-cnn-onecycle", api_name="/training_curves")
     splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
     assert {"fashion-cnn-step · val", "fashion-cnn-onecycle · val", "fashion-cnn-step · train"} <= splits
