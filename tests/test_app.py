@@ -88,7 +88,7 @@ def test_readme_quotes_the_recorded_seconds_per_epoch(zoo):
     for model_id, quoted in rows.items():
         recorded = zoo.get(model_id).meta.train.seconds_per_epoch
         assert quoted == f"{recorded:.1f}", model_id
-        assert f"{recorded:.1f} on" in training_summary(zoo.get(model_id).meta)
+        assert f"{recorded:.1f} s on" in training_summary(zoo.get(model_id).meta)
 
 
 def test_http_api_classify(live_server):
@@ -135,9 +135,9 @@ def test_gradio_hello_endpoint_names_allowed_characters(client):
 
 def test_gradio_training_curves_endpoint(client, zoo):
     """The Training tab: per-epoch curves from the ONNX metadata and the file's measured figures."""
-    loss, accuracy, summary = client.predict("fashion-cnn", api_name="/training_curves")
+    loss, accuracy, lr, summary = client.predict("fashion-cnn", "none", api_name="/training_curves")
     history = zoo.get("fashion-cnn").meta.train.history
-    rows = [dict(zip(loss["columns"], r)) for r in loss["data"]]
+    rows = [dict(zip(loss["value"]["columns"], r)) for r in loss["value"]["data"]]
     assert {r["split"] for r in rows} == {"train", "test"} and len(rows) == 2 * len(history)
     assert [r["loss"] for r in rows if r["split"] == "train"] == [h["train_loss"] for h in history]
     assert accuracy["visible"]  # the accuracy plot: shown, with its curves
@@ -145,9 +145,26 @@ def test_gradio_training_curves_endpoint(client, zoo):
     assert {dict(zip(accuracy["columns"], r))["split"] for r in accuracy["data"]} == {"train", "test"}
     shipped = zoo.get("fashion-cnn").meta.measurements.test_accuracy
     assert f"{shipped:.2%}" in summary and "dropout 0.25" in summary and "adamw" in summary
-    hello_loss, hello_accuracy, _ = client.predict("hello-rnn", api_name="/training_curves")
+    hello_loss, hello_accuracy, _, hello_table = client.predict("hello-rnn", "none", api_name="/training_curves")
+    assert "positions of its training string" in hello_table and "ms on cpu" in hello_table
+    hello_loss = hello_loss["value"]
     assert hello_loss["data"] and not hello_accuracy["value"]["data"]  # the char RNN logs a loss per epoch, no accuracy
     assert hello_accuracy["visible"] is False  # so its empty accuracy plot is hidden
+
+
+def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, zoo):
+    loss, _, lr, _ = client.predict("fashion-cnn", "fashion-mlp", api_name="/training_curves")
+    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
+    assert splits == {"fashion-cnn · train", "fashion-cnn · test", "fashion-mlp · train", "fashion-mlp · test"}
+    rows = [dict(zip(lr["value"]["columns"], r)) for r in lr["value"]["data"]]
+    cnn_lr = [r["lr"] for r in rows if r["split"] == "fashion-cnn · lr"]
+    assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-2)  # the plot rounds to 3 digits
+    loss, _, _, summary = client.predict("fashion-cnn-step", "fashion-cnn-onecycle", api_name="/training_curves")
+    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
+    assert {"fashion-cnn-step · val", "fashion-cnn-onecycle · val", "fashion-cnn-step · train"} <= splits
+    assert "tinyzoo train fashion-cnn" in summary and "--scheduler step" in summary  # how it was made
+    lesson_loss, *_ = client.predict("linear-regression", "none", api_name="/training_curves")
+    assert lesson_loss["visible"] and len(lesson_loss["value"]["data"]) > 100  # its gradient-descent steps
 
 
 def test_every_trained_model_carries_its_history(zoo):

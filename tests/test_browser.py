@@ -141,8 +141,8 @@ def test_answer_shows_while_the_pen_is_still_down(page, digits):
 def test_changing_the_model_answers_again(page, digits):
     draw(page, digits[4])
     assert "mnist-cnn" in page.locator("#mnist-info").inner_text()
-    page.get_by_label("model").first.click()
-    page.get_by_role("option", name="mnist-mlp", exact=True).click()
+    page.get_by_label("model (test accuracy)").first.click()
+    page.get_by_role("option", name=re.compile(r"^mnist-mlp · \d")).click()
     page.locator("#mnist-info").get_by_text("mnist-mlp").wait_for()  # the same drawing, answered by the new model
     assert headline(page) in list("0123456789")
 
@@ -225,7 +225,9 @@ def test_phone_draws_and_shows_answer_and_seen_without_scrolling(browser, server
 def test_newcomer_finds_explanations_captions_and_the_readme(page):
     assert "Draw a digit" in page.inner_text("body")
     readme = page.get_by_role("link", name="README")
-    assert page.request.get(server_url(page) + readme.get_attribute("href")).text().startswith("# tinyzoo")
+    assert readme.get_attribute("target") == "_blank"  # a new tab: the drawing stays where it is
+    shown = page.request.get(server_url(page) + readme.get_attribute("href"))
+    assert shown.headers["content-type"].startswith("text/html") and "<h1>tinyzoo</h1>" in shown.text()
     page.get_by_role("tab", name="Fashion").click()
     assert "Upload a photo of one piece of clothing" in page.inner_text("body")
     captions = page.locator("#fashion-examples").inner_text()
@@ -262,7 +264,7 @@ def test_hello_error_clears_the_old_result(page):
 
 
 def test_linear_answers_at_once_rounded_and_on_enter(page):
-    open_tab(page, "Lessons", "Linear regression")
+    open_tab(page, "Lessons", "Linear")
     assert page.locator("#linear-y input").input_value() == "8"
     x = page.locator("#linear-x input")
     x.fill("5")
@@ -270,10 +272,32 @@ def test_linear_answers_at_once_rounded_and_on_enter(page):
     page.wait_for_function("() => document.querySelector('#linear-y input').value === '10'")
 
 
-def test_logistic_answers_at_once_with_a_marker(page):
-    open_tab(page, "Lessons", "Logistic regression")
+def marker_columns(page, selector: str) -> list[int]:
+    """The picture's columns holding the marker's red, in the picture's own pixels."""
+    import numpy as np
+
+    src = page.locator(f"{selector} img").get_attribute("src")
+    data = page.request.get(src if src.startswith("http") else server_url(page) + src).body()
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    red = (pixels[..., 0] > 200) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)
+    return sorted(set(np.flatnonzero(red.sum(0) > 100).tolist()))  # a full-height line, not the legend's swatch
+
+
+def test_logistic_marker_follows_x_and_shows_at_low_p(page):
+    open_tab(page, "Lessons", "Logistic")
     assert "P(y=1 | x=2.5)" in page.locator("#logistic-out").inner_text()
-    page.locator("#logistic-plot").get_by_text("x = 2.5").first.wait_for()  # the marker's legend entry
+    first = marker_columns(page, "#logistic-plot")
+    assert first, "no marker at x = 2.5"
+    for value in ("7", "0.5"):  # the second change used to lose the marker; P(y=1 | 0.5) is ~0
+        x = page.locator("#logistic-x input[type=number]")
+        x.fill(value)
+        x.press("Enter")
+        page.locator("#logistic-out").get_by_text(f"x={value}").wait_for()
+        page.locator("#logistic-plot").get_by_text(f"marked at x = {value}").wait_for()
+        page.wait_for_function("([v]) => document.querySelector('#logistic-plot img').complete", arg=[value])
+        columns = marker_columns(page, "#logistic-plot")
+        assert columns and columns != first, (value, columns)
+        first = columns
 
 
 def test_diabetes_starts_valid_and_names_the_bad_field(page):
@@ -298,14 +322,24 @@ def test_spiral_follows_the_model(page):
     page.wait_for_function("([src]) => document.querySelector('#spiral-board img').src !== src", arg=[before])
 
 
+def pick(page, elem_id: str, option: str):
+    """Choose from a long dropdown by typing its name (the list filters to it)."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def test_training_tab_for_a_model_without_accuracy(page):
     open_tab(page, "Training")
     assert page.locator("#training-accuracy").is_visible()
     assert page.locator("#training-table th").first.inner_text().strip() == "measure"
-    page.get_by_label("model").last.click()
-    page.get_by_role("option", name="hello-rnn").click()
+    pick(page, "training-run", "hello-rnn")
     page.locator("#training-table").get_by_text("hello-rnn").wait_for()
     page.locator("#training-accuracy").wait_for(state="hidden")
+    table = page.locator("#training-table").inner_text()
+    assert "positions of its training string" in table and "test examples" not in table  # not a test set
+    assert "0.0 s" not in table and "ms on cpu" in table
 
 
 def test_phone_training_table_breaks_between_words(browser, server):
@@ -331,3 +365,179 @@ def test_input_errors_are_one_log_line_not_a_traceback(page, server, tmp_path):
     log = server[1].read_text()
     assert "Traceback" not in log, log[-3000:]
     assert re.search(r"refused input: .*not an image", log) and re.search(r"refused input: .*'x'", log), log[-3000:]
+
+
+# --- issue 26: the open defects and the lessons that move ----------------------------------------
+
+def png_bytes(array) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_hello_says_what_it_learned_and_why_rnn_tops_out(page):
+    open_tab(page, "Hello")
+    assert "position by position" in page.inner_text("body") and "predicts the next" not in page.inner_text("body")
+    info = page.locator("#hello-info").inner_text()
+    assert "top out near 0.71" in info and "tanh" in info
+
+
+def test_hello_epoch_slider_shows_the_prediction_at_that_epoch(page):
+    open_tab(page, "Hello")
+    out = page.locator("#hello-epoch-out")
+    assert "epoch 1 of 35" in out.inner_text() and "heeee" in out.inner_text()
+    box = page.locator("#hello-epoch input[type=number]")
+    box.fill("35")
+    box.press("Enter")
+    out.get_by_text("epoch 35 of 35").wait_for()
+    assert "ohlol" in out.inner_text() and "5 of 5 positions right" in out.inner_text()
+
+
+def test_training_lists_every_model_and_overlays_two_runs(page, zoo):
+    open_tab(page, "Training")
+    page.locator("#training-run input").click()
+    options = [o.replace("✓", "").strip() for o in page.get_by_role("option").all_inner_texts()]
+    assert set(zoo.ids()) <= set(options), sorted(set(zoo.ids()) - set(options))  # lessons included
+    page.locator("#training-table").click()  # closes the list
+    pick(page, "training-run", "linear-regression")
+    page.locator("#training-table").get_by_text("linear-regression").wait_for()
+    page.locator("#training-loss").wait_for(state="visible")  # its recorded gradient-descent steps
+    pick(page, "training-run", "fashion-cnn")
+    page.locator("#training-table").get_by_text("fashion-cnn").wait_for()
+    assert page.locator("#training-lr").is_visible()  # the schedule, plotted
+    pick(page, "training-other", "fashion-mlp")  # the overlay's frames are checked in test_app
+    page.locator("#training-loss canvas, #training-loss svg").first.wait_for()
+    assert page.locator(".toast-body").count() == 0
+
+
+def test_training_table_frame_is_as_wide_as_its_table(page):
+    open_tab(page, "Training")
+    table = page.locator("#training-table table")
+    table.wait_for()
+    frame = table.bounding_box()["width"]
+    rows = table.locator("tr").first.bounding_box()["width"]
+    assert frame <= rows + 2, (frame, rows)
+
+
+@pytest.mark.parametrize("screen", [PHONE], ids=["phone"])
+def test_phone_shows_every_tab_lesson_and_the_spiral_legend(browser, server, screen):
+    page = open_app(browser, server, screen)
+    try:
+        for name in ("Digits", "Fashion", "Hello", "Lessons", "Training"):
+            assert page.get_by_role("tab", name=name).is_visible(), name
+        page.get_by_role("tab", name="Lessons").click()
+        for name in ("Linear", "Logistic", "Diabetes", "Spiral"):
+            assert page.get_by_role("tab", name=name, exact=True).is_visible(), name
+        page.get_by_role("tab", name="Spiral").click()
+        wait_picture(page, "#spiral-board img")
+        assert_caption_clear(page, "#spiral-board", "img")  # the legend at the picture's top is not covered
+    finally:
+        page.context.close()
+
+
+def test_drawing_after_an_upload_takes_the_upload_away(page, digits, tmp_path):
+    upload(page, tmp_path, drawn_digit_png(size=320))
+    page.locator("#mnist-info").get_by_text("for the uploaded picture").wait_for()
+    page.locator("#mnist-found img").wait_for()
+    draw(page, digits[7])
+    page.locator("#mnist-info").get_by_text("for your drawing").wait_for()
+    page.locator("#mnist-found").wait_for(state="hidden")
+    page.wait_for_function("() => !document.querySelector('#mnist-upload img')")
+    assert headline(page) == str(digits[7].label)
+
+
+def test_shaded_blank_photo_is_not_called_flat_and_fashion_box_is_the_garment(page, tmp_path):
+    import numpy as np
+
+    shaded = np.tile(np.linspace(90, 230, 300).astype(np.uint8), (240, 1))
+    upload(page, tmp_path, png_bytes(shaded))
+    page.locator("#mnist-info").get_by_text("Nothing to classify").wait_for()
+    assert "flat colour" not in page.locator("#mnist-info").inner_text()
+    page.get_by_role("tab", name="Fashion").click()
+    shirt = np.full((300, 300), 240, np.uint8)
+    shirt[60:250, 80:220] = 40
+    upload(page, tmp_path, png_bytes(shirt), "#fashion-upload")
+    page.locator("#fashion-found").get_by_text("where the garment was found").wait_for()
+    assert "ink" not in page.locator("#fashion-found").inner_text()
+
+
+def test_diabetes_answers_on_enter_and_a_correction_clears_the_error(page):
+    open_tab(page, "Lessons", "Diabetes")
+    out = page.locator("#diabetes-out")
+    glucose = page.get_by_label(re.compile("^glu:"))
+    glucose.fill("0")
+    glucose.press("Enter")  # Enter answers (it did nothing)
+    out.get_by_text("Check the form").wait_for()
+    glucose.fill("130")
+    glucose.press("Enter")
+    out.get_by_text("P(diabetes)").wait_for()
+    assert "Check the form" not in out.inner_text()
+
+
+def test_linear_cleared_x_clears_the_answer_without_a_toast(page):
+    open_tab(page, "Lessons", "Linear")
+    x = page.locator("#linear-x input")
+    x.fill("")
+    x.press("Enter")
+    page.locator("#linear-message").get_by_text("Type a number for x").wait_for()
+    assert page.locator("#linear-y input").input_value() == ""
+    page.get_by_role("tab", name="Digits").click()
+    assert page.locator(".toast-wrap .toast-body, [data-testid='toast-body']").count() == 0
+
+
+def test_digits_open_with_equal_answer_boxes_and_labelled_models(page):
+    label, seen = (page.locator(s).bounding_box() for s in ("#mnist-label", "#mnist-seen"))
+    assert abs(label["height"] - seen["height"]) <= 2, (label, seen)
+    page.locator("#mnist-model input").click()
+    options = [o.replace("✓", "").strip() for o in page.get_by_role("option").all_inner_texts()]
+    assert all(re.match(r"^mnist-\w+(-int8)? · \d+\.\d\d%", o) for o in options), options
+    int8 = [i for i, o in enumerate(options) if "-int8" in o]
+    assert int8 and min(int8) > max(i for i, o in enumerate(options) if "-int8" not in o)  # twins after
+
+
+def stepper_printout(page, name: str) -> str:
+    return page.locator(f"#{name}-printout").inner_text()
+
+
+def test_linear_stepper_steps_like_pytorch_and_diverges_at_a_large_rate(page, zoo):
+    from demo.inference import lessons as gd
+
+    lesson = gd.GDLesson.from_results(zoo.get("linear-regression").meta.measurements.results)
+    open_tab(page, "Lessons", "Linear")
+    page.locator("#linear-step").click()
+    page.locator("#linear-status").get_by_text("epoch 1 at").wait_for()
+    _, w, b, _ = lesson.recorded[1]
+    assert f"w = {w: .6f}" in stepper_printout(page, "linear") and "PyTorch at epoch 1" in stepper_printout(page, "linear")
+    rate = page.locator("#linear-lr input[type=number]")
+    rate.fill("0.2")
+    rate.press("Enter")
+    page.locator("#linear-steps").get_by_text("10", exact=True).click()
+    for _ in range(3):
+        page.locator("#linear-step").click()
+    page.locator("#linear-status").get_by_text("diverging").wait_for()
+    page.locator("#linear-reset").click()
+    page.locator("#linear-status").get_by_text("epoch 0 at").wait_for()
+
+
+def test_logistic_stepper_plays_and_pauses(page):
+    open_tab(page, "Lessons", "Logistic")
+    page.locator("#logistic-play").click()
+    page.wait_for_function("() => /epoch [3-9]\\d* at|epoch \\d{2,} at/.test(document.querySelector('#logistic-status').innerText)")
+    page.get_by_role("button", name="pause").click()
+    page.get_by_role("button", name="play").wait_for()
+    after = page.locator("#logistic-status").inner_text()
+    page.locator("#logistic-step").click()  # paused: only the click moves it
+    page.wait_for_function("([before]) => document.querySelector('#logistic-status').innerText !== before", arg=[after])
+    assert "converging" in page.locator("#logistic-status").inner_text()
+
+
+def test_shift_and_scale_shows_every_model_on_the_moved_drawing(page, digits):
+    draw(page, digits[8])
+    page.locator("#mnist-shift").get_by_text("shift and scale").click()
+    dx = page.locator("#shift-dx input[type=number]")
+    dx.fill("6")
+    dx.press("Enter")
+    table = page.locator("#shift-table")
+    page.wait_for_function("""() => ['mnist-softmax', 'mnist-mlp', 'mnist-cnn', 'mnist-lenet5', 'mnist-resnet']
+        .every((m) => document.querySelector('#shift-table').innerText.includes(m))""")
+    wait_picture(page, "#shift-seen img")

@@ -123,7 +123,9 @@ def test_lessons_tab_endpoints(live_server):
     from gradio_client import Client
 
     client = Client(live_server, verbose=False)
-    assert client.predict(4, api_name="/predict_linear") == pytest.approx(8.0, abs=0.05)
+    y, message = client.predict(4, api_name="/predict_linear")
+    assert y == pytest.approx(8.0, abs=0.05) and message == ""
+    assert client.predict(None, api_name="/predict_linear") == (None, "**Type a number for x** to get a prediction.")
     _curve, answer = client.predict(3, api_name="/predict_logistic")
     assert "P(y=1 | x=3)" in answer
     assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")
@@ -133,3 +135,41 @@ def test_lessons_tab_endpoints(live_server):
     assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
     text, board = client.predict("spiral-mlp", 0.5, 0.2, api_name="/predict_spiral")
     assert text.startswith("(0.5, 0.2) → class **") and "`spiral-mlp`" in text and board
+
+
+@pytest.mark.parametrize("model_id, module, loss_fn", [
+    ("linear-regression", linear_regression, torch.nn.functional.mse_loss),
+    ("logistic-regression", logistic_regression, torch.nn.functional.binary_cross_entropy)])
+def test_app_gradient_descent_steps_equal_pytorchs(zoo, model_id, module, loss_fn):
+    """The app's numpy stepper, from the shipped start at the shipped learning rate, lands on the
+    (w, b, loss) PyTorch recorded in the shipped file at every recorded epoch, and a fresh PyTorch run
+    records the same path (the file is not stale)."""
+    from demo.inference import lessons as gd
+    from training.lessons.common import fit_full_batch
+
+    lesson = gd.GDLesson.from_results(zoo.get(model_id).meta.measurements.results)
+    epochs = lesson.recorded[-1][0]
+    assert lesson.recorded[0][0] == 0 and len(lesson.recorded) > 100 and epochs == zoo.get(model_id).meta.train.epochs
+    numpy_path = {row[0]: row for row in gd.run(lesson, lesson.lr, epochs)}
+    for epoch, w, b, loss in lesson.recorded:
+        assert numpy_path[epoch][1:] == pytest.approx((w, b, loss), abs=1e-6), epoch
+    torch.manual_seed(0)
+    fresh = []
+    fit_full_batch(module.Line() if module is linear_regression else module.Logistic(),
+                   module.X_DATA, module.Y_DATA, loss_fn, lesson.lr, epochs, fresh)
+    assert [tuple(row) for row in fresh] == list(lesson.recorded)
+
+
+def test_gradient_descent_shows_slow_oscillating_and_diverging_rates(zoo):
+    """The learning rates the stepper offers show each behaviour on the course's line (the MSE's
+    curvature along w is 2·mean(x²) ≈ 11: steps above 2/11 overshoot without end)."""
+    from demo.inference import lessons as gd
+
+    lesson = gd.GDLesson.from_results(zoo.get("linear-regression").meta.measurements.results)
+    assert gd.verdict(gd.run(lesson, 0.2, 30)).startswith("diverging")
+    assert gd.verdict(gd.run(lesson, 0.17, 12)).startswith("oscillating")
+    assert gd.verdict(gd.run(lesson, 0.01, 12)).startswith("converging")
+    assert gd.verdict(gd.run(lesson, lesson.lr, 1000)).startswith("converged")
+    assert gd.loss(lesson, 2.0, 0.0) == 0.0
+    with pytest.raises(ValueError, match="no gradient-descent history"):
+        gd.GDLesson.from_results({"w": 1.0})

@@ -69,16 +69,33 @@ def recipe(model_id: str, seed: int):
     return get_entry(model_id), config_for(model_id, {"seed": seed})
 
 
-def fit_full_batch(model: torch.nn.Module, xs, ys, loss_fn, lr: float, epochs: int) -> torch.nn.Module:
-    """The course's loop for the toy lessons: whole data set each step, plain SGD."""
+def fit_full_batch(model: torch.nn.Module, xs, ys, loss_fn, lr: float, epochs: int,
+                   path: list | None = None) -> torch.nn.Module:
+    """The course's loop for the toy lessons: whole data set each step, plain SGD. With `path`, a
+    one-input model (model.linear) appends its (epoch, w, b, loss) at the epochs gd_epoch_recorded keeps."""
     x, y = (torch.tensor(v, dtype=torch.float32).view(-1, 1) for v in (xs, ys))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        loss = loss_fn(model(x), y)
+    for epoch in range(epochs + 1):
+        loss = loss_fn(model(x), y)  # at the weights after `epoch` steps
+        if path is not None and gd_epoch_recorded(epoch, epochs):
+            path.append([epoch, model.linear.weight.item(), model.linear.bias.item(), loss.item()])
+        if epoch == epochs:
+            break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return model
+
+
+def gd_epoch_recorded(epoch: int, epochs: int) -> bool:
+    """Every step of the first 100 (what a learner steps through), then every 50th and the last: a
+    few kilobytes of metadata for thousands of steps."""
+    return epoch <= 100 or epoch % 50 == 0 or epoch == epochs
+
+
+def gd_results(kind: str, xs, ys, lr: float, path: list) -> dict:
+    """The lesson's gradient descent as the app replays it (demo/inference/lessons.py reads this)."""
+    return {"kind": kind, "x": list(xs), "y": list(ys), "lr": lr, "start": path[0][1:3], "path": path}
 
 
 def lesson_main(doc: str, run):

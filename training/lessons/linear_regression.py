@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import LessonFit, fit_full_batch, lesson_main, pyplot, recipe, save_figure
+from training.lessons.common import LessonFit, fit_full_batch, gd_results, lesson_main, pyplot, recipe, save_figure
 
 X_DATA, Y_DATA = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0]
 EXERCISE_X, EXERCISE_Y = [1.0, 2.0, 3.0, 4.0], [6.8, 9.8, 13.2, 16.2]
@@ -57,10 +57,10 @@ def autograd(xs, ys, lr: float = 0.01, epochs: int = 100) -> float:
     return w.item()
 
 
-def fit_line(xs, ys, lr: float = 0.05, epochs: int = 1000, seed: int = 0) -> Line:
-    """(d) nn.Linear + MSELoss + SGD on the whole batch."""
+def fit_line(xs, ys, lr: float = 0.05, epochs: int = 1000, seed: int = 0, path: list | None = None) -> Line:
+    """(d) nn.Linear + MSELoss + SGD on the whole batch; `path` collects its (epoch, w, b, loss)."""
     torch.manual_seed(seed)
-    return fit_full_batch(Line(), xs, ys, nn.functional.mse_loss, lr, epochs)
+    return fit_full_batch(Line(), xs, ys, nn.functional.mse_loss, lr, epochs, path)
 
 
 def two_param_grid(xs, ys, step: float = 0.1) -> tuple[float, float, np.ndarray]:
@@ -94,7 +94,8 @@ def fit(entry, cfg, plots_dir=None) -> LessonFit:
     w_grid, losses = grid_search(X_DATA, Y_DATA)
     w_gd = gradient_descent(X_DATA, Y_DATA)
     w_auto = autograd(X_DATA, Y_DATA)
-    model = fit_line(X_DATA, Y_DATA, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed)
+    path = []
+    model = fit_line(X_DATA, Y_DATA, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed, path=path)
     w_nn, b_nn = model.linear.weight.item(), model.linear.bias.item()
     with torch.no_grad():
         predict_4 = model(torch.tensor([[4.0]])).item()
@@ -130,7 +131,8 @@ def fit(entry, cfg, plots_dir=None) -> LessonFit:
     results = {"grid_w": w_grid, "gd_w": w_gd, "autograd_w": w_auto, "nn_w": w_nn, "nn_b": b_nn, "predict_4": predict_4,
                "exercise_grid": [ex_w, ex_b], "exercise_gd": [gd_w, gd_b], "exercise_lstsq": [float(ls_w), float(ls_b)],
                "exercise_predict_5": {"grid": 5 * ex_w + ex_b, "gd": 5 * gd_w + gd_b, "lstsq": float(5 * ls_w + ls_b)},
-               "synthetic": [syn_w, syn_b], "plots": [str(p) for p in plots]}
+               "synthetic": [syn_w, syn_b], "plots": [str(p) for p in plots],
+               "gd": gd_results("linear", X_DATA, Y_DATA, cfg.lr, path)}
     return LessonFit(model, results, {"train_mse": train_mse.item()}, {"optimizer": "sgd"})
 
 

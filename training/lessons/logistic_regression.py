@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.lessons.common import LessonFit, fit_full_batch, lesson_main, pyplot, recipe, save_figure
+from training.lessons.common import LessonFit, fit_full_batch, gd_results, lesson_main, pyplot, recipe, save_figure
 
 X_DATA, Y_DATA = [1.0, 2.0, 3.0], [0.0, 0.0, 1.0]
 
@@ -28,7 +28,8 @@ class Logistic(nn.Module):
 def fit(entry, cfg, plots_dir=None) -> LessonFit:
     """BCE + full-batch SGD at the run's lr/epochs/seed; accuracy is on the 3 training points (no held-out set)."""
     torch.manual_seed(cfg.seed)
-    model = fit_full_batch(Logistic(), X_DATA, Y_DATA, nn.functional.binary_cross_entropy, cfg.lr, cfg.epochs)
+    path = []
+    model = fit_full_batch(Logistic(), X_DATA, Y_DATA, nn.functional.binary_cross_entropy, cfg.lr, cfg.epochs, path)
     w, b = model.linear.weight.item(), model.linear.bias.item()
     crossing = -b / w  # sigmoid(w x + b) = 0.5 where w x + b = 0
     xs = np.linspace(0, 10, 201, dtype=np.float32)
@@ -49,7 +50,8 @@ def fit(entry, cfg, plots_dir=None) -> LessonFit:
     plots = [save_figure(fig, "logistic-regression-curve", plots_dir)]
     train_accuracy = float(np.mean([(p >= 0.5) == bool(y) for p, y in zip(train_probs, Y_DATA)]))
     results = {"w": w, "b": b, "crossing": crossing, "train_probabilities": train_probs,
-               "train_accuracy": train_accuracy, "plots": [str(p) for p in plots]}
+               "train_accuracy": train_accuracy, "plots": [str(p) for p in plots],
+               "gd": gd_results("logistic", X_DATA, Y_DATA, cfg.lr, path)}
     return LessonFit(model, results, {"train_accuracy": train_accuracy}, {"optimizer": "sgd"})
 
 

@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 
 from demo.contract import read_examples
 from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
+from demo.imaging.shift import shift_and_scale
 from demo.inference.pipeline import Prediction
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
@@ -39,32 +40,34 @@ class UploadedImage(gr.Image):
         raise gr.Error("no image data in the upload")
 
 
-def prediction_outputs(pred: Prediction):
-    """-> (label dict for gr.Label, enlarged seen image, info markdown)."""
+INPUT_NAMES = {"pad": "your drawing", "upload": "the uploaded picture"}  # what the answer line says it is for
+
+
+def prediction_outputs(pred: Prediction, source: str):
+    """-> (label dict for gr.Label, enlarged seen image, info markdown naming the input answered)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
     seen = Image.fromarray(pred.seen)  # 28x28; the page scales it up with hard pixel edges (CSS)
     verdict = f"unsure: maybe **{pred.label}**" if pred.unsure else f"**{pred.label}**"
-    info = (f"{verdict} ({pred.confidence:.1%}) · model `{pred.model}` · provider `{pred.provider}` · "
-            f"{pred.latency_ms:.1f} ms")
+    info = (f"{verdict} ({pred.confidence:.1%}) for {INPUT_NAMES[source]} · model `{pred.model}` · "
+            f"provider `{pred.provider}` · {pred.latency_ms:.1f} ms")
     return probs, seen, info
 
 
 def make_classifier(zoo: ModelZoo, empty_message: str):
-    """One handler shape for every image input: (model id, image) -> (label, seen, info, ink box or None)."""
+    """One handler shape for every image input: (model id, image, source) -> (label, seen, info, ink box or None)."""
 
-    def classify(model_id: str, image):
+    def classify(model_id: str, image, source: str):
         if image is None:
             return {}, None, empty_message, None
         try:
             pred = zoo.get(model_id).classify(image, TOP_K)
-        except EmptyImageError as e:  # a blank upload: say so, not "draw a digit"
-            refused(e)
-            return {}, None, "**Nothing to classify:** this picture is blank (one flat colour, nothing drawn on it)", None
+        except EmptyImageError as e:  # a blank or evenly shaded upload: the analysis says what it found
+            return {}, None, f"**Nothing to classify:** {refused(e)}", None
         except ImageInputError as e:  # the user's file: say what's wrong where the answer would be
             return {}, None, f"**Can't use this image:** {refused(e)}", None
         except (InputError, ModelError) as e:
             raise gr.Error(refused(e), print_exception=False) from None
-        return (*prediction_outputs(pred), pred.ink_box)
+        return (*prediction_outputs(pred, source), pred.ink_box)
 
     return classify
 
@@ -152,58 +155,135 @@ def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload
     gallery.select(pick, None, [upload], api_name=False)
 
 
+def model_choices(zoo: ModelZoo, ids: list[str]) -> list[tuple[str, str]]:
+    """(label, id) for the model menu: each with its measured test accuracy, the fp32 models first
+    and their int8 twins after them."""
+    def label(model_id: str) -> str:
+        entry = zoo.manifest["models"][model_id]
+        accuracy = entry.get("test_accuracy")
+        text = model_id if accuracy is None else f"{model_id} · {accuracy:.2%}"
+        return text + (" · int8, smaller" if model_id.endswith("-int8") else "")
+
+    ordered = [i for i in ids if not i.endswith("-int8")] + [i for i in ids if i.endswith("-int8")]
+    return [(label(i), i) for i in ordered]
+
+
 def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_message: str, intro: str):
     ids = [i for i in zoo.ids("image-classification") if zoo.manifest["models"][i]["dataset"] == dataset]
     if not ids:
         gr.Markdown(f"No {dataset} models in `{zoo.models_dir}`: run `make models`.")
         return
     gr.Markdown(intro, elem_classes=["intro"])
-    classify = make_classifier(zoo, empty_message)
     with gr.Row(equal_height=False):  # a phone stacks these: the pad, then the answer, on one screen
         with gr.Column(scale=1, min_width=280):
             pad = drawing_pad(f"{dataset}-sketch") if sketch else gr.State(None)
             upload = None if sketch else image_upload(dataset, f"upload {title}")
         with gr.Column(scale=1, min_width=280):
-            with gr.Row(equal_height=False, elem_classes=["answer-row"]):
+            with gr.Row(equal_height=True, elem_classes=["answer-row"]):
                 label = gr.Label(num_top_classes=TOP_K, label="top 3", elem_id=f"{dataset}-label", min_width=150)
                 seen = gr.Image(label="what the model saw", interactive=False, elem_classes=["seen-pixels"],
                                 elem_id=f"{dataset}-seen", height=150, min_width=110, buttons=[])
             info = gr.Markdown(elem_id=f"{dataset}-info")
-            model = gr.Dropdown(ids, value=next((i for i in ids if i.endswith("-cnn")), ids[0]), label="model")
+            model = gr.Dropdown(model_choices(zoo, ids), value=next((i for i in ids if i.endswith("-cnn")), ids[0]),
+                                label="model (test accuracy)", elem_id=f"{dataset}-model")
     inside = inside_panel(dataset)  # "Look inside", under the answer
     if sketch:
         upload = image_upload(dataset, f"or upload {title}")
-    found = gr.Image(label="where the ink was found", interactive=False, height=240, visible=False)  # photos
-    outputs = [label, seen, info]
-    source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
+    found = gr.Image(label="where the ink was found" if sketch else "where the garment was found",
+                     interactive=False, height=240, visible=False, elem_id=f"{dataset}-found")  # photos
     examples_gallery(zoo, dataset, zoo.get(ids[0]).labels, upload)
+    if sketch:
+        shift_and_scale_panel(zoo, ids, pad)
+    answered = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
+                              dict(model=model, pad=pad, upload=upload, found=found), [label, seen, info])
+    feeds = [(answered["pad"], pad, pad_image)] if sketch else []
+    wire_inside(zoo, dataset, model, inside, feeds + [(answered["upload"], upload, lambda uploaded: uploaded)])
+
+
+def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: list) -> dict:
+    """The events: a drawing answers for the drawing (and takes the photo and its box away), an upload
+    for the upload, a new model for whichever the user touched last. -> {input: what runs after its
+    answer} ("pad", "upload"): the Look inside panel follows the answer, it does not race it."""
+    model, pad, upload, found = parts["model"], parts["pad"], parts["upload"], parts["found"]
+    source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
+    ink_box = gr.State(None)  # the upload's, from its classification: the overlay needs no second one
 
     def show_pad(model_id: str, drawn):
         try:
             drawing = pad_image(drawn)
         except ImageInputError as e:
             return {}, None, f"**Can't use this drawing:** {refused(e)}", "pad"
-        return (*classify(model_id, drawing)[:3], "pad")
+        return (*classify(model_id, drawing, "pad")[:3], "pad")
+
+    def drop_upload(uploaded):
+        """Drawing means the drawing is the question now: the photo and its box leave the page."""
+        return (gr.skip(), gr.skip()) if uploaded is None else (None, no_overlay())
 
     def show_upload(model_id: str, uploaded):
         if uploaded is None:  # removed: .clear shows the pad's answer again
             return (gr.skip(),) * (len(outputs) + 1) + (None,)
-        *answer, box = classify(model_id, uploaded)
+        *answer, box = classify(model_id, uploaded, "upload")
         return (*answer, "upload", box)
 
-    def rerun(model_id: str, drawn, uploaded, active: str):
+    def rerun(model_id: str, drawing, uploaded, active: str):
         """A new model answers for the input the user touched last."""
         if active == "upload" and uploaded is not None:
             return show_upload(model_id, uploaded)[:-1]
-        return show_pad(model_id, drawn)
+        return show_pad(model_id, drawing)
 
-    ink_box = gr.State(None)  # the upload's, from its classification: the overlay needs no second one
-    upload.change(show_upload, [model, upload], [*outputs, source, ink_box], api_name=f"classify_{dataset}_upload"
-                  ).then(ink_overlay, [upload, ink_box], found, api_name=False, show_progress="hidden")
+    uploaded = upload.change(show_upload, [model, upload], [*outputs, source, ink_box],
+                             api_name=f"classify_{dataset}_upload")
+    uploaded.then(ink_overlay, [upload, ink_box], found, api_name=False, show_progress="hidden")
     upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
     model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
+    answered = {"upload": uploaded.then}
     if sketch:
-        pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
-                  trigger_mode="always_last", show_progress="hidden")
-    feeds = [(pad.input, pad, pad_image)] if sketch else []
-    wire_inside(zoo, dataset, model, inside, feeds + [(upload.change, upload, lambda uploaded: uploaded)])
+        drawn = pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
+                          trigger_mode="always_last", show_progress="hidden")
+        pad.input(drop_upload, [upload], [upload, found], api_name=False, show_progress="hidden")
+        answered["pad"] = drawn.then
+    return answered
+
+
+def shifted_answers(zoo: ModelZoo, ids: list[str], drawn, dx: int, dy: int, scale: float):
+    """The drawing, centred once as the app does, then moved and resized without re-centring ->
+    (the moved 28x28, one row per fp32 model: its answer and confidence)."""
+    drawing = pad_image(drawn)
+    if drawing is None:
+        return None, {"headers": ["model", "answer", "confidence"], "data": []}
+    centred = zoo.get(ids[0]).prepare(drawing).seen
+    moved = shift_and_scale(centred, int(dx), int(dy), float(scale))
+    rows = []
+    for model_id in [i for i in ids if not i.endswith("-int8")]:  # the int8 twins answer alike
+        top = zoo.get(model_id).classify(moved, 1)
+        rows.append([model_id, top.label, f"{top.confidence:.0%}"])
+    return Image.fromarray(moved), {"headers": ["model", "answer", "confidence"], "data": rows}
+
+
+def shift_and_scale_panel(zoo: ModelZoo, ids: list[str], pad) -> None:
+    """Why CNNs: move and resize the drawing (no re-centring) and see every model's answer side by side."""
+    with gr.Accordion("shift and scale: why CNNs", open=False, elem_id="mnist-shift"):
+        gr.Markdown("The pad centres every drawing, as MNIST's digits were. Move or resize yours here, with "
+                    "no re-centring, and compare: the dense models (softmax, MLP) lose the digit within a few "
+                    "pixels; the convolutional ones keep it longer (`python -m bench.shift` has the table).")
+        with gr.Row():
+            dx = gr.Slider(-8, 8, value=0, step=1, label="move right (px of 28)", elem_id="shift-dx", min_width=120)
+            dy = gr.Slider(-8, 8, value=0, step=1, label="move down (px)", elem_id="shift-dy", min_width=120)
+            scale = gr.Slider(0.5, 1.5, value=1.0, step=0.05, label="scale", elem_id="shift-scale", min_width=120)
+        with gr.Row():
+            moved = gr.Image(label="what every model gets", interactive=False, height=150, buttons=[],
+                             elem_classes=["seen-pixels"], elem_id="shift-seen", min_width=110)
+            table = gr.Dataframe(headers=["model", "answer", "confidence"], interactive=False, elem_id="shift-table")
+
+    def answer(drawn, x, y, s):
+        try:
+            return shifted_answers(zoo, ids, drawn, x, y, s)
+        except ImageInputError as e:
+            refused(e)
+            return None, {"headers": ["model", "answer", "confidence"], "data": []}
+
+    for control in (dx, dy, scale):
+        control.change(answer, [pad, dx, dy, scale], [moved, table], api_name=False, show_progress="hidden",
+                       trigger_mode="always_last")
+    pad.input(answer, [pad, dx, dy, scale], [moved, table], api_name=False, show_progress="hidden",
+              trigger_mode="always_last")

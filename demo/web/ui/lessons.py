@@ -1,21 +1,31 @@
-"""The Lessons tab: linear and logistic regression, the diabetes MLP, the spiral classifiers."""
+"""The Lessons tab: linear and logistic regression (each with a gradient-descent stepper), the diabetes
+MLP, the spiral classifiers."""
 import gradio as gr
 import numpy as np
 
+from demo.inference import lessons as gd
 from demo.inference.runtime import InputError, ModelZoo
-from demo.web.ui.common import Click, guarded, pd_frame, refused
+from demo.web.ui.charts import Axes, Series, line_chart
+from demo.web.ui.common import Click, guarded, refused
 from demo.web.ui.spiral_chart import spiral_boundary, spiral_point
+from demo.web.ui.stepper import BLUE, RED, stepper
 
 
 DIABETES_EXAMPLE = {"npreg": 2, "glu": 120, "bp": 70, "skin": 29, "bmi": 32.8, "ped": 0.44, "age": 28}  # a typical Pima.tr row
 
 
-def logistic_frame(logistic, x: float):
-    """The probability curve over [0, 10] and a vertical mark from 0 up to the curve at x."""
-    xs = np.linspace(0, 10, 101, dtype=np.float32)
+def logistic_chart(logistic, x: float):
+    """The probability curve over [0, 10], the three training points, and the chosen x as a cross:
+    a full-height line at x and a line across at P(y=1 | x), visible however small P is."""
+    xs = np.linspace(0, 10, 201, dtype=np.float32)
     p = logistic.predict([x])["probability"]
-    return pd_frame({"x": [*xs.tolist(), x, x], "P(y=1)": [*logistic.run(xs[:, None])[:, 0].tolist(), 0.0, p],
-                     "series": ["P(y=1)"] * len(xs) + [f"x = {x:g}"] * 2})
+    lesson = gd.GDLesson.from_results(logistic.meta.measurements.results)
+    series = [Series(tuple(xs.tolist()), tuple(logistic.run(xs[:, None])[:, 0].tolist()), BLUE, "P(y=1 | x)"),
+              Series(tuple(lesson.x.tolist()), tuple(lesson.y.tolist()), (0, 0, 0), "training points", "points"),
+              Series((x, x), (0.0, 1.0), RED, f"x = {x:g}", width=2),
+              Series((0.0, x), (p, p), RED, width=1),
+              Series((x,), (p,), RED, style="points")]
+    return line_chart(series, Axes((0.0, 10.0), (0.0, 1.0), "x", "P(y=1)"), size=(460, 300))
 
 
 def lessons_tab(zoo: ModelZoo):
@@ -23,8 +33,8 @@ def lessons_tab(zoo: ModelZoo):
     if not ids:
         gr.Markdown(f"No lesson models in `{zoo.models_dir}`: run `make models`.")
         return
-    lessons = (("linear-regression", "Linear regression", linear_lesson),
-               ("logistic-regression", "Logistic regression", logistic_lesson),
+    lessons = (("linear-regression", "Linear", linear_lesson),  # short names: all four fit a phone's width
+               ("logistic-regression", "Logistic", logistic_lesson),
                ("diabetes-mlp", "Diabetes", diabetes_lesson))
     for model_id, title, lesson in lessons:
         if model_id in ids:
@@ -37,31 +47,56 @@ def lessons_tab(zoo: ModelZoo):
 
 
 def linear_lesson(zoo: ModelZoo):
-    gr.Markdown("nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model). "
-                "Type x and press Enter.")
-    linear = guarded(lambda v: round(zoo.get("linear-regression").predict([v])["value"], 3))
-    x = gr.Number(value=4, label="x", elem_id="linear-x")
-    y = gr.Number(linear(4), label="predicted y", interactive=False, elem_id="linear-y")
-    gr.Button("predict").click(linear, [x], [y], api_name="predict_linear")
-    x.submit(linear, [x], [y], api_name=False)
+    model = zoo.get("linear-regression")
+    gr.Markdown("Linear regression: nn.Linear trained on x = 1, 2, 3 → y = 2, 4, 6 (the course's first model). "
+                "Type x and press Enter.", elem_classes=["intro"])
+
+    def linear(v):
+        """-> (predicted y, message); a cleared or refused x clears the old answer and says why, here."""
+        if v is None:
+            return None, "**Type a number for x** to get a prediction."
+        try:
+            return round(model.predict([v])["value"], 3), ""
+        except InputError as e:
+            return None, f"**Can't predict:** {refused(e)}"
+
+    with gr.Row():
+        x = gr.Number(value=4, label="x", elem_id="linear-x", min_width=120)
+        y = gr.Number(linear(4)[0], label="predicted y", interactive=False, elem_id="linear-y", min_width=120)
+    message = gr.Markdown("", elem_id="linear-message")
+    gr.Button("predict").click(linear, [x], [y, message], api_name="predict_linear")
+    x.submit(linear, [x], [y, message], api_name=False)
+    stepper(gd.GDLesson.from_results(model.meta.measurements.results), "linear")
 
 
 def logistic_lesson(zoo: ModelZoo):
     logistic = zoo.get("logistic-regression")
     crossing = logistic.meta.lesson_result("crossing")
-    gr.Markdown(f"Trained with BCE on x = 1, 2, 3 → 0, 0, 1; P(y=1) crosses 0.5 at x = {crossing:.2f}.")
+    gr.Markdown(f"Logistic regression, trained with binary cross-entropy on x = 1, 2, 3 → 0, 0, 1: P(y=1) crosses "
+                f"0.5 at x = {crossing:.2f}. Move x along the curve.", elem_classes=["intro"])
+
+    def caption(v: float) -> str:
+        return f"P(y=1 | x) over [0, 10], marked at x = {v:g}"
+
+    def answer_text(v: float) -> str:
+        return f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**"
 
     @guarded
     def logistic_answer(v):
-        return (logistic_frame(logistic, float(v)),
-                f"P(y=1 | x={v:g}) = **{logistic.predict([v])['probability']:.3f}**")
+        v = float(v)
+        return gr.Image(logistic_chart(logistic, v), label=caption(v)), answer_text(v)
 
-    frame, text = logistic_answer(2.5)
-    plot = gr.LinePlot(frame, x="x", y="P(y=1)", color="series", label="probability curve over [0, 10]",
-                       elem_id="logistic-plot")
-    x = gr.Slider(0, 10, value=2.5, step=0.05, label="x")
-    out = gr.Markdown(text, elem_id="logistic-out")
-    x.change(logistic_answer, [x], [plot, out], api_name="predict_logistic")
+    text = answer_text(2.5)
+    with gr.Row():
+        with gr.Column(min_width=280):
+            plot = gr.Image(logistic_chart(logistic, 2.5), label=caption(2.5), interactive=False, buttons=[],
+                            elem_id="logistic-plot", elem_classes=["chart"], format="png")
+        with gr.Column(min_width=240):
+            x = gr.Slider(0, 10, value=2.5, step=0.05, label="x", elem_id="logistic-x")
+            out = gr.Markdown(text, elem_id="logistic-out")
+    x.change(logistic_answer, [x], [plot, out], api_name="predict_logistic", show_progress="hidden",
+             trigger_mode="always_last")
+    stepper(gd.GDLesson.from_results(logistic.meta.measurements.results), "logistic")
 
 
 def diabetes_lesson(zoo: ModelZoo):
@@ -84,6 +119,9 @@ def diabetes_lesson(zoo: ModelZoo):
 
     out = gr.Markdown(diabetes_form(*(f.value for f in fields)), elem_id="diabetes-out")
     gr.Button("predict", variant="primary").click(diabetes_form, fields, [out], api_name="predict_diabetes")
+    for field in fields:  # Enter, or leaving a corrected field, answers again: no stale error
+        field.submit(diabetes_form, fields, [out], api_name=False)
+        field.blur(diabetes_form, fields, [out], api_name=False)
 
 
 def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
@@ -104,7 +142,7 @@ def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
     px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
     out = gr.Markdown(text, elem_id="spiral-out")
     board = gr.Image(picture, interactive=False, label="decision regions (x, y in [-1.2, 1.2])",
-                     elem_id="spiral-board", buttons=[])
+                     elem_id="spiral-board", buttons=[], elem_classes=["chart"], format="png")
 
     def clicked(model_id, event: Click):
         index = event.index  # [column, row] from the browser; a crafted event may send anything

@@ -25,7 +25,8 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
     # uploads and outputs in Gradio's cache are deleted after an hour, checked hourly
     with gr.Blocks(title="tinyzoo", delete_cache=(3600, 3600)) as ui:
         gr.Markdown("# tinyzoo\nA deep-learning course's models, trained in PyTorch and served here by ONNX Runtime. "
-                    "New here? The [README](/readme) explains each model and the HTTP API.",
+                    "New here? The <a href=\"/readme\" target=\"_blank\" rel=\"noopener\">README</a> (opens in a new tab) "
+                    "explains each model and the HTTP API.",
                     elem_classes=["intro"], elem_id="header")
         with gr.Tab("Digits"):
             image_tab(zoo, "mnist", "a handwritten digit", sketch=True, empty_message="draw a digit",
@@ -37,8 +38,10 @@ def build_ui(zoo: ModelZoo) -> gr.Blocks:
                             "the model names which of the 10 Fashion-MNIST classes it looks like, from a 28×28 grey "
                             "copy (shown beside the answer).")
         with gr.Tab("Hello"):
-            gr.Markdown("The course's char RNN learned `hello` → `ohlol`: at each position it predicts the next "
-                        "character. Try other strings over its vocabulary.")
+            gr.Markdown("The course's char RNN learned one mapping, position by position: `hello` → `ohlol` (h→o, "
+                        "e→h, l→l, l→o, o→l). It is not guessing the next letter of a word: each output is what it "
+                        "learned to put at that position, given the characters so far. Try other strings over its "
+                        "vocabulary.", elem_classes=["intro"])
             hello_tab(zoo)
         with gr.Tab("Lessons"):
             lessons_tab(zoo)

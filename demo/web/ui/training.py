@@ -1,23 +1,44 @@
-"""The Training tab: each shipped model's per-epoch curves and the figures measured on its file."""
+"""The Training tab: any shipped model's (or comparison run's) per-epoch curves, a second run
+overlaid on the same charts, the learning rate, and the figures measured on the model's file."""
 import gradio as gr
 
 from demo.contract import ModelMetadata
+from demo.contract.histories import read_histories
 from demo.inference.runtime import ModelZoo
-from demo.web.ui.common import guarded, pd_frame
+from demo.web.ui.common import LOG, guarded, pd_frame
+
+NONE = "none"
+METRICS = ("loss", "accuracy", "lr")
 
 
-def curve_frames(history: list[dict]):
-    """Per-epoch rows -> long tables (epoch, split, loss) and (epoch, split, accuracy) for gr.LinePlot."""
-    frames = {"loss": {"epoch": [], "split": [], "loss": []}, "accuracy": {"epoch": [], "split": [], "accuracy": []}}
+def curve_frames(history: list[dict], run: str = ""):
+    """Per-epoch rows -> long tables (epoch, split, value) for loss, accuracy and the learning rate;
+    with `run`, the split names carry it, so two runs share one chart."""
+    frames = {m: {"epoch": [], "split": [], m: []} for m in METRICS}
     for row in history:
         for key, value in row.items():
             metric = next((m for m in frames if key == m or key.endswith(f"_{m}")), None)
-            if metric and isinstance(value, (int, float)):
+            if metric and isinstance(value, (int, float)) and not isinstance(value, bool):
                 frame = frames[metric]
+                split = key.removesuffix(metric).rstrip("_") or ("lr" if metric == "lr" else "train")
                 frame["epoch"].append(row["epoch"])
-                frame["split"].append(key.removesuffix(metric).rstrip("_") or "train")  # hello logs plain 'loss'
+                frame["split"].append(f"{run} · {split}" if run else split)  # hello logs plain 'loss'
                 frame[metric].append(value)
-    return pd_frame(frames["loss"]), pd_frame(frames["accuracy"])
+    return tuple(pd_frame(frames[m]) for m in METRICS)
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.2g} ms"
+
+
+def accuracy_row(meta: ModelMetadata) -> str:
+    measured = meta.measurements
+    if measured.test_accuracy is None:
+        return "n/a"
+    if meta.task == "sequence-prediction":  # the course's one example: nothing held out
+        return (f"{measured.test_accuracy:.0%} of the {measured.test_examples} positions of its training string "
+                "(no held-out set: the course trains and checks on the one example)")
+    return f"{measured.test_accuracy:.2%} of {measured.test_examples} test examples"
 
 
 def training_summary(meta: ModelMetadata) -> str:
@@ -29,8 +50,7 @@ def training_summary(meta: ModelMetadata) -> str:
     recipe = ", ".join(f"{k} {cfg[k]}" for k in recipe_keys if k in cfg)
     variant = meta.variant
     rows = [
-        ("test accuracy (this ONNX file)", "n/a" if measured.test_accuracy is None else
-         f"{measured.test_accuracy:.2%} of {measured.test_examples} test examples"),
+        ("test accuracy (this ONNX file)", accuracy_row(meta)),
         ("int8 variant of", f"{variant.variant_of} ({variant.fp32_test_accuracy:.2%} in fp32; "
                             f"{variant.quantization.method} quantization)") if variant else None,
         ("parameters", f"{measured.params:,}"),
@@ -38,7 +58,7 @@ def training_summary(meta: ModelMetadata) -> str:
         ("epochs", f"{train.epochs}" + (f" (weights of epoch {train.selected_epoch}, best on validation)"
                                         if cfg.get("val_size") and train.selected_epoch else "")),
         # the figure recorded while the shipped file was trained: the one the README's model table quotes
-        ("seconds per epoch", f"{train.seconds_per_epoch:.1f} on {train.device} (recorded while training)"),
+        ("time per epoch", f"{format_seconds(train.seconds_per_epoch)} on {train.device} (recorded while training)"),
         ("recipe", recipe or "see the lesson"),
         ("parity with PyTorch", f"max abs diff {max(measured.parity.max_abs_diff.values()):.1e}, argmax agreement "
                                 f"{measured.parity.argmax_agreement:.2%}"),
@@ -48,28 +68,72 @@ def training_summary(meta: ModelMetadata) -> str:
     return f"### {meta.id}\n| measure | value |\n|---|---|\n{table}"
 
 
+def lesson_history(meta: ModelMetadata) -> list[dict]:
+    """A lesson trained in one full-batch run: its recorded gradient-descent steps as per-epoch loss."""
+    gd = meta.measurements.results.get("gd")
+    return [{"epoch": e, "loss": loss} for e, _, _, loss in gd["path"]] if isinstance(gd, dict) else []
+
+
+def training_runs(zoo: ModelZoo) -> dict[str, dict]:
+    """Every shipped model (lessons too) and every comparison run -> {history, summary}."""
+    runs = {}
+    for model_id in zoo.ids():
+        meta = zoo.get(model_id).meta
+        history = list(meta.train.history) if meta.train and meta.train.history else lesson_history(meta)
+        note = "" if history else "\n\nTrained in one run with no per-epoch log: nothing to plot."
+        runs[model_id] = {"history": history, "summary": training_summary(meta) + note}
+    try:
+        histories = read_histories(zoo.models_dir)
+    except ValueError as e:  # a broken history file costs that comparison, not the tab
+        LOG.warning("comparison runs not shown: %s", e)
+        histories = []
+    for run in histories:
+        runs[run.id] = {"history": list(run.history), "summary": (
+            f"### {run.id}\n{run.title}. A comparison run: only its history is shipped, no model file.\n\n"
+            f"Made with `{run.command}` on {run.recorded.get('machine', '?')}, {run.recorded.get('date', '?')} "
+            f"(commit {run.recorded.get('commit', '?')}).")}
+    return runs
+
+
+def overlay(runs: dict, first: str, second: str):
+    """-> (loss, accuracy, lr) frames of one run, or of two on the same axes."""
+    if second in (NONE, first) or second not in runs:
+        return curve_frames(runs[first]["history"])
+    import pandas as pd  # a Gradio dependency
+
+    pairs = zip(curve_frames(runs[first]["history"], first), curve_frames(runs[second]["history"], second))
+    return tuple(pd.concat([a, b], ignore_index=True) for a, b in pairs)
+
+
 def training_tab(zoo: ModelZoo):
-    ids = [i for i in zoo.ids() if zoo.get(i).meta.train and zoo.get(i).meta.train.history]
-    if not ids:
-        gr.Markdown(f"No training histories in `{zoo.models_dir}`: run `make models`.")
+    runs = training_runs(zoo)
+    if not runs:
+        gr.Markdown(f"No models in `{zoo.models_dir}`: run `make models`.")
         return
 
-    def curves(model_id: str):
-        meta = zoo.get(model_id).meta
-        return (*curve_frames(list(meta.train.history)), training_summary(meta))
-
     @guarded
-    def show(model_id: str):
-        """-> loss plot, accuracy plot (hidden for models that log no accuracy: hello-*), table."""
-        loss, accuracy, summary = curves(model_id)
-        return loss, gr.LinePlot(accuracy, visible=not accuracy.empty), summary
+    def show(first: str, second: str):
+        """-> loss, accuracy, learning-rate plots (each hidden when nothing to show), the table."""
+        if first not in runs:
+            raise gr.Error(f"no run {str(first)[:40]!r}: pick one from the list", print_exception=False)
+        loss, accuracy, lr = overlay(runs, first, second)
+        return (gr.LinePlot(loss, visible=not loss.empty), gr.LinePlot(accuracy, visible=not accuracy.empty),
+                gr.LinePlot(lr, visible=not lr.empty), runs[first]["summary"])
 
-    first = "mnist-cnn" if "mnist-cnn" in ids else ids[0]
-    loss, accuracy, summary = curves(first)
-    choice = gr.Dropdown(ids, value=first, label="model")
+    first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
     with gr.Row():
-        loss_plot = gr.LinePlot(loss, x="epoch", y="loss", color="split", label="loss per epoch")
+        choice = gr.Dropdown(list(runs), value=first, label="run", elem_id="training-run", min_width=200)
+        other = gr.Dropdown([NONE, *runs], value=NONE, label="overlay a second run", elem_id="training-other",
+                            min_width=200)
+    loss, accuracy, lr = overlay(runs, first, NONE)
+    with gr.Row():
+        loss_plot = gr.LinePlot(loss, x="epoch", y="loss", color="split", label="loss per epoch",
+                                elem_id="training-loss", min_width=300)
         accuracy_plot = gr.LinePlot(accuracy, x="epoch", y="accuracy", color="split", label="accuracy per epoch",
-                                    visible=not accuracy.empty, elem_id="training-accuracy")
-    table = gr.Markdown(summary, elem_id="training-table")
-    choice.change(show, [choice], [loss_plot, accuracy_plot, table], api_name="training_curves")
+                                    visible=not accuracy.empty, elem_id="training-accuracy", min_width=300)
+    lr_plot = gr.LinePlot(lr, x="epoch", y="lr", color="split", label="learning rate per epoch",
+                          visible=not lr.empty, elem_id="training-lr")
+    table = gr.Markdown(runs[first]["summary"], elem_id="training-table")
+    outputs = [loss_plot, accuracy_plot, lr_plot, table]
+    choice.change(show, [choice, other], outputs, api_name="training_curves")
+    other.change(show, [choice, other], outputs, api_name=False)
