@@ -21,8 +21,10 @@ from PIL import Image
 WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~30 px tall here
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
 MIN_PHOTO_SIDE = 16  # px at work scale: a thinner picture (a strip, a few pixels) is no photo of a page
-CLOSING_SHARE = 0.2  # the paper estimate fills dark details up to this share of the frame: strokes, even a
-# close-up's or the pad's (its pen is 12% of the digit), while shadows and the desk stay
+STROKE_SHARE = 0.03  # the paper estimate first fills dark details up to this share of the frame: a phone
+# photo's strokes and printed lines...
+LIGHT_SHARE = 0.3  # ... then takes the median over this share: a close-up's or the pad's thicker strokes
+# (its pen is 12% of the digit) are a minority of it, while shadows and the desk stay
 DETAIL_SHARE = 0.06  # polarity: details up to this share of the frame are strokes, whole; the gaps between
 # them (a 0's loop) and a lit corner beside a hard shadow are wider and count only in part
 MEDIAN_SHARE = 0.15  # the window (share of the frame) a photo's local light is the median of
@@ -102,10 +104,14 @@ def morphology(a: np.ndarray, operation: int, size: int) -> np.ndarray:
 
 
 def background(channel: np.ndarray) -> np.ndarray:
-    """The paper's brightness under the local light: the lightly smoothed picture, closed over
-    CLOSING_SHARE of the frame, so strokes vanish from it but shadows and ramps stay. (A per-block
-    estimate smeared a hard shadow edge over its block: the shadowed side then read as ink.)"""
-    return morphology(box_blur(channel, 1), cv2.MORPH_CLOSE, _odd(CLOSING_SHARE * max(channel.shape)))
+    """The paper's brightness under the local light: the lightly smoothed picture closed over
+    STROKE_SHARE of the frame (thin strokes and printed lines vanish), then the median over
+    LIGHT_SHARE of it (what is left of thick strokes, a minority of the window, too). A median
+    follows a shadow's edge, hard or soft, where it lies; a closing wide enough for every stroke
+    would lift the foot of a soft shadow's edge above the paper, to be read as a stroke there."""
+    closed = cv2.morphologyEx(quantize(box_blur(channel, 1)), cv2.MORPH_CLOSE, _rect(_odd(STROKE_SHARE * max(channel.shape))),
+                              borderType=cv2.BORDER_REPLICATE)
+    return cv2.medianBlur(closed, _odd(LIGHT_SHARE * max(channel.shape))).astype(np.float32)
 
 
 def _odd(size: float) -> int:
