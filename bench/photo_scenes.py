@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
-                    "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge")
+                    "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
+                    "phone, soft shadow")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
@@ -191,21 +192,24 @@ def _perspective_coeffs(dst, src) -> list[float]:
     return np.linalg.solve(np.asarray(rows, np.float64), np.asarray(src, np.float64).reshape(8)).tolist()
 
 
-def shadow_through(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
-    """A hard-edged shadow (the phone's, a hand's) whose edge runs through `centre` at any angle."""
+def shadow_through(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator,
+                   blur: tuple[float, float] = (0.5, 3)) -> np.ndarray:
+    """A shadow (the phone's, a hand's) whose edge runs through `centre` at any angle, blurred by
+    `blur` px: a hard edge by default; a soft one (a hand held high) when that is a share of the digit."""
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
     dark = ((xs - centre[1]) * np.cos(angle) + (ys - centre[0]) * np.sin(angle)) > 0
-    mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
+    mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(*blur)))
     return 1 - rng.uniform(0.35, 0.65) * np.asarray(mask, np.float32) / 255
 
 
 def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """A 2400-4000 px phone photo of a page: the digit 8-16% of the frame's short side, pen, pencil
     or marker, ruled or grid lines, tilt up to 18 degrees, with or without the desk showing, any
-    EXIF orientation; "hard shadow": a sharp shadow's edge through the digit; "near an edge": the
-    digit anywhere on the page, up to its corners."""
+    EXIF orientation; "hard shadow": a sharp shadow's edge through the digit; "soft shadow": a
+    blurred one, its penumbra about half to twice the digit's height; "near an edge": the digit
+    anywhere on the page, up to its corners."""
     shape = frame_size(rng, 2400, 4001)
     work = (shape[0] // 4, shape[1] // 4)
     desk = rng.random() < 0.5
@@ -216,6 +220,9 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
                                                   "marker": rng.uniform(1.4, 1.9)}[pen])
     if condition == "phone, hard shadow":
         options["light"] = lambda s, centre: shadow_through(s, centre, rng)
+    elif condition == "phone, soft shadow":
+        digit_px = frac * page_shape[0]
+        options["light"] = lambda s, centre: shadow_through(s, centre, rng, (0.1 * digit_px, 0.6 * digit_px))
     where = (0.0, 1.0) if condition == "phone, near an edge" else (0.15, 0.85)
     page = page_with_digit(digit, page_shape, frac, rng, ink=["black", "blue"][rng.integers(2)],
                            lines=["ruled", "grid"][rng.integers(2)], tilt=rng.uniform(-18, 18), where=where, **options)

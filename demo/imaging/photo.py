@@ -21,10 +21,13 @@ from PIL import Image
 WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~30 px tall here
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
 MIN_PHOTO_SIDE = 16  # px at work scale: a thinner picture (a strip, a few pixels) is no photo of a page
-CLOSING_SHARE = 0.2  # the paper estimate fills dark details up to this share of the frame: strokes, even a
-# close-up's or the pad's (its pen is 12% of the digit), while shadows and the desk stay
+STROKE_SHARE = 0.03  # the paper estimate first fills dark details up to this share of the frame: a phone
+# photo's strokes and printed lines...
+LIGHT_SHARE = 0.3  # ... then takes the median over this share: a close-up's or the pad's thicker strokes
+# (its pen is 12% of the digit) are a minority of it, while shadows and the desk stay
 DETAIL_SHARE = 0.06  # polarity: details up to this share of the frame are strokes, whole; the gaps between
 # them (a 0's loop) and a lit corner beside a hard shadow are wider and count only in part
+MEDIAN_SHARE = 0.15  # the window (share of the frame) a photo's local light is the median of
 MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) touches the border...
 BORDER_PRIOR = 0.3  # ... and is more likely the page edge or the desk: it ranks this much lower, yet is a candidate
@@ -87,20 +90,32 @@ def min_filter(a: np.ndarray, size: int) -> np.ndarray:
     return cv2.erode(a, _rect(size), borderType=cv2.BORDER_REPLICATE)
 
 
+def quantize(a: np.ndarray) -> np.ndarray:
+    """A 0..255 float picture -> uint8, rounded: half a grey level is far below any ink."""
+    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
+
+
 def morphology(a: np.ndarray, operation: int, size: int) -> np.ndarray:
     """Grey closing or opening of a 0..255 float picture over size x size, on its uint8 copy (the
     large windows here cost a quarter as much on bytes; half a grey level is far below any ink).
     Closing fills dark details narrower than the window, while steps (a shadow's or a page's edge)
     and ramps come out exactly as they went in."""
-    quantized = np.clip(a + 0.5, 0, 255).astype(np.uint8)
-    return cv2.morphologyEx(quantized, operation, _rect(size), borderType=cv2.BORDER_REPLICATE).astype(np.float32)
+    return cv2.morphologyEx(quantize(a), operation, _rect(size), borderType=cv2.BORDER_REPLICATE).astype(np.float32)
 
 
 def background(channel: np.ndarray) -> np.ndarray:
-    """The paper's brightness under the local light: the lightly smoothed picture, closed over
-    CLOSING_SHARE of the frame, so strokes vanish from it but shadows and ramps stay. (A per-block
-    estimate smeared a hard shadow edge over its block: the shadowed side then read as ink.)"""
-    return morphology(box_blur(channel, 1), cv2.MORPH_CLOSE, _odd(CLOSING_SHARE * max(channel.shape)))
+    """The paper's brightness under the local light: the lightly smoothed picture closed over
+    STROKE_SHARE of the frame (thin strokes and printed lines vanish), then the median over
+    LIGHT_SHARE of it (what is left of thick strokes, a minority of the window, too). A median
+    follows a shadow's edge, hard or soft, where it lies; a closing wide enough for every stroke
+    would lift the foot of a soft shadow's edge above the paper, to be read as a stroke there."""
+    closed = cv2.morphologyEx(quantize(box_blur(channel, 1)), cv2.MORPH_CLOSE, _rect(_odd(STROKE_SHARE * max(channel.shape))),
+                              borderType=cv2.BORDER_REPLICATE)
+    h, w = channel.shape
+    # the light varies slowly: its median at half size, a quarter of the (costliest) work
+    half = cv2.resize(closed, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    light = cv2.medianBlur(half, _odd(LIGHT_SHARE * max(half.shape)))
+    return cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
 def _odd(size: float) -> int:
@@ -191,9 +206,19 @@ def photo_polarity(paper: Paper) -> Paper:
     inside = (slice(size, -size), slice(size, -size))  # a lit corner's tip beside a hard shadow is a thin light detail
     dark_details = (morphology(sample, cv2.MORPH_CLOSE, size) - sample)[inside]
     light_details = (sample - morphology(sample, cv2.MORPH_OPEN, size))[inside]
-    if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9):
+    if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9) and lighter_details(sample):
         return paper
     return Paper(grey, background(grey), paper.scale, False)
+
+
+def lighter_details(grey: np.ndarray) -> bool:
+    """Under the light a photo was taken in, do its details stand out lighter than their
+    surroundings more than darker? Each pixel is taken relative to the median of a window of
+    MEDIAN_SHARE of the frame: the median follows a shadow's edge, hard or soft, where it lies
+    (a closing fills the foot of a soft one), and strokes, a minority of any window, vanish from it."""
+    ratio = np.log((grey + 8) / (cv2.medianBlur(quantize(grey), _odd(MEDIAN_SHARE * max(grey.shape))) + 8))
+    lo, hi = np.percentile(ratio, [0.05, 99.95])
+    return hi > -lo
 
 
 def ink_map(paper: Paper) -> np.ndarray:
