@@ -51,8 +51,8 @@ def render_wild(digit: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str
         Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
     else:
         paper = float(rng.integers(215, 256))
-        gray = np.rint(paper * (1 - darkness) + 10 * darkness).astype(np.uint8)
-        rgb = Image.fromarray(gray).convert("RGB")
+        grey = np.rint(paper * (1 - darkness) + 10 * darkness).astype(np.uint8)
+        rgb = Image.fromarray(grey).convert("RGB")
         if fmt == "jpeg":
             rgb.save(buf, format="JPEG", quality=int(rng.integers(40, 91)))
         else:
@@ -65,11 +65,11 @@ def naive_tensor(data: bytes, input_spec: InputSpec, invert: bool) -> np.ndarray
     img = Image.open(io.BytesIO(data))
     if img.mode == "RGBA":  # composite on white, or the ink would vanish
         img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img)
-    gray = np.asarray(img.convert("L").resize(tuple(input_spec.shape[1:]), Image.Resampling.BILINEAR), np.float32)
+    grey = np.asarray(img.convert("L").resize(tuple(input_spec.shape[1:]), Image.Resampling.BILINEAR), np.float32)
     if invert:
-        gray = 255 - gray
+        grey = 255 - grey
     mean, std = input_spec.mean[0], input_spec.std[0]
-    return ((gray * input_spec.scale - mean) / std)[None]
+    return ((grey * input_spec.scale - mean) / std)[None]
 
 
 def main() -> None:

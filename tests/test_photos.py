@@ -164,10 +164,10 @@ def test_clean_drawings_keep_the_plain_recipe(polarity, width):
         img = Image.eval(img, lambda v: 255 - v)
     assert is_clean(read_paper(img))
     seen, box = best_placed(img)
-    gray = np.asarray(img)
-    ys, xs = np.nonzero(gray != gray[0, 0])  # the drawn pixels: the box holds them all, and no more
+    grey = np.asarray(img)
+    ys, xs = np.nonzero(grey != grey[0, 0])  # the drawn pixels: the box holds them all, and no more
     assert np.allclose(box, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), atol=2), box
-    assert np.array_equal(seen, np.clip(np.rint(mnist_digit(to_ink(gray), (28, 28))), 0, 255).astype(np.uint8))
+    assert np.array_equal(seen, np.clip(np.rint(mnist_digit(to_ink(grey), (28, 28))), 0, 255).astype(np.uint8))
 
 
 def test_line_removal_keeps_strokes_that_cross_lines():
@@ -213,7 +213,7 @@ def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
 
     def overlay(image):
         """What an upload shows under 'where the ink was found': the upload handler's two steps."""
-        *_, ink_box = make_classifier(zoo, "draw a digit")("mnist-cnn", image)
+        *_, ink_box = make_classifier(zoo, "draw a digit")("mnist-cnn", image, "upload")
         return ink_overlay(image, ink_box)
 
     shown = overlay(photo(np.random.default_rng(3), **CASES["ramp"]))

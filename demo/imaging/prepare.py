@@ -208,23 +208,23 @@ def _normalize_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
-def to_gray(img: Image.Image) -> np.ndarray:
+def to_grey(img: Image.Image) -> np.ndarray:
     """-> [H,W] 0..255 with transparency flattened onto a background that contrasts with the ink:
     the exact uint8 grey when there is nothing to flatten, float32 when there is."""
     alpha = None
     if img.mode in ("LA", "RGBA"):
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
         img = img.convert("L")
-    gray = np.asarray(img if img.mode == "L" else img.convert("L"))
+    grey = np.asarray(img if img.mode == "L" else img.convert("L"))
     if alpha is None or alpha.min() > 0.98:
-        return gray
-    gray = gray.astype(np.float32)
+        return grey
+    grey = grey.astype(np.float32)
     opaque = alpha > 0.5
     if not opaque.any():
         raise EmptyImageError("the image is fully transparent: nothing to classify")
-    ink_is_dark = float(np.average(gray, weights=alpha + 1e-6)) < 128  # dark ink goes on white paper
+    ink_is_dark = float(np.average(grey, weights=alpha + 1e-6)) < 128  # dark ink goes on white paper
     background = 255.0 if ink_is_dark else 0.0
-    return alpha * gray + (1 - alpha) * background
+    return alpha * grey + (1 - alpha) * background
 
 
 def _border_median(a: np.ndarray) -> float:
@@ -232,21 +232,21 @@ def _border_median(a: np.ndarray) -> float:
     return float(np.partition(border, len(border) // 2)[len(border) // 2])  # np.median costs 10x more here
 
 
-def orient(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def orient(grey: np.ndarray) -> tuple[np.ndarray, float]:
     """-> (light-ink-on-dark picture, its background level); the border tells the paper's colour."""
-    background = _border_median(gray)
+    background = _border_median(grey)
     if background > 127:  # dark ink on light paper: invert
-        gray, background = 255 - gray, 255 - background
-    if float(gray.max()) - background < MIN_INK_CONTRAST:
+        grey, background = 255 - grey, 255 - background
+    if float(grey.max()) - background < MIN_INK_CONTRAST:
         raise EmptyImageError("no ink found: the image is blank (draw or upload a digit)")
-    return gray, background
+    return grey, background
 
 
-def to_ink(gray: np.ndarray) -> np.ndarray:
+def to_ink(grey: np.ndarray) -> np.ndarray:
     """Grey picture -> ink map (bright strokes on 0 background), 0..255, background removed."""
-    gray, background = orient(gray)
-    peak = float(gray.max())
-    return np.clip((gray.astype(np.float32) - background) / (peak - background), 0, 1) * 255
+    grey, background = orient(grey)
+    peak = float(grey.max())
+    return np.clip((grey.astype(np.float32) - background) / (peak - background), 0, 1) * 255
 
 
 def _bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -322,13 +322,13 @@ def prepare(source, input_spec: InputSpec) -> list[Candidate]:
 def _prepare(source, input_spec: InputSpec, recipe) -> list[Candidate]:
     _, height, width = input_spec.shape
     img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
-    gray = to_gray(img)
-    if gray.shape == (height, width):
-        pictures = [(orient(gray)[0], None)]
+    grey = to_grey(img)
+    if grey.shape == (height, width):
+        pictures = [(orient(grey)[0], None)]
     else:
         check_room(img, input_spec.recipe)
-        if gray.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
-            ink = to_ink(gray)
+        if grey.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
+            ink = to_ink(grey)
             top, bottom, left, right = _bbox(ink)
             pictures = [(recipe(ink, (height, width)), (left, top, right, bottom))]
         else:
