@@ -124,13 +124,13 @@ def test_http_api_errors_are_json_4xx(live_server, query, body, status, message)
 def test_gradio_hello_endpoint(client):
     predicted, table, info = client.predict("hello-rnn", "hello", api_name="/predict_hello")
     assert predicted == "ohlol" and "hello-rnn" in info
-    assert table["headers"] == ["#", "input", "predicted", "e", "h", "l", "o"] and len(table["data"]) == 5
+    assert table["headers"] == ["#", "in", "out", "e", "h", "l", "o"] and len(table["data"]) == 5
 
 
 def test_gradio_hello_endpoint_names_allowed_characters(client):
     predicted, table, info = client.predict("hello-rnn", "hi!", api_name="/predict_hello")
     assert "allowed characters: 'e', 'h', 'l', 'o'" in info
-    assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "input", "predicted"]
+    assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "in", "out"]
 
 
 def test_gradio_training_curves_endpoint(client, zoo):

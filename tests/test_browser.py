@@ -250,7 +250,7 @@ def open_tab(page, *names):
 def test_hello_error_clears_the_old_result(page):
     open_tab(page, "Hello")
     assert page.locator("#hello-predicted textarea, #hello-predicted input").first.input_value() == "ohlol"
-    assert "input" in page.locator("#hello-table").inner_text()  # real headers, not 1 2 3
+    assert "out" in page.locator("#hello-table").inner_text()  # real headers, not 1 2 3
     box = page.get_by_label(re.compile("text over the model's vocabulary"))
     box.fill("xyz")
     box.press("Enter")
@@ -261,6 +261,19 @@ def test_hello_error_clears_the_old_result(page):
     box.fill("hello" * 60)  # 300 characters: refused with the limit named, not cut to 256
     box.press("Enter")
     page.locator("#hello-info").get_by_text("300 characters").wait_for()
+
+
+def test_phone_hello_table_fits_the_screen(browser, server):
+    """Every column of the per-position table is on a 390 px screen, and the page never scrolls sideways."""
+    page = open_app(browser, server, PHONE)
+    try:
+        open_tab(page, "Hello")
+        page.locator("#hello-table thead th").last.wait_for()
+        last = page.locator("#hello-table thead th").last.bounding_box()
+        assert last["x"] + last["width"] <= 390, last
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.context.close()
 
 
 def test_linear_answers_at_once_rounded_and_on_enter(page):
