@@ -124,13 +124,13 @@ def test_http_api_errors_are_json_4xx(live_server, query, body, status, message)
 def test_gradio_hello_endpoint(client):
     predicted, table, info = client.predict("hello-rnn", "hello", api_name="/predict_hello")
     assert predicted == "ohlol" and "hello-rnn" in info
-    assert table["headers"] == ["#", "input", "predicted", "e", "h", "l", "o"] and len(table["data"]) == 5
+    assert table["headers"] == ["#", "in", "out", "e", "h", "l", "o"] and len(table["data"]) == 5
 
 
 def test_gradio_hello_endpoint_names_allowed_characters(client):
     predicted, table, info = client.predict("hello-rnn", "hi!", api_name="/predict_hello")
     assert "allowed characters: 'e', 'h', 'l', 'o'" in info
-    assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "input", "predicted"]
+    assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "in", "out"]
 
 
 def test_gradio_training_curves_endpoint(client, zoo):
@@ -163,6 +163,9 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
     assert {"fashion-cnn-step · val", "fashion-cnn-onecycle · val", "fashion-cnn-step · train"} <= splits
     assert "tinyzoo train fashion-cnn" in summary and "--scheduler step" in summary  # how it was made
+    loss, _, _, summary = client.predict("fashion-cnn-dropout", "fashion-cnn-onecycle", api_name="/training_curves")
+    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
+    assert {"fashion-cnn-dropout · val", "fashion-cnn-onecycle · val"} <= splits and "--dropout 0.1" in summary
     lesson_loss, *_ = client.predict("linear-regression", "none", api_name="/training_curves")
     assert lesson_loss["visible"] and len(lesson_loss["value"]["data"]) > 100  # its gradient-descent steps
 

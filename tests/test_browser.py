@@ -250,7 +250,7 @@ def open_tab(page, *names):
 def test_hello_error_clears_the_old_result(page):
     open_tab(page, "Hello")
     assert page.locator("#hello-predicted textarea, #hello-predicted input").first.input_value() == "ohlol"
-    assert "input" in page.locator("#hello-table").inner_text()  # real headers, not 1 2 3
+    assert "out" in page.locator("#hello-table").inner_text()  # real headers, not 1 2 3
     box = page.get_by_label(re.compile("text over the model's vocabulary"))
     box.fill("xyz")
     box.press("Enter")
@@ -261,6 +261,19 @@ def test_hello_error_clears_the_old_result(page):
     box.fill("hello" * 60)  # 300 characters: refused with the limit named, not cut to 256
     box.press("Enter")
     page.locator("#hello-info").get_by_text("300 characters").wait_for()
+
+
+def test_phone_hello_table_fits_the_screen(browser, server):
+    """Every column of the per-position table is on a 390 px screen, and the page never scrolls sideways."""
+    page = open_app(browser, server, PHONE)
+    try:
+        open_tab(page, "Hello")
+        page.locator("#hello-table thead th").last.wait_for()
+        last = page.locator("#hello-table thead th").last.bounding_box()
+        assert last["x"] + last["width"] <= 390, last
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.context.close()
 
 
 def test_linear_answers_at_once_rounded_and_on_enter(page):
@@ -312,14 +325,17 @@ def test_diabetes_starts_valid_and_names_the_bad_field(page):
     assert "glu" in out.inner_text() and "P(diabetes)" not in out.inner_text()
 
 
-def test_spiral_follows_the_model(page):
+def test_spiral_shows_both_models_side_by_side_and_a_click_moves_both(page):
     open_tab(page, "Lessons", "Spiral")
-    before = page.locator("#spiral-board img").get_attribute("src")
-    assert "spiral-mlp" in page.locator("#spiral-out").inner_text()
-    page.get_by_label("model").last.click()
-    page.get_by_role("option", name="spiral-linear").click()
-    page.locator("#spiral-out").get_by_text("spiral-linear").wait_for()
-    page.wait_for_function("([src]) => document.querySelector('#spiral-board img').src !== src", arg=[before])
+    for model_id in ("spiral-linear", "spiral-mlp"):
+        wait_picture(page, f"#{model_id}-board img")
+    linear, mlp = (page.locator(f"#{m}-board img").bounding_box() for m in ("spiral-linear", "spiral-mlp"))
+    assert linear["x"] + linear["width"] <= mlp["x"] and abs(linear["y"] - mlp["y"]) < 2  # next to each other
+    before = [page.locator(f"#{m}-board img").get_attribute("src") for m in ("spiral-linear", "spiral-mlp")]
+    page.locator("#spiral-linear-board img").click(position={"x": linear["width"] * 0.3, "y": linear["height"] * 0.6})
+    page.wait_for_function("""([a, b]) => document.querySelector('#spiral-linear-board img').src !== a
+        && document.querySelector('#spiral-mlp-board img').src !== b""", arg=before)
+    assert "(0.5, 0.2)" not in page.locator("#spiral-out").inner_text()  # the clicked point, by both models
 
 
 def pick(page, elem_id: str, option: str):
@@ -429,8 +445,9 @@ def test_phone_shows_every_tab_lesson_and_the_spiral_legend(browser, server, scr
         for name in ("Linear", "Logistic", "Diabetes", "Spiral"):
             assert page.get_by_role("tab", name=name, exact=True).is_visible(), name
         page.get_by_role("tab", name="Spiral").click()
-        wait_picture(page, "#spiral-board img")
-        assert_caption_clear(page, "#spiral-board", "img")  # the legend at the picture's top is not covered
+        for board in ("#spiral-linear-board", "#spiral-mlp-board"):
+            wait_picture(page, f"{board} img")
+            assert_caption_clear(page, board, "img")  # the legend at the picture's top is not covered
     finally:
         page.context.close()
 

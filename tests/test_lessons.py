@@ -133,8 +133,9 @@ def test_lessons_tab_endpoints(live_server):
     assert "glu (plasma glucose (mg/dl, 2 h OGTT)) must be between 40 and 250, got 900" in client.predict(
         *{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
     assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
-    text, board = client.predict("spiral-mlp", 0.5, 0.2, api_name="/predict_spiral")
-    assert text.startswith("(0.5, 0.2) → class **") and "`spiral-mlp`" in text and board
+    text, linear_board, mlp_board = client.predict(0.5, 0.2, api_name="/predict_spiral")
+    assert text.startswith("(0.5, 0.2) → `spiral-linear`: class **") and "`spiral-mlp`: class **" in text
+    assert linear_board and mlp_board
 
 
 @pytest.mark.parametrize("model_id, module, loss_fn", [

@@ -73,6 +73,8 @@ def test_the_same_seed_trains_the_same_lesson_and_another_seed_does_not(tmp_path
     (["fashion-softmax", "--dry-run", "--resume"], "--dry-run writes no resumable state"),
     (["fashion-softmax", "--eval-every", "5"], "give --target-accuracy"),
     (["fashion-softmax", "--optimizer", "rmsprop", "--dry-run"], "unknown optimizer 'rmsprop'"),
+    (["fashion-softmax", "--dropout", "0.1"], "image trainer does not use --dropout"),  # it has no dropout layer
+    (["fashion-cnn", "--dropout", "1"], "--dropout 1.0 is not a probability in [0, 1)"),
 ])
 def test_a_flag_a_trainer_would_ignore_is_refused_in_one_line(tmp_path, capsys, args, message):
     require_dataset("fashion")

@@ -121,3 +121,10 @@ def test_label_smoothing_softens_the_logits(tmp_path):
     run(tmp_path, "hard", optimizer="sgd", scheduler="none", lr=0.1)
     run(tmp_path, "smooth", optimizer="sgd", scheduler="none", lr=0.1, label_smoothing=0.3)
     assert weights(tmp_path, "smooth").norm() < 0.95 * weights(tmp_path, "hard").norm()
+
+
+def test_dropout_replaces_the_recipes_and_is_recorded(tmp_path):
+    rec = run(tmp_path, "dropout", model="fashion-cnn", dropout=0.1, dry_run=True)
+    assert rec["model_args"]["dropout"] == 0.1 and rec["config"]["dropout"] == 0.1
+    assert config_for("fashion-cnn", {}).dropout is None  # not given: the recipe's 0.25 stands
+    assert run(tmp_path, "recipe", model="fashion-cnn", dry_run=True)["model_args"]["dropout"] == 0.25

@@ -47,6 +47,7 @@ class TrainConfig:
     cuda_graph: str = "auto"  # auto (capture the step as a CUDA graph on one GPU) | off
     input_text: str = "hello"  # sequence models: what the model reads
     target_text: str = "ohlol"  # sequence models: what it should output, same length
+    dropout: float | None = None  # image models with a dropout layer: its probability (None = the model's own)
 
 
 def config_fields() -> list[str]:
@@ -100,6 +101,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"--target-accuracy {cfg.target_accuracy} is not a fraction in [0, 1]")
     if cfg.eval_every and not cfg.target_accuracy:
         raise UsageError("--eval-every sets how often --target-accuracy is checked; give --target-accuracy")
+    if cfg.dropout is not None and not 0 <= cfg.dropout < 1:
+        raise UsageError(f"--dropout {cfg.dropout} is not a probability in [0, 1)")
     if cfg.epochs < 1 or cfg.lr < 0 or cfg.batch_size < 1:
         raise UsageError(f"--epochs and --batch-size must be >= 1 and --lr >= 0 "
                          f"(got {cfg.epochs}, {cfg.batch_size}, {cfg.lr})")

@@ -153,11 +153,16 @@ class ImageRun:
         return self.paths.run_dir(self.cfg.model) / STATE_FILE
 
 
+def model_args(entry, cfg: TrainConfig) -> dict:
+    """The registry's args, with --dropout (when given) in place of the model's own."""
+    return entry.model_args if cfg.dropout is None else {**entry.model_args, "dropout": cfg.dropout}
+
+
 def build(entry, cfg: TrainConfig, paths: RunPaths) -> ImageRun:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the initial weights are part of the run
     data = setup_data(entry, cfg, paths, device)
-    model = entry.make_model().to(device)
+    model = entry.build(**model_args(entry, cfg)).to(device)
     rank, world = init_distributed(device)
     if cfg.batch_size % world:
         raise UsageError(f"--batch-size {cfg.batch_size} must split evenly over {world} processes")
@@ -319,7 +324,7 @@ def finish(run: ImageRun, stopped: str | None) -> dict:
     return write_record(
         run.entry, run.model, run.paths.out_dir, config=honoured_config(run.cfg, TRAINER.honoured(run.entry)),
         history=run.history, seconds=sum(h["seconds"] for h in run.history), epochs=len(run.history),
-        device=str(run.device), test_accuracy=test_acc, test_loss=test_loss, test_examples=len(run.data.test_y),
+        model_args=model_args(run.entry, run.cfg), device=str(run.device), test_accuracy=test_acc, test_loss=test_loss, test_examples=len(run.data.test_y),
         selected_epoch=run.best["epoch"] if run.best else len(run.history), stopped_early=stopped == "early",
         **target_fields(run), processes=run.world, threads=torch.get_num_threads(),
         logs={"metrics": str(run.log.dir / "metrics.jsonl"), "curves": str(curves)})
@@ -329,7 +334,8 @@ class ImageTrainer:
     family = "image"
 
     def honoured(self, entry) -> frozenset[str]:
-        return frozenset(config_fields()) - set(SEQUENCE_OPTIONS)
+        no_dropout = set() if "dropout" in entry.model_args else {"dropout"}  # --dropout replaces the recipe's
+        return frozenset(config_fields()) - set(SEQUENCE_OPTIONS) - no_dropout
 
     def fit(self, entry, cfg: TrainConfig, paths: RunPaths) -> dict:
         cfg = replace(cfg, augment=resolve_augment(cfg.augment, entry.arch, entry.dataset))

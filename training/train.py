@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         flag, default = f"--{f.name.replace('_', '-')}", getattr(defaults, f.name)
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=None, help="default: off")
+        elif f.name == "dropout":
+            p.add_argument(flag, type=float, default=None, help="dropout probability, for a model whose recipe sets "
+                                                                 "one (cnn, resnet), e.g. 0.1 (default: the recipe's)")
         else:
             p.add_argument(flag, type=type(default), default=None, help=f"default: the model's recipe, else {default!r}")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (env TINYZOO_DATA)")

@@ -8,9 +8,12 @@ from demo.inference.runtime import InputError, ModelError, ModelZoo, SequencePre
 from demo.web.ui.common import refused
 
 
+TABLE_HEADERS = ("#", "in", "out")  # short, so a phone shows every vocabulary column
+
+
 def probability_table(pred: SequencePrediction) -> list[list]:
     """One row per position: input char, predicted char, then P(next = c) for each vocab char."""
-    return [[i + 1, pred.text[i], pred.predicted[i], *[round(float(p), 4) for p in row]]
+    return [[i + 1, pred.text[i], pred.predicted[i], *[round(float(p), 2) for p in row]]
             for i, row in enumerate(pred.probabilities)]
 
 
@@ -67,9 +70,9 @@ def hello_tab(zoo: ModelZoo):
             pred = model.predict(text)
         except (InputError, ModelError) as e:
             vocab = zoo.get(model_id).vocab if model_id in ids else []
-            empty = {"headers": ["#", "input", "predicted", *vocab], "data": []}
+            empty = {"headers": [*TABLE_HEADERS, *vocab], "data": []}
             return "", empty, f"**Can't predict:** {refused(e)}"
-        table = {"headers": ["#", "input", "predicted", *pred.vocab], "data": probability_table(pred)}
+        table = {"headers": [*TABLE_HEADERS, *pred.vocab], "data": probability_table(pred)}
         info = (f"model `{pred.model}` · provider `{pred.provider}` · {pred.latency_ms:.2f} ms"
                 + probability_ceiling(zoo.get(model_id).meta))
         return pred.predicted, table, info
@@ -85,7 +88,7 @@ def hello_tab(zoo: ModelZoo):
         with gr.Column():
             predicted = gr.Textbox(shown[0], label="predicted next characters", interactive=False,
                                    elem_id="hello-predicted")
-            table = gr.Dataframe(shown[1], label="per-position probabilities", interactive=False, elem_id="hello-table")
+            table = gr.Dataframe(shown[1], label="per position: the character in, the one out, each character's probability", interactive=False, elem_id="hello-table")
             info = gr.Markdown(shown[2], elem_id="hello-info")
     epoch_slider(zoo, model, first)
     outputs = [predicted, table, info]

@@ -126,33 +126,37 @@ def diabetes_lesson(zoo: ModelZoo):
 
 def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
     gr.Markdown("Three spiral arms (the dots: the training points): a linear classifier can't separate them, "
-                "a 2-layer ReLU net can. The colours are the class each model gives every point; type a "
-                "point or click the map.")
+                "a 2-layer ReLU net can. Side by side, the colours are the class each model gives every point; "
+                "type a point or click either map.")
 
     @guarded
-    def classify_point(model_id, x, y):
-        model = zoo.get(model_id)
-        pred = model.predict([x, y])
-        return (f"({float(x):g}, {float(y):g}) → class **{pred['label']}** "
-                f"({pred['probabilities'][pred['label']]:.1%}) by `{model_id}`",
-                spiral_boundary(model, (float(x), float(y))))
+    def classify_point(x, y):
+        """-> (each model's answer, then each model's map with the point marked)"""
+        answers, boards = [], []
+        for model_id in spirals:
+            model = zoo.get(model_id)
+            pred = model.predict([x, y])
+            answers.append(f"`{model_id}`: class **{pred['label']}** ({pred['probabilities'][pred['label']]:.1%})")
+            boards.append(spiral_boundary(model, (float(x), float(y))))
+        return f"({float(x):g}, {float(y):g}) → " + " · ".join(answers), *boards
 
-    text, picture = classify_point(spirals[-1], 0.5, 0.2)
-    choice = gr.Dropdown(spirals, value=spirals[-1], label="model")
+    text, *pictures = classify_point(0.5, 0.2)
     px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
     out = gr.Markdown(text, elem_id="spiral-out")
-    board = gr.Image(picture, interactive=False, label="decision regions (x, y in [-1.2, 1.2])",
-                     elem_id="spiral-board", buttons=[], elem_classes=["chart"], format="png")
+    with gr.Row():
+        boards = [gr.Image(picture, interactive=False, label=f"{model_id}: decision regions (x, y in [-1.2, 1.2])",
+                           elem_id=f"{model_id}-board", buttons=[], elem_classes=["chart"], format="png")
+                  for model_id, picture in zip(spirals, pictures)]
 
-    def clicked(model_id, event: Click):
+    def clicked(event: Click):
         index = event.index  # [column, row] from the browser; a crafted event may send anything
         valid = isinstance(index, list) and len(index) == 2 and all(type(v) is int for v in index)
         point = spiral_point(*index) if valid else None
         if point is None:  # the axes, the legend, or not a point at all
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * (3 + len(boards))
         x, y = round(point[0], 3), round(point[1], 3)
-        return x, y, *classify_point(model_id, x, y)
+        return x, y, *classify_point(x, y)
 
-    gr.Button("classify").click(classify_point, [choice, px, py], [out, board], api_name="predict_spiral")
-    choice.change(classify_point, [choice, px, py], [out, board], api_name=False)
-    board.select(clicked, [choice], [px, py, out, board], api_name=False)
+    gr.Button("classify").click(classify_point, [px, py], [out, *boards], api_name="predict_spiral")
+    for board in boards:  # every map shares the same axes, so a click on either is the same point
+        board.select(clicked, None, [px, py, out, *boards], api_name=False)
