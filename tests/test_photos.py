@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
 from demo.imaging.photo import components, is_clean, read_paper, remove_lines, stroke_width
-from demo.imaging.prepare import EmptyImageError, ImageInputError, mnist_digit, prepare, to_ink
+from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, to_ink
 from demo.inference.candidates import blend
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
@@ -70,7 +70,7 @@ def clean_seen() -> np.ndarray:
 
 def best_placed(source) -> tuple[np.ndarray, tuple | None]:
     """-> (the picture, the ink box) of prepare's first candidate: the best-placed group of strokes."""
-    first = prepare(source, SPEC)[0]
+    first = find_candidates(source, SPEC)[0]
     return first.seen, first.ink_box
 
 
@@ -150,7 +150,7 @@ def test_a_photo_of_blank_paper_is_refused_not_guessed():
     buf = io.BytesIO()
     Image.fromarray(picture).save(buf, format="JPEG", quality=75)
     with pytest.raises(EmptyImageError, match="couldn't find"):
-        prepare(buf.getvalue(), SPEC)
+        find_candidates(buf.getvalue(), SPEC)
 
 
 @pytest.mark.parametrize("polarity,width", [("white on black", 10), ("black on white", 10),
@@ -287,7 +287,7 @@ def test_a_digit_beside_a_bigger_smudge_is_a_candidate_and_never_a_sure_wrong_an
     picture = np.clip((0.9 - 0.85 * darkness) * 255 + rng.normal(0, 3, darkness.shape), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=80)
-    candidates = prepare(buf.getvalue(), SPEC)
+    candidates = find_candidates(buf.getvalue(), SPEC)
     assert len(candidates) > 1 and max(overlap(c.ink_box) for c in candidates) > 0.6
     pred = zoo.get("mnist-cnn").classify(buf.getvalue())
     assert pred.label == "7" or pred.confidence < 0.9, (pred.label, pred.confidence)

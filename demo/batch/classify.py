@@ -4,19 +4,15 @@
     tinyzoo classify 'scans/*.png' archive.zip --model fashion-cnn --out results.jsonl --resume
     find . -name '*.jpg' | tinyzoo classify - --model mnist-cnn --out -
 
-Inputs are listed first (batch_inputs: files, folders, globs, archive members by their headers),
-then prepared in worker processes (batch_pool), each of which also runs the model on its chunk
-with a one-thread CPU session (on CUDA, the parent's single GPU session runs every batch). Rows
-are written batch by batch to a locked file (batch_output), so a killed run keeps every row it
-wrote and `--resume` carries on without duplicates. A file that can't be classified, for any
-reason its decoder gives, gets a row with its error; the run goes on. So do the inputs of a
---backend triton request whose answer is missing or not what the model's metadata promises.
-SIGTERM/SIGINT stop the run between batches. Exit status: 0 all classified, 1 some failed, 2 usage or output error,
-128 + the signal when stopped.
-
-The pieces another engine needs to give identical rows: list_items (inputs -> Items),
-prepare (one Item -> the picture the model sees, or an error), result_rows / error_row (rows
-in row_fields order) and RowWriter.
+Inputs are listed first (inputs.py: files, folders, globs, archive members by their headers),
+then the job (job.py) runs on an engine: here (local.py: worker processes, each running the model
+on its chunk with a one-thread CPU session; on CUDA the parent's single GPU session runs every
+batch) or on Ray (ray_engine.py). Rows are written batch by batch to a locked file (output.py), so
+a killed run keeps every row it wrote and `--resume` carries on without duplicates. A file that
+can't be classified, for any reason its decoder gives, gets a row with its error; the run goes on.
+So do the inputs of a --backend triton request whose answer is missing or not what the model's
+metadata promises. SIGTERM/SIGINT stop the run between batches. Exit status: 0 all classified,
+1 some failed, 2 usage or output error, 128 + the signal when stopped.
 """
 import argparse
 import signal

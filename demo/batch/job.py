@@ -21,7 +21,7 @@ from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
 from demo.settings import TRITON_MAX_BATCH
 
 
-def prepare(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
+def item_pictures(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
     """-> (uint8 [K, H, W] the pictures the model may see, or None; the error row's message, or '')."""
     if item.error:
         return None, item.error

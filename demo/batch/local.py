@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from demo.batch.inputs import Item, UsageError, close_archives, list_items
-from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, load_model, open_results, prepare,
-                            result_rows, summarize)
+from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, item_pictures, load_model,
+                            open_results, result_rows, summarize)
 from demo.batch.output import RowWriter
 from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec
@@ -83,7 +83,7 @@ def classify_chunk(chunk: Chunk) -> tuple[list[list], list[str], list[np.ndarray
     global _WORKER_MODEL
     rows, names, seen = [], [], []
     for item in chunk.items:
-        picture, error = prepare(item, chunk.input_spec)
+        picture, error = item_pictures(item, chunk.input_spec)
         if error:
             rows.append(error_row(item.name, error))
         else:

@@ -29,7 +29,7 @@ import numpy as np
 from demo.batch.inputs import Item, UsageError, list_items
 from demo.batch.output import Row, RowWriter
 from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, load_model, open_results,
-                            prepare, result_rows, summarize)
+                            item_pictures, result_rows, summarize)
 from demo.inference.remote import open_zoo
 
 CONNECT_TIMEOUT_S = 10
@@ -50,7 +50,7 @@ class ClassifyActor:
         columns = zip(*(batch[field] for field in ITEM_FIELDS))
         for i, values in enumerate(columns):
             item = Item(*(value.item() if hasattr(value, "item") else value for value in values))
-            picture, error = prepare(item, self.model.meta.input)
+            picture, error = item_pictures(item, self.model.meta.input)
             if error:
                 rows[i] = error_row(item.name, error)
             else:

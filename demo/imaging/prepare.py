@@ -297,7 +297,7 @@ RECIPES = {"mnist-digit": mnist_digit, "fit-pad": fit_pad}
 
 
 @DECODE_BUDGET.scope()  # the decode's share of the budget is held through the float copies too
-def prepare(source, input_spec: InputSpec) -> list[Candidate]:
+def find_candidates(source, input_spec: InputSpec) -> list[Candidate]:
     """Any image -> the pictures the model may see (uint8 [H, W] in its training polarity) and where
     their ink was found: one, or for a photo the groups of strokes that could be the digit.
 
@@ -365,7 +365,7 @@ def _box_in(found: Found) -> tuple:
 
 def candidate_pictures(source, input_spec: InputSpec) -> np.ndarray:
     """Any image -> uint8 [K, H, W]: every picture the model may see, best placed first."""
-    return np.stack([c.seen for c in prepare(source, input_spec)])
+    return np.stack([c.seen for c in find_candidates(source, input_spec)])
 
 
 def check_room(img: Image.Image, recipe: str) -> None:
@@ -393,6 +393,6 @@ def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
 def preprocess(source, input_spec: InputSpec) -> Preprocessed:
     """Any image -> the tensor a model takes, per its metadata's `input` block (its first
     candidate's), and every candidate."""
-    candidates = prepare(source, input_spec)
+    candidates = find_candidates(source, input_spec)
     first = candidates[0]
     return Preprocessed(normalize(first.seen, input_spec), first.seen, first.ink_box, candidates)
