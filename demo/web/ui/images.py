@@ -205,5 +205,5 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     if sketch:
         pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
                   trigger_mode="always_last", show_progress="hidden")
-    feeds = [(pad.input, pad, pad_image)] if sketch else []
+    feeds = [(pad.release, pad, pad_image), (pad.clear, pad, pad_image)] if sketch else []  # whole drawings
     wire_inside(zoo, dataset, model, inside, feeds + [(upload.change, upload, lambda uploaded: uploaded)])
