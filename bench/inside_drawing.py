@@ -6,15 +6,16 @@ mouse at a person's pace (bench/pen.py), as bench/drawing.py does. The page is r
 table and message rewritten, every picture in it loaded) once the page is quiet; "answer" is the
 same for the label above it. "agrees" counts drawings whose panel names the label's answer.
 
-    python -m bench.inside_drawing [--n 20] [--models mnist-cnn mnist-resnet]
+    python -m bench.inside_drawing [--n 20] [--models mnist-cnn mnist-resnet] [--baseline <checkout>]
 """
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from bench.app_latency import start_server
+from bench.app_latency import ROOT, start_server
 from bench.drawing import CHROMIUM, CHROMIUM_ARGS, VIEWPORTS, headline
 from bench.pen import Pen, now, timeline, watch_answers
 from bench.report import print_table
@@ -71,7 +72,7 @@ def draw_one(page, pen: Pen, digit) -> tuple[float | None, float | None, bool]:
     return (answers[-1] - last_up if answers else None), (panel[-1] - last_up if panel else None), agrees
 
 
-def run_model(browser, url: str, model_id: str, digits) -> tuple:
+def run_model(browser, url: str, model_id: str, digits) -> list:
     context = browser.new_context(**VIEWPORTS["desktop 1280x1000, mouse"])
     page = context.new_page()
     page.goto(url)
@@ -88,8 +89,8 @@ def run_model(browser, url: str, model_id: str, digits) -> tuple:
         print(f"{model_id}: {i + 1}/{len(digits)} inside {v}", file=sys.stderr, flush=True)
     context.close()
     pct = lambda xs, q: f"{np.percentile(xs, q):.0f}" if xs else "n/a"  # noqa: E731
-    return (model_id, len(digits), pct(inside, 50), pct(inside, 90), f"<= {TARGETS_MS.get(model_id, '')}",
-            pct(answer, 50), pct(answer, 90), f"{np.mean(agrees):.0%}", len(digits) - len(inside))
+    return [model_id, len(digits), pct(inside, 50), pct(inside, 90), f"<= {TARGETS_MS.get(model_id, '')}",
+            pct(answer, 50), pct(answer, 90), f"{np.mean(agrees):.0%}", len(digits) - len(inside)]
 
 
 def main() -> None:
@@ -97,23 +98,27 @@ def main() -> None:
     p.add_argument("--n", type=int, default=20, help="traced digits per model")
     p.add_argument("--seed", type=int, default=16, help="which test digits, sizes and positions")
     p.add_argument("--models", nargs="+", default=list(TARGETS_MS))
+    p.add_argument("--baseline", default="", help="a checkout of the code before, measured the same way")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
     digits = traced_digits(*load_split("mnist", "test"), args.n, seed=args.seed)
-    proc, port = start_server()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            rows = [run_model(browser, f"http://127.0.0.1:{port}", m, digits) for m in args.models]
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    versions = [("this branch", ROOT)] + ([(f"baseline {args.baseline}", Path(args.baseline))] if args.baseline else [])
+    rows = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for version, root in versions:
+            proc, port = start_server(root)
+            try:
+                rows += [[version, *run_model(browser, f"http://127.0.0.1:{port}", m, digits)] for m in args.models]
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        browser.close()
     print(f"\n{args.n} traced MNIST test digits (seed {args.seed}), Digits tab with Look inside open, desktop "
           f"1280x1000, mouse, headless Chromium, {os.cpu_count()} CPU cores")
-    print_table(["model", "digits", "inside view p50 ms", "p90 ms", "goal p50", "answer p50 ms", "p90 ms",
-                 "panel agrees", "no view"], rows)
+    print_table(["version", "model", "digits", "inside view p50 ms", "p90 ms", "goal p50", "answer p50 ms", "p90 ms",
+                 "panel agrees", "no view"], rows, text_columns=2)
 
 
 if __name__ == "__main__":
