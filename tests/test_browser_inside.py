@@ -3,7 +3,7 @@ every layer, what the first layer learned, why this answer, all models at once, 
 import pytest
 
 # the browser, the server and the traced digits are test_browser.py's fixtures
-from tests.test_browser import PHONE, browser, digits, draw, open_app, server  # noqa: F401
+from tests.test_browser import PHONE, browser, digits, draw, headline, open_app, server  # noqa: F401
 
 
 def open_inside(page):
@@ -72,6 +72,19 @@ def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
     inside.locator("#mnist-inside-message").get_by_text(f"says {predicted}").wait_for()
 
 
+def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):  # noqa: F811
+    page = open_app(browser, server)
+    page.locator("#mnist-inside").get_by_text("Look inside").first.click()
+    message = page.locator("#mnist-inside-message")
+    message.get_by_text("Draw or upload").wait_for()
+    for digit in digits[2:4]:  # drawn with the panel open: the view follows at pen-up
+        page.locator("#mnist-sketch .pad-clear").click()
+        message.get_by_text("Draw or upload").wait_for()  # Clear empties the view too
+        draw(page, digit)
+        message.get_by_text(f"says {headline(page)} (").wait_for()
+    page.context.close()
+
+
 def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     page = open_app(browser, server, PHONE)
     draw(page, digits[1], touch=True)
@@ -79,4 +92,30 @@ def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     page.locator("#mnist-inside-layers figcaption").first.wait_for()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390 + 1  # nothing forces a sideways scroll
+    page.context.close()
+
+
+def test_fashion_looks_inside_an_uploaded_example(browser, server):  # noqa: F811
+    page = open_app(browser, server)
+    page.get_by_role("tab", name="Fashion").click()
+    page.locator("#fashion-examples .thumbnail-item").nth(9).click()  # the ankle boot goes to the upload box
+    page.locator("#fashion-info").get_by_text("provider").wait_for()
+    answer = page.locator("#fashion-label").inner_text().split("\n")
+    label = [line.strip() for line in answer if line.strip()][1]
+    page.locator("#fashion-inside").get_by_text("Look inside").first.click()
+    page.locator("#fashion-inside-message").get_by_text(f"says {label} (").wait_for()
+    assert "fashion-cnn" in page.locator("#fashion-inside-message").inner_text()
+    shown = [c.strip() for c in page.locator("#fashion-inside-layers figcaption").all_inner_texts()]
+    assert [c.split(" ")[0] for c in shown][:3] == ["input", "conv1", "pool1"] and shown[-1].startswith("softmax")
+    assert "10×24×24" in shown[1]
+    seen_picture(page, "#fashion-inside-occlusion")
+    gallery = "#fashion-inside-mistakes"
+    page.wait_for_function(f"() => document.querySelectorAll('{gallery} .caption-label').length === 32")
+    seen_picture(page, "#fashion-inside-confusion")
+    seen_picture(page, gallery)
+    mistake = captions(page, gallery)[0]  # "#index: true → predicted (confidence)", in the clothes' names
+    true_label, predicted = (side.split("(")[0].split(":")[-1].strip() for side in mistake.split("→"))
+    names = page.locator("#fashion-examples").inner_text()
+    assert true_label != predicted and true_label in names and predicted in names, mistake
+    assert "fashion-cnn gets" in page.locator("#fashion-inside-mistakes-caption").inner_text()
     page.context.close()

@@ -55,13 +55,14 @@ function payload() {
   return out.toDataURL("image/png");
 }
 
-function send() {
+function send(finished = null) {  // finished: "release" at pen-up, "clear" on Clear (a whole drawing)
   clearTimeout(pending);
   pending = null;
   if (!window.tinyzooReady) return;  // the app can't take events yet: sent once it can (below)
   lastSent = performance.now();
   props.value = payload();
   trigger("input");
+  if (finished) trigger(finished);  // what is too heavy to follow every stroke (Look inside) listens to these
 }
 
 function sendSoon() {  // throttle: leading edge, then at most one per THROTTLE_MS
@@ -91,19 +92,19 @@ canvas.addEventListener("pointermove", (event) => {
 const penUp = () => {
   if (!drawing) return;
   drawing = null;
-  send();
+  send("release");
 };
 canvas.addEventListener("pointerup", penUp);
 canvas.addEventListener("pointercancel", penUp);
 element.querySelector(".pad-clear").addEventListener("click", () => {
   strokes = [];
   showStrokes();
-  send();
+  send("clear");
 });
 showStrokes();
 function ready() {  // listeners attached and the app taking events: strokes from here on are answered
   canvas.dataset.ready = "1";  // (tests wait for this)
-  if (strokes.length) send();  // drawn before the app was ready
+  if (strokes.length) send("release");  // drawn before the app was ready
 }
 if (window.tinyzooReady) ready();
 else document.addEventListener("tinyzoo:ready", ready, {once: true});

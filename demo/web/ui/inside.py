@@ -24,6 +24,11 @@ GAP = 2
 SEEN_SIDE = 224
 MLP_UNITS_SHOWN = 16
 GREY_BACKGROUND = 96
+SCALE_LEGEND = ("Each layer on its own grey scale: black = its lowest value, white = its highest "
+                "(the range is written above it).")
+TABLE_HEADERS = ["model", "answer", "confidence", "ms", "parameters", "precision"]
+CONFUSION_CELL = 26
+CONFUSION_MARGIN = 18  # for the class numbers along the top and left edges
 
 
 def enlarge(pixels: np.ndarray, side: int) -> Image.Image:
@@ -59,7 +64,12 @@ def tiles(pictures: list[Image.Image], columns: int) -> Image.Image:
 
 
 def grid_columns(count: int) -> int:
-    return count if count <= 12 else 16 if count > 64 else 8
+    """One row up to 12 maps; else rows of 8 to 10 (16 past 64), a width that fills the last row when
+    one does: an empty cell would read as a map."""
+    if count <= 12:
+        return count
+    widest = 16 if count > 64 else 10
+    return next((columns for columns in range(widest, 7, -1) if count % columns == 0), widest)
 
 
 def feature_maps(tap: TapValue) -> Image.Image:
@@ -70,11 +80,14 @@ def feature_maps(tap: TapValue) -> Image.Image:
 
 
 def strip(tap: TapValue) -> Image.Image:
-    """[N] (a dense layer, or a map pooled to 1x1) -> one row of squares on the layer's scale."""
+    """[N] (a dense layer, or a map pooled to 1x1) -> one row of cells on the layer's scale, each framed
+    in grey (a white cell, the layer's highest value, would otherwise read as a gap on the page)."""
     values = tap.values.reshape(-1)
     low, high = float(values.min()), float(values.max())
-    width = max(2, min(24, 768 // len(values)))
-    return Image.fromarray(grey(values, low, high)[None, :]).resize((len(values) * width, 28), Image.Resampling.NEAREST)
+    width = max(3, min(24, 768 // len(values)))
+    cells = np.repeat(np.repeat(grey(values, low, high)[None, :], 26, axis=0), width, axis=1)
+    cells[:, ::width] = GREY_BACKGROUND
+    return Image.fromarray(np.pad(cells, 1, constant_values=GREY_BACKGROUND))
 
 
 def probability_bars(labels: list[str], probs: np.ndarray) -> Image.Image:
@@ -118,7 +131,7 @@ def layers_html(pictures: list[tuple[Image.Image, str]]) -> str:
         f'{html.escape(caption)}</figcaption><img src="{data_url(picture)}" alt="{html.escape(caption.split(" ")[0])}" '
         f'style="display:block;max-width:100%;height:auto;image-rendering:pixelated"></figure>'
         for picture, caption in pictures)
-    return f'<div class="inside-layers">{figures}</div>'
+    return f'<div class="inside-layers"><p style="margin:0 0 8px">{SCALE_LEGEND}</p>{figures}</div>'
 
 
 def weight_pictures(weights: np.ndarray | None, model_id: str) -> tuple[Image.Image | None, str]:
@@ -149,9 +162,15 @@ def occlusion_overlay(seen: np.ndarray, occlusion: np.ndarray) -> Image.Image:
     return enlarge((np.clip(rgb, 0, 1) * 255).astype(np.uint8), SEEN_SIDE)
 
 
-def all_models_rows(zoo: ModelZoo, image, dataset: str) -> list[list]:
-    return [[r["model"], r["label"], f"{r['confidence']:.1%}", f"{r['latency_ms']:.1f}", f"{r['params']:,}",
+def all_models_table(zoo: ModelZoo, image, dataset: str) -> str:
+    """The same input through every model of the dataset, as a plain HTML table: a static view, lighter
+    for the browser to redraw after every drawing than an interactive Dataframe, and narrow enough for a phone."""
+    rows = [[r["model"], r["label"], f"{r['confidence']:.1%}", f"{r['latency_ms']:.1f}", f"{r['params']:,}",
              r["precision"]] for r in all_models(zoo, image, dataset)]
+    head = "".join(f"<th>{name}</th>" for name in TABLE_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return (f'<div class="inside-table"><table><caption>the same input through every {html.escape(dataset)} model'
+            f'</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
 def png_bytes(pixels) -> bytes:
@@ -161,7 +180,8 @@ def png_bytes(pixels) -> bytes:
 
 
 def confusion_picture(report: dict) -> Image.Image:
-    """Rows = true class, columns = answer; the diagonal (right) in grey, mistakes in red by count."""
+    """Rows = true class, columns = answer, numbered along both edges, on a grid (white cells are never
+    confused with the page); the diagonal (right) in grey, mistakes in red by count."""
     matrix = np.asarray(report["confusion"], np.float64)
     off = matrix.copy()
     np.fill_diagonal(off, 0)
@@ -169,9 +189,21 @@ def confusion_picture(report: dict) -> Image.Image:
     shade = (off / (off.max() or 1.0) * 230).astype(np.uint8)
     rgb[..., 1] -= shade
     rgb[..., 2] -= shade
-    diagonal = np.eye(len(matrix), dtype=bool)
-    rgb[diagonal] = 200
-    return enlarge(rgb, 280)
+    classes = len(matrix)
+    rgb[np.eye(classes, dtype=bool)] = 215
+    side = CONFUSION_CELL * classes
+    picture = Image.new("RGB", (CONFUSION_MARGIN + side + 1, CONFUSION_MARGIN + side + 1), "white")
+    picture.paste(enlarge(rgb, side), (CONFUSION_MARGIN, CONFUSION_MARGIN))
+    draw = ImageDraw.Draw(picture)
+    for i in range(classes + 1):
+        edge = CONFUSION_MARGIN + i * CONFUSION_CELL
+        draw.line((edge, CONFUSION_MARGIN, edge, CONFUSION_MARGIN + side), fill=(160, 160, 160))
+        draw.line((CONFUSION_MARGIN, edge, CONFUSION_MARGIN + side, edge), fill=(160, 160, 160))
+    for i in range(classes):
+        middle = CONFUSION_MARGIN + i * CONFUSION_CELL + CONFUSION_CELL // 2
+        draw.text((middle, CONFUSION_MARGIN // 2), str(i), fill="black", anchor="mm")
+        draw.text((CONFUSION_MARGIN // 2, middle), str(i), fill="black", anchor="mm")
+    return picture
 
 
 def mistakes_view(zoo: ModelZoo, model_id: str):
@@ -187,27 +219,36 @@ def mistakes_view(zoo: ModelZoo, model_id: str):
     caption = (f"**{model_id}** gets {wrong} of {report['test_examples']:,} test images wrong "
                f"(accuracy {report['accuracy']:.2%}). Confusion matrix: rows = true class, columns = answer, "
                f"red = how often. Below: its {len(items)} most confident mistakes (click one to look inside).")
+    if any(name != str(i) for i, name in enumerate(report["labels"])):  # not digits: say which number is what
+        caption += " Classes: " + ", ".join(f"{i} {name}" for i, name in enumerate(report["labels"])) + "."
     return [m["pixels"] for m in report["mistakes"]], items, confusion_picture(report), caption
 
 
+def learned_outputs(zoo: ModelZoo, model_id: str):
+    """model -> (its first layer's weights as a picture, caption): they change with the model, never the input."""
+    try:
+        return weight_pictures(inspector(zoo, model_id).first_layer_weights(), model_id)
+    except (InspectionError, ModelError) as e:
+        return None, f"{e}"
+
+
 def inside_outputs(zoo: ModelZoo, model_id: str, image, dataset: str):
-    """(model, image) -> (layers HTML, weights picture, weights caption, occlusion, table, message)."""
+    """(model, image) -> (layers HTML, occlusion, table, message)."""
     if image is None:
-        return "", None, "", None, [], "Draw or upload something: its journey through the model shows here."
+        return "", None, "", "Draw or upload something: its journey through the model shows here."
     try:
         looking = inspector(zoo, model_id)
         inspection = looking.inspect(image)
     except EmptyImageError:
-        return "", None, "", None, [], "This picture is blank: nothing to look inside."
+        return "", None, "", "This picture is blank: nothing to look inside."
     except (ImageInputError, InputError, InspectionError) as e:
-        return "", None, "", None, [], f"**Can't look inside:** {e}"
-    weights, weights_caption = weight_pictures(looking.first_layer_weights(), model_id)
+        return "", None, "", f"**Can't look inside:** {e}"
     pred = inspection.prediction
     message = (f"**{model_id}** says **{pred.label}** ({pred.confidence:.0%}). Occlusion: a "
                f"{looking.patch}×{looking.patch} patch slid by {looking.stride} px; red = hiding it lowers "
                f"P({pred.label}), blue = raises it.")
-    return (layers_html(layer_pictures(inspection, looking.model.labels)), weights, weights_caption,
-            occlusion_overlay(inspection.seen, inspection.occlusion), all_models_rows(zoo, image, dataset), message)
+    return (layers_html(layer_pictures(inspection, looking.model.labels)),
+            occlusion_overlay(inspection.seen, inspection.occlusion), all_models_table(zoo, image, dataset), message)
 
 
 def panel_components(dataset: str) -> dict:
@@ -217,18 +258,18 @@ def panel_components(dataset: str) -> dict:
                                elem_id=f"{dataset}-inside-layers")}
     with gr.Row(equal_height=False):
         parts["weights"] = gr.Image(label="what the first layer learned", interactive=False, buttons=[],
-                                    elem_id=f"{dataset}-inside-weights", min_width=240)
+                                    elem_id=f"{dataset}-inside-weights", min_width=240, elem_classes=["inside-picture"])
         parts["occlusion"] = gr.Image(label="why this answer (occlusion)", interactive=False, buttons=[],
-                                      elem_id=f"{dataset}-inside-occlusion", min_width=240)
+                                      elem_id=f"{dataset}-inside-occlusion", min_width=240,
+                                      elem_classes=["inside-picture"])
     parts["weights_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-weights-caption")
-    parts["table"] = gr.Dataframe(headers=["model", "answer", "confidence", "ms", "parameters", "precision"],
-                                  label="the same input through every model", interactive=False,
-                                  elem_id=f"{dataset}-inside-table")
+    parts["table"] = gr.HTML(elem_id=f"{dataset}-inside-table")
     parts["mistakes_caption"] = gr.Markdown(elem_id=f"{dataset}-inside-mistakes-caption")
-    parts["confusion"] = gr.Image(label="confusion matrix (test set)", interactive=False, buttons=[], height=280,
-                                  elem_id=f"{dataset}-inside-confusion")
-    parts["mistakes"] = gr.Gallery(label="most confident mistakes (click one)", columns=6, height="auto",
-                                   allow_preview=False, buttons=[], elem_id=f"{dataset}-inside-mistakes")
+    parts["confusion"] = gr.Image(label="confusion matrix (test set)", interactive=False, buttons=[], height=320,
+                                  elem_id=f"{dataset}-inside-confusion", elem_classes=["inside-picture"])
+    parts["mistakes"] = gr.Gallery(label="most confident mistakes (click one)", columns=8, height="auto",
+                                   allow_preview=False, buttons=[], elem_id=f"{dataset}-inside-mistakes",
+                                   elem_classes=["mistakes"])
     return parts
 
 
@@ -243,11 +284,13 @@ def inside_panel(dataset: str) -> tuple[gr.Accordion, dict]:
 def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr.Accordion, dict],
                 feeds: list[tuple[Callable, gr.components.Component, Callable]]) -> None:
     """Computed only while open. feeds: (event listener, component, value -> image or None) for each
-    input of the tab; the latest input is what the panel shows."""
+    input of the tab; the latest input is what the panel shows. What depends on the model alone (the
+    weights, the mistakes) is sent when the panel opens or the model changes, never with each input:
+    every picture sent costs the browser a fetch and a redraw."""
     accordion, parts = panel
     is_open, latest, shown = gr.State(False), gr.State(None), gr.State([])
-    view = [parts[k] for k in ("layers", "weights", "weights_caption", "occlusion", "table", "message")]
-    failing = [parts["mistakes"], parts["confusion"], parts["mistakes_caption"]]
+    view = [parts[k] for k in ("layers", "occlusion", "table", "message")]
+    of_model = [shown] + [parts[k] for k in ("mistakes", "confusion", "mistakes_caption", "weights", "weights_caption")]
 
     def show(opened: bool, model_id: str, image):
         return inside_outputs(zoo, model_id, image, dataset) if opened else (gr.skip(),) * len(view)
@@ -261,13 +304,13 @@ def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr
             return (image, *show(opened, model_id, image))
         return take
 
-    def failures(opened: bool, model_id: str):
+    def model_parts(opened: bool, model_id: str):
         if not opened:
-            return (gr.skip(),) * (len(failing) + 1)
-        return mistakes_view(zoo, model_id)
+            return (gr.skip(),) * len(of_model)
+        return (*mistakes_view(zoo, model_id), *learned_outputs(zoo, model_id))
 
     def open_panel(model_id: str, image):
-        return (True, *show(True, model_id, image), *failures(True, model_id))
+        return (True, *show(True, model_id, image), *model_parts(True, model_id))
 
     def pick(opened: bool, model_id: str, pictures: list, event: gr.SelectData):
         image = png_bytes(np.asarray(pictures[event.index]))
@@ -277,7 +320,7 @@ def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr
         listener(fed(to_image), [is_open, model, component], [latest, *view], api_name=False,
                  trigger_mode="always_last", show_progress="hidden")
     model.change(show, [is_open, model, latest], view, api_name=False, show_progress="hidden")
-    model.change(failures, [is_open, model], [shown, *failing], api_name=False, show_progress="hidden")
-    accordion.expand(open_panel, [model, latest], [is_open, *view, shown, *failing], api_name=False)
+    model.change(model_parts, [is_open, model], of_model, api_name=False, show_progress="hidden")
+    accordion.expand(open_panel, [model, latest], [is_open, *view, *of_model], api_name=False)
     accordion.collapse(lambda: False, None, is_open, api_name=False)
     parts["mistakes"].select(pick, [is_open, model, shown], [latest, *view], api_name=False)
