@@ -2,6 +2,8 @@
 one of these internals fails here, naming the installed version, not silently in production."""
 import asyncio
 import inspect
+import os
+from pathlib import Path
 
 import gradio as gr
 import gradio.processing_utils
@@ -11,7 +13,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from demo.web.patches import TimedH11Protocol, bound_sessions, check_event_inputs
+from demo.web.patches import TimedH11Protocol, bound_sessions, check_event_inputs, write_pictures_once
 
 UVICORN = f"uvicorn {uvicorn.__version__}"
 GRADIO = f"gradio {gr.__version__}"
@@ -75,3 +77,24 @@ def test_gradio_reads_the_session_capacity_it_is_given():
         gr.Textbox()
     bound_sessions(blocks, 7)
     assert blocks.state_session_capacity == 7
+
+
+def test_gradio_writes_each_output_picture_once(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    params = list(inspect.signature(gradio.processing_utils.save_pil_to_cache).parameters)
+    assert params == ["img", "cache_dir", "name", "format"], f"{GRADIO}: save_pil_to_cache takes {params}"
+    for helper in ("encode_pil_to_bytes", "hash_bytes"):
+        assert hasattr(gradio.processing_utils, helper), f"{GRADIO}: processing_utils has no {helper}"
+    stock = gradio.processing_utils.save_pil_to_cache
+    monkeypatch.setattr(gradio.processing_utils, "save_pil_to_cache", stock)  # undone after the test
+    picture = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8))
+    expected = stock(picture, str(tmp_path / "stock"))
+    write_pictures_once()
+    first = gradio.processing_utils.save_pil_to_cache(picture, str(tmp_path / "patched"))
+    inode = os.stat(first).st_ino
+    again = gradio.processing_utils.save_pil_to_cache(picture, str(tmp_path / "patched"))
+    assert again == first and os.stat(again).st_ino == inode  # not rewritten
+    assert Path(first).read_bytes() == Path(expected).read_bytes()
+    assert Path(first).relative_to(tmp_path / "patched") == Path(expected).relative_to(tmp_path / "stock")

@@ -12,12 +12,20 @@ version when it moves.
   and runs a check on every event's raw inputs before Gradio's own preprocessing.
 - Gradio: the per-session state store's capacity is a `launch()` argument, which a mounted app
   never calls; `bound_sessions` sets the attribute launch() would.
+- Gradio: an output picture is written to a path named by its content's hash, truncated and
+  written again each time the same picture comes back; a browser still fetching it then read a
+  shorter file, and the server logged h11's "Too little data for declared Content-Length" with a
+  traceback. `write_pictures_once` writes each content once, atomically.
 """
 import asyncio
 import logging
+import os
+import threading
+from pathlib import Path
 
 import gradio as gr
 import h11
+from gradio import processing_utils
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S
@@ -104,3 +112,20 @@ def bound_sessions(blocks: gr.Blocks, capacity: int) -> None:
     """Keep per-session state for at most `capacity` sessions (Gradio's default is 10,000; every API
     caller is a session, ~130 KB each under load)."""
     blocks.state_session_capacity = capacity
+
+
+def write_pictures_once() -> None:
+    """Gradio's save_pil_to_cache, but a picture already in the cache is not written again, and a new
+    one appears whole (written aside, then renamed): a file being served is never truncated."""
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = processing_utils.encode_pil_to_bytes(img, format)
+        path = (Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}").resolve()
+        if not path.is_file():
+            path.parent.mkdir(exist_ok=True, parents=True)
+            aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            aside.write_bytes(data)
+            os.replace(aside, path)
+        return str(path)
+
+    processing_utils.save_pil_to_cache = save_pil_to_cache
