@@ -58,3 +58,13 @@ SESSION_CAPACITY = 256  # Gradio sessions kept in memory (its default is 10,000)
 # --- Triton backend -----------------------------------------------------------------------------
 TRITON_MAX_BATCH = 256  # export/triton.py's max_batch_size for batchable models
 TRITON_TIMEOUT_S = 60.0
+
+# --- Open Inference Protocol requests and answers (/v2, and the Triton client) ---------------------
+IMAGE_MAX_BATCH = TRITON_MAX_BATCH  # a Triton client sends at most this many rows
+TABULAR_MAX_BATCH = 256
+SEQUENCE_MAX_BATCH = 64  # a char RNN answers batch x sequence x vocab logits: 64 x 256 x 4 stays ~1 MB of JSON
+SEQUENCE_MAX_LENGTH = 256  # /api/predict's cap (the models' own max_length): one sentence, not a book
+# the longest JSON number worth sending, with its separator ("-1.1754943508222875e-38, "): JSON holding
+# N numbers is refused past N times this, plus room for names, shapes and parameters, before it is parsed
+JSON_BYTES_PER_NUMBER = 32
+JSON_HEADER_BYTES = 64 * 2**10

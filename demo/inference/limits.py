@@ -7,16 +7,7 @@ JSON a request may send and the memory one inference may take.
 """
 from dataclasses import dataclass
 
-IMAGE_MAX_BATCH = 256  # export/triton.py's max_batch_size: a Triton client sends at most this many rows
-TABULAR_MAX_BATCH = 256
-SEQUENCE_MAX_BATCH = 64  # a char RNN answers batch x sequence x vocab logits: 64 x 256 x 4 stays ~1 MB of JSON
-SEQUENCE_MAX_LENGTH = 256  # /api/predict's cap (the models' own max_length): one sentence, not a book
-
-# the longest JSON number a client has a reason to send ("-1.2345678901234567e-05, "); the JSON part of a
-# request is refused past this many bytes per element it may carry, before it is parsed
-JSON_BYTES_PER_ELEMENT = 32
-JSON_OVERHEAD_BYTES = 64 * 1024  # names, shapes, parameters, whitespace
-
+from demo.settings import IMAGE_MAX_BATCH, SEQUENCE_MAX_BATCH, SEQUENCE_MAX_LENGTH, TABULAR_MAX_BATCH
 
 
 @dataclass(frozen=True)

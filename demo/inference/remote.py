@@ -33,11 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from demo.inference.protocol import HEADER_LENGTH, ORT_TO_V2, V2_TO_NUMPY, tensor_metadata
 from demo.inference.runtime import ModelError, ModelZoo
-from demo.settings import BACKEND, TRITON_MAX_BATCH, TRITON_TIMEOUT_S, TRITON_URL
+from demo.settings import (BACKEND, JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES, TRITON_MAX_BATCH, TRITON_TIMEOUT_S,
+                           TRITON_URL)
 
 TIMEOUT_S = TRITON_TIMEOUT_S  # a whole request, answer included: a server trickling bytes is cut off too
-HEADER_ROOM = 64 << 10  # an answer's JSON header: output names, shapes, parameters
-JSON_NUMBER_BYTES = 32  # a float written as JSON text with its separator, at most ("-1.1754943508222875e-38, ")
 METADATA_LIMIT = 1 << 20  # a model's metadata or an error message
 READ_PIECE = 64 << 10
 
@@ -332,7 +331,7 @@ class TritonSession:
 
     def infer(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         expected = self.expected_outputs(output_names, feeds)
-        limit = HEADER_ROOM + sum(JSON_NUMBER_BYTES * math.prod(shape) for _, _, shape in expected)
+        limit = JSON_HEADER_BYTES + sum(JSON_BYTES_PER_NUMBER * math.prod(shape) for _, _, shape in expected)
         try:
             status, headers, data = self.transport.exchange("POST", f"{self.path}/infer", limit,
                                                             *self.request(output_names, feeds))

@@ -30,7 +30,8 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from starlette.concurrency import run_in_threadpool
 
 from demo.web.connections import read_body
-from demo.inference.limits import JSON_BYTES_PER_ELEMENT, JSON_OVERHEAD_BYTES, AxisLimits, axis_limits
+from demo.inference.limits import AxisLimits, axis_limits
+from demo.settings import JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES
 from demo.inference.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, TensorSpec, check_finite,
                            classification, encode_bytes_elements, parse_request, read_inputs, requested_outputs,
                            split_body, tensor_metadata, tensor_specs)
@@ -64,7 +65,7 @@ class Served:
     @property
     def max_request_bytes(self) -> int:
         """JSON is the longer encoding: a request of the largest allowed tensors, sent as JSON, fits."""
-        return sum(t.max_elements for t in self.inputs) * JSON_BYTES_PER_ELEMENT + JSON_OVERHEAD_BYTES
+        return sum(t.max_elements for t in self.inputs) * JSON_BYTES_PER_NUMBER + JSON_HEADER_BYTES
 
     def metadata(self, model_id: str) -> dict:
         return {"name": model_id, "versions": [MODEL_VERSION], "platform": "onnxruntime_onnx",
