@@ -194,17 +194,17 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     examples_gallery(zoo, dataset, zoo.get(ids[0]).labels, upload)
     if sketch:
         shift_and_scale_panel(zoo, ids, pad)
-    answered = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
+    uploaded = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
                               dict(model=model, pad=pad, upload=upload, found=found), [label, seen, info])
     # whole drawings (pen-up, Clear): the panel is too heavy to follow every stroke
     feeds = [(pad.release, pad, pad_image), (pad.clear, pad, pad_image)] if sketch else []
-    wire_inside(zoo, dataset, model, inside, feeds + [(answered["upload"], upload, lambda uploaded: uploaded)])
+    wire_inside(zoo, dataset, model, inside, feeds + [(uploaded.then, upload, lambda picture: picture)])
 
 
-def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: list) -> dict:
+def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: list):
     """The events: a drawing answers for the drawing (and takes the photo and its box away), an upload
-    for the upload, a new model for whichever the user touched last. -> {"upload": what runs after the
-    upload's answer}: the Look inside panel follows that answer, it does not race it."""
+    for the upload, a new model for whichever the user touched last. -> the upload's answering event:
+    the Look inside panel follows it (.then), it does not race it."""
     model, pad, upload, found = parts["model"], parts["pad"], parts["upload"], parts["found"]
     source = gr.State("pad" if sketch else "upload")  # which input the answer shown is for
     ink_box = gr.State(None)  # the upload's, from its classification: the overlay needs no second one
@@ -237,12 +237,11 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
     uploaded.then(ink_overlay, [upload, ink_box], found, api_name=False, show_progress="hidden")
     upload.clear(show_pad, [model, pad], [*outputs, source], api_name=False)
     model.change(rerun, [model, pad, upload, source], [*outputs, source], api_name=False, show_progress="hidden")
-    answered = {"upload": uploaded.then}
     if sketch:
         pad.input(show_pad, [model, pad], [*outputs, source], api_name=f"classify_{dataset}_sketch",
                   trigger_mode="always_last", show_progress="hidden")
         pad.input(drop_upload, [upload], [upload, found], api_name=False, show_progress="hidden")
-    return answered
+    return uploaded
 
 
 def shifted_answers(zoo: ModelZoo, ids: list[str], drawn, dx: int, dy: int, scale: float):
