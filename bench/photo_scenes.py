@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
                     "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
-                    "phone, soft shadow")
+                    "phone, soft shadow", "phone, deep shadow", "phone, curved shadow",
+                    "phone, shadow over all")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
@@ -193,15 +194,31 @@ def _perspective_coeffs(dst, src) -> list[float]:
 
 
 def shadow_through(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator,
-                   blur: tuple[float, float] = (0.5, 3)) -> np.ndarray:
+                   blur: tuple[float, float] = (0.5, 3), depth: tuple[float, float] = (0.35, 0.65),
+                   shift: float = 0.0) -> np.ndarray:
     """A shadow (the phone's, a hand's) whose edge runs through `centre` at any angle, blurred by
-    `blur` px: a hard edge by default; a soft one (a hand held high) when that is a share of the digit."""
+    `blur` px: a hard edge by default; a soft one (a hand held high) when that is a share of the digit.
+    `depth`: the share of the light it takes; `shift` px: the edge that far from `centre`, into the lit
+    side (the digit wholly in the shadow) or out of it."""
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    dark = ((xs - centre[1]) * np.cos(angle) + (ys - centre[0]) * np.sin(angle)) > 0
+    dark = ((xs - centre[1]) * np.cos(angle) + (ys - centre[0]) * np.sin(angle)) > -shift
     mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(*blur)))
-    return 1 - rng.uniform(0.35, 0.65) * np.asarray(mask, np.float32) / 255
+    return 1 - rng.uniform(*depth) * np.asarray(mask, np.float32) / 255
+
+
+def curved_shadow(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """A hard-edged round shadow (a head's, a hand's) whose rim runs through `centre`, the digit
+    inside or outside it."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    radius = rng.uniform(0.25, 0.9) * min(h, w)
+    angle = rng.uniform(0, 2 * np.pi)
+    cy, cx = centre[0] + radius * np.sin(angle), centre[1] + radius * np.cos(angle)
+    dark = (np.hypot(ys - cy, xs - cx) < radius) != (rng.random() < 0.5)
+    mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
+    return 1 - rng.uniform(0.4, 0.75) * np.asarray(mask, np.float32) / 255
 
 
 def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
@@ -218,16 +235,25 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
     pen = rng.choice(["pen", "pencil", "marker"])
     options = dict(pencil=pen == "pencil", width={"pen": rng.uniform(0.7, 1.2), "pencil": rng.uniform(0.6, 0.9),
                                                   "marker": rng.uniform(1.4, 1.9)}[pen])
+    digit_px = frac * page_shape[0]
     if condition == "phone, hard shadow":
         options["light"] = lambda s, centre: shadow_through(s, centre, rng)
+    elif condition == "phone, deep shadow":  # a thick pen or marker, the edge through or beside the digit
+        options.update(pencil=False, width=rng.uniform(1.0, 1.9))
+        shift = rng.uniform(-0.5, 1.2) * digit_px
+        options["light"] = lambda s, centre: shadow_through(s, centre, rng, depth=(0.6, 0.85), shift=shift)
+    elif condition == "phone, curved shadow":
+        options["light"] = lambda s, centre: curved_shadow(s, centre, rng)
     elif condition == "phone, soft shadow":
-        digit_px = frac * page_shape[0]
         options["light"] = lambda s, centre: shadow_through(s, centre, rng, (0.1 * digit_px, 0.6 * digit_px))
     where = (0.0, 1.0) if condition == "phone, near an edge" else (0.15, 0.85)
     page = page_with_digit(digit, page_shape, frac, rng, ink=["black", "blue"][rng.integers(2)],
                            lines=["ruled", "grid"][rng.integers(2)], tilt=rng.uniform(-18, 18), where=where, **options)
     scene = desk_photo(page, work, rng) if desk else page
     scene = scene * ramp(work, rng, (0.7, 0.95))[..., None]
+    if condition == "phone, shadow over all":  # the phone's or a hand's shadow falls on the desk too
+        across = rng.uniform(0.3, 0.7, 2) * np.asarray(work)
+        scene = scene * shadow_through(work, tuple(across), rng, depth=(0.4, 0.8))[..., None]
     scene = np.stack([_resize(scene[..., c], (shape[1], shape[0])) for c in range(3)], -1)
     return camera(scene, rng, (60, 93), exif_orientation=int(rng.choice([1, 3, 6, 8])))
 

@@ -6,14 +6,15 @@ the shape, and the 28x28 picture the model sees matches the one from a clean dra
 Where several groups of strokes could be the digit, the model's reading picks (demo/inference/candidates.py).
 """
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.imaging.photo import components, is_clean, read_paper, remove_lines, stroke_width
-from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, to_ink
+from demo.imaging.photo import components, is_clean, photo_polarity, read_paper, remove_lines, stroke_width
+from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, open_image, to_ink
 from demo.inference.candidates import blend
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
@@ -129,6 +130,8 @@ CASES = {
     "light on dark": dict(dark=True),
     "page on a dark desk, half in shadow": dict(desk=True, light=half_shadow()),
     "hard shadow over most of the page": dict(light=diagonal_shadow()),
+    "a deep shadow over the digit": dict(light=half_shadow(depth=0.8)),
+    "page on a dark desk, most of it in a deep shadow": dict(desk=True, light=diagonal_shadow(0.75)),
     "chalk on a board, hard shadow over most of it": dict(dark=True, light=diagonal_shadow(0.5)),
     "chalk on a board, a shadow's edge across the digit": dict(dark=True, light=half_shadow(235, 0.75)),
 }
@@ -291,3 +294,17 @@ def test_a_digit_beside_a_bigger_smudge_is_a_candidate_and_never_a_sure_wrong_an
     assert len(candidates) > 1 and max(overlap(c.ink_box) for c in candidates) > 0.6
     pred = zoo.get("mnist-cnn").classify(buf.getvalue())
     assert pred.label == "7" or pred.confidence < 0.9, (pred.label, pred.confidence)
+
+
+PHOTOS = Path(__file__).parent / "fixtures" / "photos"
+
+
+@pytest.mark.parametrize("name, label", [("hard_shadow_0.jpg", "0"), ("hard_shadow_5.jpg", "5"), ("hard_shadow_1.jpg", "1")])
+def test_a_page_half_in_a_hard_shadow_on_a_desk_is_dark_ink_on_paper(zoo, name, label):
+    """Phone photos (bench/photo_scenes.py, shrunk to 640 px) whose brightness tails say light on dark:
+    the lit part of the page beside the shadow and the desk. Much of the frame is as bright as the
+    brightest: that is lit paper, and the digit is the dark ink on it."""
+    data = (PHOTOS / name).read_bytes()
+    paper = read_paper(open_image(data, grey=True))
+    assert paper.flipped and not photo_polarity(paper).flipped
+    assert zoo.get("mnist-cnn").classify(data).label == label

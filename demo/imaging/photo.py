@@ -12,7 +12,7 @@ The image primitives (morphology, labelling, hole filling, resizing) are OpenCV'
 phone photos, 5-30x faster than scipy.ndimage's and the hand-made numpy ones they replace.
 Everything runs on a copy at most WORK_SIDE pixels long.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -21,19 +21,27 @@ from PIL import Image
 WORK_SIDE = 512  # analysis resolution: a digit 8% of a phone frame is still ~30 px tall here
 GARMENT_SIDE = 256  # a garment fills a good part of its frame: ~100 px or more here
 MIN_PHOTO_SIDE = 16  # px at work scale: a thinner picture (a strip, a few pixels) is no photo of a page
-STROKE_SHARE = 0.03  # the paper estimate first fills dark details up to this share of the frame: a phone
-# photo's strokes and printed lines...
-LIGHT_SHARE = 0.3  # ... then takes the median over this share: a close-up's or the pad's thicker strokes
-# (its pen is 12% of the digit) are a minority of it, while shadows and the desk stay
+STROKE_SHARE = 0.03  # the paper estimate is at least the closing over this share of the frame: a phone
+# photo's strokes and printed lines vanish...
+LIGHT_SHARE = 0.3  # ... and is at most the median over this share: a close-up's or the pad's thicker strokes
+# (its pen is 12% of the digit) are a minority of it, while shadows and the desk stay...
+WIDE_SHARE = 0.13  # ... and at most the closing over this share, wider than a close-up's marker stroke
+BRIGHT_PAPER = 0.13  # share of a photo within a quarter of its brightest: more is lit paper, not light ink
 DETAIL_SHARE = 0.06  # polarity: details up to this share of the frame are strokes, whole; the gaps between
 # them (a 0's loop) and a lit corner beside a hard shadow are wider and count only in part
 MEDIAN_SHARE = 0.15  # the window (share of the frame) a photo's local light is the median of
-MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit
-BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) touches the border...
-BORDER_PRIOR = 0.3  # ... and is more likely the page edge or the desk: it ranks this much lower, yet is a candidate
+MIN_DIGIT_SIDE = 10  # px at work scale: anything smaller is a speck, not a digit...
+MIN_DIGIT_SHARE = 0.035  # ... and so is anything shorter than this share of the frame's long side (a grid
+# line's stub or a pencil stroke's fragment, read as a confident 1): a digit 6% of a frame's short side is more
+BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) touches the border
 MIDDLE_MARGIN = 0.12  # the desk and the page's edges lie at most this share of the frame in from its border
 MAX_CANDIDATES = 3  # the model reads this many of the best-placed groups of strokes
 DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
+DARKEST_PAPER = 0.15  # ink is relative to its own paper down to a shadow this deep (share of the lit paper's
+# brightness): a digit wholly in a deep shadow keeps its contrast; darker than that (the desk, an inverted
+# picture) only noise is left to divide
+WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
+# it finds nothing shaped like a digit: higher parts a digit from a shadow's edge, lower joins a faint one
 MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
 LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
@@ -104,18 +112,22 @@ def morphology(a: np.ndarray, operation: int, size: int) -> np.ndarray:
 
 
 def background(channel: np.ndarray) -> np.ndarray:
-    """The paper's brightness under the local light: the lightly smoothed picture closed over
-    STROKE_SHARE of the frame (thin strokes and printed lines vanish), then the median over
-    LIGHT_SHARE of it (what is left of thick strokes, a minority of the window, too). A median
-    follows a shadow's edge, hard or soft, where it lies; a closing wide enough for every stroke
-    would lift the foot of a soft shadow's edge above the paper, to be read as a stroke there."""
+    """The paper's brightness under the local light, bounded from both sides. From below: the
+    lightly smoothed picture closed over STROKE_SHARE of the frame (thin strokes and printed lines
+    vanish; a shadow's edge stays exactly where it is). From above: the darker of the median over
+    LIGHT_SHARE (thick strokes, a minority of its window, vanish too) and the closing over
+    WIDE_SHARE (wider than a close-up's marker stroke). The median alone reaches across a shadow's
+    or the desk's edge and lights its dark side, curved edges most, turning the shadow into ink;
+    the wide closing alone lifts a soft shadow's curved foot: each bounds the other's error."""
     closed = cv2.morphologyEx(quantize(box_blur(channel, 1)), cv2.MORPH_CLOSE, _rect(_odd(STROKE_SHARE * max(channel.shape))),
                               borderType=cv2.BORDER_REPLICATE)
     h, w = channel.shape
-    # the light varies slowly: its median at half size, a quarter of the (costliest) work
+    # the light varies slowly: the wide windows at half size, a quarter of the (costliest) work
     half = cv2.resize(closed, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-    light = cv2.medianBlur(half, _odd(LIGHT_SHARE * max(half.shape)))
-    return cv2.resize(light, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    median = cv2.medianBlur(half, _odd(LIGHT_SHARE * max(half.shape)))
+    wide = cv2.morphologyEx(half, cv2.MORPH_CLOSE, _rect(_odd(WIDE_SHARE * max(half.shape))), borderType=cv2.BORDER_REPLICATE)
+    light = cv2.resize(np.minimum(median, wide), (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(closed, light).astype(np.float32)
 
 
 def _odd(size: float) -> int:
@@ -200,6 +212,8 @@ def photo_polarity(paper: Paper) -> Paper:
         return paper
     grey = 255 - paper.grey  # as taken
     sample = grey[::2, ::2]
+    if lit_paper(sample):
+        return Paper(grey, background(grey), paper.scale, False)
     size = _odd(DETAIL_SHARE * max(sample.shape))
     if min(sample.shape) <= 2 * size:
         return paper  # too thin for the frame's edge to be left out: the tails' verdict stands
@@ -209,6 +223,12 @@ def photo_polarity(paper: Paper) -> Paper:
     if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9) and lighter_details(sample):
         return paper
     return Paper(grey, background(grey), paper.scale, False)
+
+
+def lit_paper(grey: np.ndarray) -> bool:
+    """Much of the photo is about as bright as its brightest: that is lit paper (the tails took a
+    page half in a hard shadow, on a dark desk, for a board); light ink is a minority of a board."""
+    return float((grey >= 0.75 * np.percentile(grey, 99.5)).mean()) >= BRIGHT_PAPER
 
 
 def lighter_details(grey: np.ndarray) -> bool:
@@ -229,7 +249,7 @@ def ink_map(paper: Paper) -> np.ndarray:
         # the light cancels out of (chalk in a shadow is as much chalk); the board's noise stays small
         scale = np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
     else:
-        scale = np.maximum(paper.level, 0.5 * float(np.percentile(paper.level[::2, ::2], 99)) + 1.0)
+        scale = np.maximum(paper.level, DARKEST_PAPER * float(np.percentile(paper.level[::2, ::2], 99)) + 1.0)
     return box_blur(np.clip((paper.level - paper.grey) / scale, 0, 1), 1)
 
 
@@ -323,18 +343,19 @@ def _bridged(removed: np.ndarray, kept: np.ndarray, reach: int = 4) -> np.ndarra
     return removed & ((near(1, 0) & near(-1, 0)) | (near(0, 1) & near(0, -1)))
 
 
-def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """-> (weak ink mask, strong level): the weak mask is anything clearly above the paper's noise,
-    the strong level what the digit's own strokes reach. Both are relative to the strongest ink
-    in the middle of the frame: the desk or a page edge along the border (often the darkest thing
-    in a photo) would otherwise set the bar over a pencil digit."""
+def threshold(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> tuple[np.ndarray, float]:
+    """-> (weak ink mask, strong level): the weak mask is anything clearly above the paper's noise
+    and at least `weak_share` of the strongest ink, the strong level what the digit's own strokes
+    reach. Both are relative to the strongest ink in the middle of the frame: the desk or a page
+    edge along the border (often the darkest thing in a photo) would otherwise set the bar over a
+    pencil digit."""
     sample = ink[::2, ::2]  # a quarter of the pixels: the same median and spread, a quarter of the sorting
     med = float(np.median(sample))
     sigma = 1.4826 * float(np.median(np.abs(sample - med))) + 1e-3
     h, w = ink.shape
     middle = ink[int(MIDDLE_MARGIN * h):h - int(MIDDLE_MARGIN * h), int(MIDDLE_MARGIN * w):w - int(MIDDLE_MARGIN * w)]
     peak = float(np.percentile(middle[::2, ::2], 99.9))
-    low = max(med + 5 * sigma, 0.3 * peak, 0.06)
+    low = max(med + 5 * sigma, weak_share * peak, 0.06)
     high = max(med + 8 * sigma, 0.55 * peak, MIN_INK)
     return ink > low, high
 
@@ -348,6 +369,7 @@ class Strokes:
     parts: Components
     mass: np.ndarray  # [n] summed ink per group
     plausible: np.ndarray  # [n] bool: strong enough and shaped like (part of) a digit
+    shaped: np.ndarray  # [n] bool: shaped like (part of) a digit, however faint
     inside: np.ndarray  # [n] bool: clear of the frame's border
 
 
@@ -360,10 +382,9 @@ def room_needed(work_shape: tuple[int, int], digit: bool) -> int:
     return MIN_DIGIT_SIDE + 2 * 2
 
 
-def strokes(paper: Paper) -> Strokes:
-    """A photo read in one polarity -> its ink in ranked, connected groups."""
-    ink = ink_map(paper)
-    weak, strong = threshold(ink)
+def strokes(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
+    """A photo's ink map (one polarity) -> its ink in ranked, connected groups."""
+    weak, strong = threshold(ink, weak_share)
     mask = remove_lines(weak)
     parts = components(mask)
     flat = parts.labels.ravel()
@@ -374,20 +395,19 @@ def strokes(paper: Paper) -> Strokes:
     tall, wide = parts.bottom - parts.top, parts.right - parts.left
     longest, shortest = np.maximum(tall, wide), np.minimum(tall, wide)
     # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
-    plausible = (peak[1:] >= strong) & (longest >= 3) & (longest <= 10 * shortest) & (tall <= 0.8 * h) & (wide <= 0.8 * w)
+    shaped = (longest >= 3) & (longest <= 10 * shortest) & (tall <= 0.8 * h) & (wide <= 0.8 * w)
     margin = max(1, int(BORDER_MARGIN * max(h, w)))
     inside = (parts.top > margin) & (parts.left > margin) & (parts.bottom < h - margin) & (parts.right < w - margin)
-    return Strokes(ink, mask, weak, parts, mass, plausible, inside)
+    return Strokes(ink, mask, weak, parts, mass, shaped & (peak[1:] >= strong), shaped, inside)
 
 
 def ranked_seeds(found: Strokes) -> np.ndarray:
     """Plausible groups, most digit-like place first: the most ink, near the centre (people aim at
-    what they photograph: ink far from it counts up to half less), clear of the frame's border."""
+    what they photograph: ink far from it counts up to half less)."""
     parts = found.parts
     h, w = found.mask.shape
     off_centre = np.hypot((parts.top + parts.bottom) / h - 1, (parts.left + parts.right) / w - 1) / np.sqrt(2)
-    prior = found.mass * (1 - 0.5 * off_centre) * np.where(found.inside, 1.0, BORDER_PRIOR)
-    order = np.argsort(-prior, kind="stable")
+    order = np.argsort(-found.mass * (1 - 0.5 * off_centre), kind="stable")
     return order[found.plausible[order]]
 
 
@@ -423,18 +443,36 @@ def digit_candidates(paper: Paper) -> list[Found]:
     if reading.flipped:
         grey = 255 - reading.grey
         readings.append(Paper(grey, background(grey), reading.scale, False))
-    return [found for r in readings for found in _candidates(strokes(r), r.scale)]
+    return [found for r in readings for found in _reading_candidates(r)]
+
+
+def _reading_candidates(reading: Paper) -> list[Found]:
+    """One reading's candidates from the first of these kinds of groups that has any: clear of the
+    frame's border and as strong as the strongest ink around; clear of it, however faint (a pencil
+    digit beside a darker shadow's edge); then the same on the border (the desk's grain, the page's
+    edge: a desk's streak reads as a confident 1). Where no ink at the usual bar makes a group
+    shaped like a digit (merged into a shadow's edge, or too faint to hold together), the ink is
+    cut again at the other bars of WEAK_SHARES. The model, not one bar, decides among them."""
+    ink = ink_map(reading)
+    for weak_share in WEAK_SHARES:
+        found = strokes(ink, weak_share)
+        for kind in (found.plausible & found.inside, found.shaped & found.inside, found.plausible, found.shaped):
+            candidates = _candidates(replace(found, plausible=kind), reading.scale)
+            if candidates:
+                return candidates
+    return []
 
 
 def _candidates(found: Strokes, scale: float) -> list[Found]:
     """The best-placed seeds grown into digits (broken strokes joined), then the seeds alone: a
     digit written beside a smudge or a scribble joins it when grown."""
     groups, alone = [], []
+    shortest = max(MIN_DIGIT_SIDE, MIN_DIGIT_SHARE * max(found.mask.shape))
     for seed in ranked_seeds(found)[:MAX_CANDIDATES]:
         members, box = grow(found, int(seed))
         for group, candidates in (((members, box), groups), (([int(seed)], _box_of(found.parts, int(seed))), alone)):
             side = max(group[1][2] - group[1][0], group[1][3] - group[1][1])
-            if side >= MIN_DIGIT_SIDE and all(group[0] != g[0] for g in groups + alone):
+            if side >= shortest and all(group[0] != g[0] for g in groups + alone):
                 candidates.append(group)
     return [cut_out(found, members, box, scale) for members, box in (groups + alone)[:MAX_CANDIDATES + 1]]
 
