@@ -112,14 +112,17 @@ def mix(base: np.ndarray, cover: np.ndarray, colour) -> np.ndarray:
 
 
 def camera(rgb: np.ndarray, rng: np.random.Generator, quality: tuple[int, int] = (55, 95),
-           exif_orientation: int = 1) -> bytes:
-    """Linear RGB 0..1 -> JPEG bytes after lens blur, sensor noise and (optionally) a rotated sensor."""
+           exif_orientation: int = 1, sharpen: bool = False) -> bytes:
+    """Linear RGB 0..1 -> JPEG bytes after lens blur, sensor noise, (optionally) a phone's
+    sharpening (dark and light halos along every edge, a shadow's too) and a rotated sensor."""
     img = Image.fromarray(np.clip(rgb * 255, 0, 255).astype(np.uint8))
     blur = rng.uniform(0.3, 1.4) * max(img.size) / 1000
     img = img.filter(ImageFilter.GaussianBlur(blur))
     a = np.asarray(img, np.float32)
     a += rng.uniform(1.5, 6) * rng.standard_normal(a.shape[:2])[..., None]
     img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if sharpen:
+        img = img.filter(ImageFilter.UnsharpMask(rng.uniform(1, 3) * max(img.size) / 1000, int(rng.uniform(60, 160)), 2))
     exif = Image.Exif()
     if exif_orientation != 1:  # the sensor's pixels are stored rotated; the tag says how to turn them upright
         img = img.transpose({6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
@@ -255,7 +258,7 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
         across = rng.uniform(0.3, 0.7, 2) * np.asarray(work)
         scene = scene * shadow_through(work, tuple(across), rng, depth=(0.4, 0.8))[..., None]
     scene = np.stack([_resize(scene[..., c], (shape[1], shape[0])) for c in range(3)], -1)
-    return camera(scene, rng, (60, 93), exif_orientation=int(rng.choice([1, 3, 6, 8])))
+    return camera(scene, rng, (60, 93), exif_orientation=int(rng.choice([1, 3, 6, 8])), sharpen=True)
 
 
 def digit_photo(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
