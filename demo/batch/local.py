@@ -165,10 +165,13 @@ def start_pool(workers: int) -> WorkerPool | None:
 
 
 def make_chunks(pending: list[Item], workers: int, args, model: ImageClassifier, top_k: int, model_ref):
-    # chunks of at most one ORT batch, and CHUNKS_PER_WORKER of them at least: a worker slowed by
-    # heavier pictures (or by another program) leaves the rest to the others instead of
-    # holding half the run (48 photos in 2 chunks of 24 would wait for the slower half)
-    size = max(1, min(args.batch_size, math.ceil(len(pending) / (workers * CHUNKS_PER_WORKER))))
+    # chunks of at most one batch, small enough that every worker gets a share of short runs; when
+    # the workers run the model (CPU), CHUNKS_PER_WORKER shares each: a worker slowed by heavier
+    # pictures (or by another program) leaves the rest to the others instead of holding half the
+    # run (48 photos in 2 chunks of 24 would wait for the slower half). When the parent runs it
+    # (CUDA, Triton), a chunk is its batch: as big as allowed
+    shares = workers * CHUNKS_PER_WORKER if model_ref else workers
+    size = max(1, min(args.batch_size, math.ceil(len(pending) / shares)))
     return (Chunk(pending[i:i + size], model.meta.input, top_k, args.min_confidence, model_ref)
             for i in range(0, len(pending), size))
 
