@@ -118,6 +118,16 @@ def test_stdout_output_parses_as_csv(mixed_inputs, capfd):
     assert rows[0]["label"] == "7"
 
 
+def test_a_local_run_never_loads_the_triton_client(tmp_path):
+    """Its pydantic schemas and HTTP code were a third of the command's start-up: --backend triton only."""
+    (tmp_path / "a.png").write_bytes(drawn_digit_png())
+    code = ("import sys; from demo.batch.classify import main; status = main(sys.argv[1:]); "
+            "print(status, sorted({'pydantic', 'http.client', 'demo.inference.remote'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.png"), "--model", "mnist-cnn",
+                           "--out", str(tmp_path / "out.csv")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "0 []", done.stderr
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_sigterm_then_resume_gives_exactly_one_row_per_input(fashion_files, tmp_path, suffix):
     out = tmp_path / f"results{suffix}"

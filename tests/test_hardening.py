@@ -9,11 +9,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from safetensors import SafetensorError
 
 from demo.contract import sha256_file
 from demo.imaging.prepare import ImageInputError, open_image
+from demo.imaging.read import read_regular_file
 from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
 from demo.web.server import main as demo_main
 from export.onnx_export import load_checkpoint
@@ -137,15 +138,31 @@ def test_malicious_pickle_checkpoint_is_refused_without_running(zoo, tmp_path):
     assert not marker.exists(), "the payload ran"
 
 
-def test_exif_orientation_is_honoured():
-    seven = Image.open(io.BytesIO(drawn_digit_png())).convert("L")
-    rotated = seven.rotate(90, expand=True)  # stored sideways ...
+def sideways_seven(fmt: str, where: str) -> bytes:
+    """The drawn 7 stored sideways, with "rotate 90 CW to display" (orientation 6) in `where`."""
+    rotated = Image.open(io.BytesIO(drawn_digit_png())).convert("L").rotate(90, expand=True)
     exif = Image.Exif()
-    exif[0x0112] = 6  # ... with "rotate 90 CW to display" in EXIF
+    exif[0x0112] = 6
     buf = io.BytesIO()
-    rotated.save(buf, format="JPEG", exif=exif, quality=95)
-    upright = np.asarray(open_image(buf.getvalue()).convert("L"), np.float32)
-    assert np.abs(upright - np.asarray(seven, np.float32)).mean() < 8
+    if where == "exif":
+        rotated.save(buf, format=fmt, exif=exif, quality=95)
+    elif where == "xmp":
+        xmp = '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("XML:com.adobe.xmp", xmp)  # where a PNG carries XMP
+        rotated.save(buf, format=fmt, xmp=xmp.encode(), pnginfo=text)
+    else:  # a TIFF's own tags
+        rotated.save(buf, format=fmt, tiffinfo={0x0112: 6})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt, where", [("JPEG", "exif"), ("PNG", "exif"), ("WEBP", "exif"), ("JPEG", "xmp"),
+                                        ("PNG", "xmp"), ("TIFF", "tags")])
+def test_exif_orientation_is_honoured(fmt, where):
+    """Every place Pillow finds an orientation in (open_image skips the EXIF parse when none is there)."""
+    seven = np.asarray(Image.open(io.BytesIO(drawn_digit_png())).convert("L"), np.float32)
+    upright = np.asarray(open_image(sideways_seven(fmt, where)).convert("L"), np.float32)
+    assert upright.shape == seven.shape and np.abs(upright - seven).mean() < 8
 
 
 @pytest.mark.parametrize("mode", ["P", "LA", "1", "I", "F"])
@@ -155,6 +172,13 @@ def test_every_image_mode_classifies(zoo, mode):
     buf = io.BytesIO()
     img.save(buf, format="TIFF" if mode in ("I", "F") else "PNG")
     assert zoo.get("mnist-cnn").classify(buf.getvalue()).label == "7"
+
+
+def test_the_reader_reads_what_is_there_when_fstat_says_less():
+    """A /proc file is a regular file whose st_size is 0: the reader asks for st_size + 1 bytes
+    first, then reads the rest (still bounded by MAX_BYTES)."""
+    data = read_regular_file("/proc/self/status")
+    assert data.startswith(b"Name:") and b"VmRSS" in data
 
 
 def test_decompression_bomb_warning_is_an_error():

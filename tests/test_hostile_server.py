@@ -385,6 +385,21 @@ def test_budget_refuses_when_it_stays_spent():
     assert budget.used == 0
 
 
+def test_budget_holds_through_nested_scopes_and_skips_only_negligible_decodes():
+    budget = DecodeBudget(limit_bytes=10**8, bytes_per_pixel=12, wait_s=0.05, refusal=ServerBusyError)
+    with budget.scope():
+        with budget.scope():
+            with budget.decoding(100, 100):  # 120 KB: counted
+                pass
+        assert budget.used == 120_000  # the inner scope ended, the outer still holds it
+    assert budget.used == 0
+    with budget.hold(budget.limit_bytes):  # spent by others
+        with budget.decoding(28, 28):  # 9,408 bytes, under 1/10,000 of the budget: not counted, never waits
+            assert budget.used == budget.limit_bytes
+        with pytest.raises(ServerBusyError), budget.decoding(30, 30):  # 10,800 bytes: counted, so refused
+            pass
+
+
 @pytest.fixture
 def spent_budget(monkeypatch):
     """demo.imaging.prepare's budget replaced by a small one that another request holds entirely."""

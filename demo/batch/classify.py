@@ -20,7 +20,7 @@ import sys
 
 from demo.batch.inputs import UsageError
 from demo.batch.local import Interrupted, Signals, run
-from demo.inference.remote import add_backend_arguments
+from demo.inference.backend import add_backend_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:

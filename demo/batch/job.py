@@ -16,8 +16,8 @@ from demo.batch.output import Previous, Row, RowWriter, open_output, output_form
 from demo.contract import InputSpec
 from demo.imaging.prepare import RECIPES, ImageInputError, candidate_pictures
 from demo.inference.pipeline import best, probabilities_of_seen
-from demo.inference.remote import AnswerError, open_zoo
-from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo
+from demo.inference.backend import open_zoo
+from demo.inference.runtime import AnswerError, ImageClassifier, ModelError, ModelZoo
 from demo.settings import TRITON_MAX_BATCH
 
 

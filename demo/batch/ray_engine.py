@@ -30,7 +30,7 @@ from demo.batch.inputs import Item, UsageError, list_items
 from demo.batch.output import Row, RowWriter
 from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, load_model, open_results,
                             item_pictures, result_rows, summarize)
-from demo.inference.remote import open_zoo
+from demo.inference.backend import open_zoo
 
 CONNECT_TIMEOUT_S = 10
 ITEM_FIELDS = [f.name for f in dataclasses.fields(Item)]  # an Item travels as these columns

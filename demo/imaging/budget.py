@@ -8,9 +8,12 @@ refused (the caller's exception: HTTP 503, a message in the app) instead of taki
 """
 import ctypes
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ContextDecorator, ExitStack, contextmanager, nullcontext
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+# a decode whose share is under this fraction of the budget is not counted: a 28x28 PNG's share
+# (9 KB of 512 MiB) is nothing to wait for, and the lock and bookkeeping cost a sixth of its decode
+NEGLIGIBLE_SHARE = 1 / 10_000
 
 
 class DecodeBudget:
@@ -37,30 +40,45 @@ class DecodeBudget:
                 self.used -= nbytes
                 self._changed.notify_all()
 
-    @contextmanager
-    def scope(self):
+    def scope(self) -> "HeldUntilScopeEnds":
         """Budget reserved by decodes inside this block is held until the block ends: the whole
         preprocessing of an image, whose float copies outlive the decode itself."""
-        outer = getattr(self._scope, "holds", None)
-        with ExitStack() as holds:
-            self._scope.holds = outer or holds  # nested scopes hold until the outermost ends
-            try:
-                yield
-            finally:
-                self._scope.holds = outer
+        return HeldUntilScopeEnds(self._scope)
 
-    @contextmanager
     def decoding(self, width: int, height: int):
         """Around a decode of width x height pixels (its size as decoded, after any draft): reserve
         its share, held to the end of the enclosing scope(), or of this block without one."""
-        hold = self.hold(width * height * self.bytes_per_pixel)
-        holds = getattr(self._scope, "holds", None)
-        if holds is None:
-            with hold:
-                yield
-        else:
-            holds.enter_context(hold)
-            yield
+        nbytes = width * height * self.bytes_per_pixel
+        if nbytes < self.limit_bytes * NEGLIGIBLE_SHARE:
+            return nullcontext()
+        if not getattr(self._scope, "depth", 0):
+            return self.hold(nbytes)
+        if self._scope.holds is None:
+            self._scope.holds = ExitStack()
+        self._scope.holds.enter_context(self.hold(nbytes))  # reserved now, as a `with` would
+        return nullcontext()
+
+
+class HeldUntilScopeEnds(ContextDecorator):
+    """DecodeBudget.scope(): one instance may decorate a function that many threads run, so the
+    state is the thread's own; nested scopes hold until the outermost ends. A class, not a
+    @contextmanager: it runs once per picture, and a generator's set-up is a tenth of a 28x28
+    PNG's decode."""
+
+    def __init__(self, local: threading.local):
+        self.local = local
+
+    def __enter__(self) -> None:
+        depth = getattr(self.local, "depth", 0)
+        if not depth:
+            self.local.holds = None  # an ExitStack once a decode inside reserves its share
+        self.local.depth = depth + 1
+
+    def __exit__(self, *exc_info) -> None:
+        self.local.depth -= 1
+        if not self.local.depth and self.local.holds is not None:
+            holds, self.local.holds = self.local.holds, None
+            holds.close()
 
 
 def return_large_frees_to_the_os(threshold: int = 2**20) -> None:

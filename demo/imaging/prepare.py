@@ -31,6 +31,9 @@ DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
 EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                   5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                   8: Image.Transpose.ROTATE_90}  # EXIF Orientation -> the transpose that makes it upright
+# where Image.getexif finds an orientation, besides a TIFF's own tags: an EXIF block, PNG's
+# ImageMagick-style text copy of one, and XMP (a PNG's iTXt, a JPEG's or WebP's packet)
+ORIENTATION_SOURCES = frozenset({"exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp"})
 # MNIST's mean stroke width at the 20-px digit scale (demo.imaging.photo.stroke_width over the 10,000 test
 # digits: median 2.6 px); photos' strokes are brought toward it
 MNIST_STROKE_WIDTH = 2.6
@@ -133,6 +136,8 @@ def _upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation by transposing the pixels (ImageOps.exif_transpose would also
     re-encode the EXIF block, which raises on values a crafted file can hold). An unreadable EXIF
     block is ignored: it is optional metadata, and the pixels decoded fine."""
+    if not (ORIENTATION_SOURCES.intersection(img.info) or hasattr(img, "tag_v2")):
+        return img  # nothing to parse (most PNGs): getexif would cost as much as a 28x28 decode
     try:
         orientation = int(img.getexif().get(ExifTags.Base.Orientation, 1))
     except Exception:  # SyntaxError, struct.error, TypeError...: Pillow's EXIF parser on hostile bytes
@@ -365,7 +370,10 @@ def _box_in(found: Found) -> tuple:
 
 def candidate_pictures(source, input_spec: InputSpec) -> np.ndarray:
     """Any image -> uint8 [K, H, W]: every picture the model may see, best placed first."""
-    return np.stack([c.seen for c in find_candidates(source, input_spec)])
+    candidates = find_candidates(source, input_spec)
+    if len(candidates) == 1:  # most pictures: a view (np.stack's copy costs a tenth of a 28x28 PNG's decode)
+        return candidates[0].seen[None]
+    return np.stack([c.seen for c in candidates])
 
 
 def check_room(img: Image.Image, recipe: str) -> None:

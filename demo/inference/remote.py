@@ -32,18 +32,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from demo.inference.protocol import HEADER_LENGTH, ORT_TO_V2, V2_TO_NUMPY, tensor_metadata
-from demo.inference.runtime import ModelError, ModelZoo
-from demo.settings import (BACKEND, JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES, TRITON_MAX_BATCH, TRITON_TIMEOUT_S,
-                           TRITON_URL)
+from demo.inference.runtime import AnswerError, ModelError, ModelZoo
+from demo.settings import JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES, TRITON_MAX_BATCH, TRITON_TIMEOUT_S
 
 TIMEOUT_S = TRITON_TIMEOUT_S  # a whole request, answer included: a server trickling bytes is cut off too
 METADATA_LIMIT = 1 << 20  # a model's metadata or an error message
 READ_PIECE = 64 << 10
-
-
-class AnswerError(ModelError):
-    """The server's answer to one request is missing or not what the model's metadata promises:
-    the inputs of that request get no result, the others are unaffected."""
 
 
 def import_client():
@@ -391,21 +385,3 @@ class TritonZoo(ModelZoo):
             model.session = TritonSession(self.triton_url, model_id, model.session)
             model.provider = model.session.get_providers()[0]
         return model
-
-
-def open_zoo(models_dir, provider: str | None, backend: str = "local", triton_url: str | None = None,
-             **kwargs) -> ModelZoo:
-    """The zoo the command line asked for: in-process ONNX Runtime, or a Triton server."""
-    if backend == "local":
-        return ModelZoo(models_dir, provider, **kwargs)
-    if not triton_url:
-        raise ModelError("--backend triton needs --triton-url HOST:PORT")
-    return TritonZoo(triton_url, models_dir, provider, **kwargs)
-
-
-def add_backend_arguments(parser) -> None:
-    parser.add_argument("--backend", choices=["local", "triton"], default=BACKEND.get(),
-                        help="run the models in-process (local, default) or on a Triton server (env TINYZOO_BACKEND)")
-    parser.add_argument("--triton-url", default=TRITON_URL.get(),
-                        help="HOST:PORT of Triton's HTTP endpoint (or any Open Inference Protocol server, "
-                             "e.g. another tinyzoo demo) for --backend triton (env TINYZOO_TRITON_URL)")

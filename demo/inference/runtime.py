@@ -27,6 +27,11 @@ class ModelError(RuntimeError):
     """A model file is missing, corrupt or doesn't match the manifest."""
 
 
+class AnswerError(ModelError):
+    """A remote backend's answer to one request (demo/inference/remote.py) is missing or not what
+    the model's metadata promises: the inputs of that request get no result, the others are unaffected."""
+
+
 class InputError(ValueError):
     """An input tensor the model can't take; the message says what was expected."""
 

@@ -18,7 +18,7 @@ from demo.web import connections
 from demo.web.api import build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
-from demo.inference.remote import add_backend_arguments, open_zoo
+from demo.inference.backend import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
 from demo.web.patches import TimedH11Protocol, bound_sessions, write_pictures_once
 from demo.web.ui import APP_READY_JS, app_css, build_ui
