@@ -307,9 +307,20 @@ def _projection(along: np.ndarray, across: np.ndarray, degrees: float) -> tuple[
 def _sharpest_projection(along: np.ndarray, across: np.ndarray):
     """Coarse (3 degree) then fine (0.5 degree) search for the angle with the highest row, on every
     8th then every 4th ink pixel (a line's row stands out as well in a sample)."""
-    coarse = max(np.arange(-30, 31, 3.0), key=lambda d: _projection(along[::8], across[::8], d)[0].max())
-    fine = max(np.arange(coarse - 2, coarse + 2.1, 0.5), key=lambda d: _projection(along[::4], across[::4], d)[0].max())
+    coarse = _sharpest_angle(along[::8], across[::8], np.arange(-30, 31, 3.0))
+    fine = _sharpest_angle(along[::4], across[::4], np.arange(coarse - 2, coarse + 2.1, 0.5))
     return _projection(along, across, fine)
+
+
+def _sharpest_angle(along: np.ndarray, across: np.ndarray, degrees: np.ndarray) -> float:
+    """The first of `degrees` whose projection has the highest row: every angle's rows counted in
+    one bincount (one call per angle cost more in overhead than in counting)."""
+    tangent = np.tan(np.radians(degrees)).astype(np.float32)[:, None]
+    offset = (across[None, :] - along[None, :] * tangent + np.float32(0.5)).astype(np.int32)
+    offset -= offset.min(axis=1, keepdims=True)
+    width = int(offset.max()) + 1
+    rows = np.bincount((offset + width * np.arange(len(degrees))[:, None]).ravel(), minlength=width * len(degrees))
+    return float(degrees[int(np.argmax(rows.reshape(len(degrees), width).max(axis=1)))])
 
 
 def _thin_runs(rows: np.ndarray, widest: float) -> np.ndarray:
