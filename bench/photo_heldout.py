@@ -530,6 +530,10 @@ class Photo:
     mnist_index: int
     jpeg: bytes
 
+    @property
+    def source(self) -> str:
+        return f"MNIST test #{self.mnist_index}"
+
 
 def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
     """Photos one at a time (a set of full-size JPEGs is too big to hold); labels cycle 0-9 per condition.
@@ -631,56 +635,79 @@ def score(photos, url: str, models: list[str], log=None) -> dict:
             result = outcome(status, answer, photo.label)
             results.setdefault((model, photo.condition), []).append((result, ms))
             if log and result != "right":
-                print(f"  {model} {photo.condition} label {photo.label} (test #{photo.mnist_index}): {result} "
+                print(f"  {model} {photo.condition} label {photo.label} ({photo.source}): {result} "
                       f"status {status} {json.dumps(answer)[:160]}", file=log)
     return results
 
 
-def table(results: dict, models: list[str], conditions) -> str:
+def summary(results: dict, model: str, condition: str) -> dict | None:
+    """Shares (%) of each outcome and the median ms of one model on one condition ("all": every one)."""
+    rows = [r for (m, c), rs in results.items() if m == model and condition in (c, "all") for r in rs]
+    if not rows:
+        return None
+    share = {k: 100 * sum(o == k for o, _ in rows) / len(rows) for k in ("right", "refused", "confident_wrong", "error")}
+    return {**share, "n": len(rows), "ms": statistics.median(ms for _, ms in rows)}
+
+
+def table(results: dict, models: list[str], conditions, baseline: dict | None = None) -> str:
+    """One row per condition and model; with a baseline's results, each cell reads before -> after."""
     lines = ["| condition | model | n | right | refused | confidently wrong | errors | median ms |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for condition in [*conditions, "all"]:
         for model in models:
-            rows = [r for (m, c), rs in results.items() if m == model and condition in (c, "all") for r in rs]
-            if not rows:
+            after = summary(results, model, condition)
+            if after is None:
                 continue
-            share = {k: 100 * sum(o == k for o, _ in rows) / len(rows)
-                     for k in ("right", "refused", "confident_wrong", "error")}
-            lines.append(f"| {condition} | {model} | {len(rows)} | {share['right']:.0f}% | {share['refused']:.0f}% | "
-                         f"{share['confident_wrong']:.0f}% | {share['error']:.0f}% | "
-                         f"{statistics.median(ms for _, ms in rows):.0f} |")
+            before = summary(baseline, model, condition) if baseline else None
+            cell = lambda key, unit="%": (f"{before[key]:.0f} → {after[key]:.0f}{unit}" if before  # noqa: E731
+                                          else f"{after[key]:.0f}{unit}")
+            lines.append(f"| {condition} | {model} | {after['n']} | {cell('right')} | {cell('refused')} | "
+                         f"{cell('confident_wrong')} | {cell('error')} | {cell('ms', '')} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.photo_heldout", description=__doc__.split("\n\n")[0])
+    args, conditions = parse(argv, "bench.photo_heldout", __doc__, CONDITIONS, "mnist-cnn")
+    photos = list(iter_photos(args.seed, args.per_condition, conditions))
+    act(args, photos, conditions, write_set, f"held-out phone photos, seed {args.seed}, {args.per_condition} per condition")
+    return 0
+
+
+def parse(argv, module: str, doc: str, known, model: str):
+    """The held-out benches' shared command line -> (args, the conditions asked for)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-condition", type=int, default=20)
-    parser.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
+    parser.add_argument("--conditions", default=",".join(known), help="comma-separated subset")
     parser.add_argument("--out", type=Path, help="write the JPEGs and labels.csv here")
     parser.add_argument("--contact", type=Path, help="write a contact sheet PNG of the set here")
     parser.add_argument("--url", help="a running server, e.g. http://127.0.0.1:7860")
-    parser.add_argument("--models", default="mnist-cnn", help="comma-separated model ids for --url")
+    parser.add_argument("--models", default=model, help="comma-separated model ids for --url")
+    parser.add_argument("--baseline", help="with --url: a server running the code before a change; cells read before -> after")
     parser.add_argument("--verbose", action="store_true", help="with --url: one line per photo not read right")
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    unknown = sorted(set(conditions) - set(CONDITIONS))
+    unknown = sorted(set(conditions) - set(known))
     if unknown or args.seed < 0 or args.per_condition < 1:
-        parser.error(f"unknown condition {unknown[0]!r} (known: {', '.join(CONDITIONS)})" if unknown
+        parser.error(f"unknown condition {unknown[0]!r} (known: {', '.join(known)})" if unknown
                      else "--seed must be >= 0 and --per-condition >= 1")
     if not (args.out or args.contact or args.url):
         parser.error("nothing to do: give --out DIR, --contact FILE and/or --url URL")
-    photos = list(iter_photos(args.seed, args.per_condition, conditions))
+    return args, conditions
+
+
+def act(args, photos, conditions, write, title: str) -> None:
+    """What the command line asked for: the set written, a contact sheet, a server (and a baseline) scored."""
     if args.out:
-        print(f"wrote {write_set(photos, args.out)} photos and labels.csv to {args.out}", file=sys.stderr)
+        print(f"wrote {write(photos, args.out)} photos and labels.csv to {args.out}", file=sys.stderr)
     if args.contact:
         contact_sheet(photos, args.contact)
     if args.url:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         results = score(photos, args.url, models, sys.stderr if args.verbose else None)
-        print(f"held-out phone photos, seed {args.seed}, {args.per_condition} per condition")
-        print(table(results, models, conditions))
-    return 0
+        baseline = score(photos, args.baseline, models) if args.baseline else None
+        print(title)
+        print(table(results, models, conditions, baseline))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.photo_scenes import (INKS, Photo, camera, frame_size, make_photos, mix, page_with_digit, paper,
-                                ramp, soft_shadow)
+from bench.photo_scenes import INKS, Photo, camera, frame_size, make_photos, page_with_digit, paper, ramp
 from bench.photos import CONFIDENT, montage
 from bench.report import print_table
 from demo.imaging.prepare import ImageInputError

@@ -11,11 +11,9 @@ optics, sensor noise and JPEG. Everything is drawn from --seed alone.
     python -m bench.shop_heldout --seed 0 --per-condition 20 --out /tmp/shop
     python -m bench.shop_heldout --seed 0 --per-condition 20 --url http://127.0.0.1:7860 --models fashion-cnn,fashion-resnet
 """
-import argparse
 import colorsys
 import csv
 import io
-import json
 import math
 import sys
 from dataclasses import dataclass, replace
@@ -25,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from bench.photo_heldout import ask, contact_sheet, outcome, table
+from bench.photo_heldout import act, parse
 from demo.contract.datasets import dataset_info, load_split
 
 CONDITIONS = ("plain", "grey_backdrop", "coloured_backdrop", "ramp_light", "vignetting", "drop_shadow",
@@ -307,6 +305,10 @@ class Photo:
     fashion_index: int
     jpeg: bytes
 
+    @property
+    def source(self) -> str:
+        return f"Fashion-MNIST test #{self.fashion_index}"
+
 
 def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
     """Photos one at a time; classes cycle per condition. Each photo draws from its own
@@ -338,48 +340,11 @@ def write_set(photos, out: Path) -> int:
     return count
 
 
-def score(photos, url: str, models: list[str], log=None) -> dict:
-    """{(model, condition): [(outcome, ms), ...]}, every photo asked of every model."""
-    results: dict = {}
-    for photo in photos:
-        for model in models:
-            status, answer, ms = ask(url, model, photo.jpeg)
-            result = outcome(status, answer, photo.label)
-            results.setdefault((model, photo.condition), []).append((result, ms))
-            if log and result != "right":
-                print(f"  {model} {photo.condition} {photo.label} (test #{photo.fashion_index}): {result} "
-                      f"status {status} {json.dumps(answer)[:160]}", file=log)
-    return results
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.shop_heldout", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per-condition", type=int, default=20)
-    parser.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
-    parser.add_argument("--out", type=Path, help="write the JPEGs and labels.csv here")
-    parser.add_argument("--contact", type=Path, help="write a contact sheet PNG of the set here")
-    parser.add_argument("--url", help="a running server, e.g. http://127.0.0.1:7860")
-    parser.add_argument("--models", default="fashion-cnn", help="comma-separated model ids for --url")
-    parser.add_argument("--verbose", action="store_true", help="with --url: one line per photo not read right")
-    args = parser.parse_args(argv)
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    unknown = sorted(set(conditions) - set(CONDITIONS))
-    if unknown or args.seed < 0 or args.per_condition < 1:
-        parser.error(f"unknown condition {unknown[0]!r} (known: {', '.join(CONDITIONS)})" if unknown
-                     else "--seed must be >= 0 and --per-condition >= 1")
-    if not (args.out or args.contact or args.url):
-        parser.error("nothing to do: give --out DIR, --contact FILE and/or --url URL")
+    args, conditions = parse(argv, "bench.shop_heldout", __doc__, CONDITIONS, "fashion-cnn")
     photos = list(iter_photos(args.seed, args.per_condition, conditions))
-    if args.out:
-        print(f"wrote {write_set(photos, args.out)} photos and labels.csv to {args.out}", file=sys.stderr)
-    if args.contact:
-        contact_sheet(photos, args.contact)
-    if args.url:
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-        results = score(photos, args.url, models, sys.stderr if args.verbose else None)
-        print(f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition")
-        print(table(results, models, conditions))
+    act(args, photos, conditions, write_set,
+        f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition")
     return 0
 
 
