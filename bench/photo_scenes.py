@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
                     "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
                     "phone, soft shadow", "phone, deep shadow", "phone, curved shadow",
-                    "phone, shadow over all")
+                    "phone, shadow over all", "phone, band shadow")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
@@ -224,6 +224,18 @@ def curved_shadow(shape: tuple[int, int], centre: tuple[float, float], rng: np.r
     return 1 - rng.uniform(0.4, 0.75) * np.asarray(mask, np.float32) / 255
 
 
+def band_shadow(shape: tuple[int, int], centre: tuple[float, float], rng: np.random.Generator, digit_px: float) -> np.ndarray:
+    """The hard shadow of something thin (a pen, the phone's edge) held over the page: a dark band
+    0.3-1.5 digits wide across the frame, over the digit or beside it."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    distance = (xs - centre[1]) * np.cos(angle) + (ys - centre[0]) * np.sin(angle) - rng.uniform(-0.6, 0.6) * digit_px
+    dark = np.abs(distance) < rng.uniform(0.15, 0.75) * digit_px
+    mask = Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
+    return 1 - rng.uniform(0.35, 0.75) * np.asarray(mask, np.float32) / 255
+
+
 def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """A 2400-4000 px phone photo of a page: the digit 8-16% of the frame's short side, pen, pencil
     or marker, ruled or grid lines, tilt up to 18 degrees, with or without the desk showing, any
@@ -245,6 +257,8 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
         options.update(pencil=False, width=rng.uniform(1.0, 1.9))
         shift = rng.uniform(-0.5, 1.2) * digit_px
         options["light"] = lambda s, centre: shadow_through(s, centre, rng, depth=(0.6, 0.85), shift=shift)
+    elif condition == "phone, band shadow":
+        options["light"] = lambda s, centre: band_shadow(s, centre, rng, digit_px)
     elif condition == "phone, curved shadow":
         options["light"] = lambda s, centre: curved_shadow(s, centre, rng)
     elif condition == "phone, soft shadow":

@@ -119,8 +119,7 @@ def background(channel: np.ndarray) -> np.ndarray:
     WIDE_SHARE (wider than a close-up's marker stroke). The median alone reaches across a shadow's
     or the desk's edge and lights its dark side, curved edges most, turning the shadow into ink;
     the wide closing alone lifts a soft shadow's curved foot: each bounds the other's error."""
-    closed = cv2.morphologyEx(quantize(box_blur(channel, 1)), cv2.MORPH_CLOSE, _rect(_odd(STROKE_SHARE * max(channel.shape))),
-                              borderType=cv2.BORDER_REPLICATE)
+    closed = small_closing(channel)
     h, w = channel.shape
     # the light varies slowly: the wide windows at half size, a quarter of the (costliest) work
     half = cv2.resize(closed, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
@@ -128,6 +127,13 @@ def background(channel: np.ndarray) -> np.ndarray:
     wide = cv2.morphologyEx(half, cv2.MORPH_CLOSE, _rect(_odd(WIDE_SHARE * max(half.shape))), borderType=cv2.BORDER_REPLICATE)
     light = cv2.resize(np.minimum(median, wide), (w, h), interpolation=cv2.INTER_LINEAR)
     return np.maximum(closed, light).astype(np.float32)
+
+
+def small_closing(channel: np.ndarray) -> np.ndarray:
+    """The lightly smoothed picture (uint8) closed over STROKE_SHARE of the frame: a phone photo's
+    strokes and printed lines filled with the paper around them."""
+    return cv2.morphologyEx(quantize(box_blur(channel, 1)), cv2.MORPH_CLOSE, _rect(_odd(STROKE_SHARE * max(channel.shape))),
+                            borderType=cv2.BORDER_REPLICATE)
 
 
 def _odd(size: float) -> int:
@@ -243,14 +249,16 @@ def lighter_details(grey: np.ndarray) -> bool:
 
 def ink_map(paper: Paper) -> np.ndarray:
     """-> float32 [H, W] 0..1: how much darker than its local paper each pixel is, lightly smoothed."""
-    # relative to the local paper, but never to a near-black one: dividing by a dark background
-    # (a deep shadow, an inverted picture) would turn its noise into ink
+    return box_blur(np.clip((paper.level - paper.grey) / paper_scale(paper), 0, 1), 1)
+
+
+def paper_scale(paper: Paper) -> np.ndarray:
+    """What a pixel's darkness is relative to: the local paper, but never a near-black one: dividing
+    by a dark background (a deep shadow, an inverted picture) would turn its noise into ink."""
     if paper.flipped:  # light ink: its contrast is relative to the ink itself, (ink - board) / ink, which
         # the light cancels out of (chalk in a shadow is as much chalk); the board's noise stays small
-        scale = np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
-    else:
-        scale = np.maximum(paper.level, DARKEST_PAPER * float(np.percentile(paper.level[::2, ::2], 99)) + 1.0)
-    return box_blur(np.clip((paper.level - paper.grey) / scale, 0, 1), 1)
+        return np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
+    return np.maximum(paper.level, DARKEST_PAPER * float(np.percentile(paper.level[::2, ::2], 99)) + 1.0)
 
 
 @dataclass
@@ -461,17 +469,23 @@ def _reading_candidates(reading: Paper) -> list[Found]:
     """One reading's candidates from the first of these kinds of groups that has any: clear of the
     frame's border and as strong as the strongest ink around; clear of it, however faint (a pencil
     digit beside a darker shadow's edge); then the same on the border (the desk's grain, the page's
-    edge: a desk's streak reads as a confident 1). Where no ink at the usual bar makes a group
-    shaped like a digit (merged into a shadow's edge, or too faint to hold together), the ink is
-    cut again at the other bars of WEAK_SHARES. The model, not one bar, decides among them."""
-    ink = ink_map(reading)
-    for weak_share in WEAK_SHARES:
-        found = strokes(ink, weak_share)
+    edge: a desk's streak reads as a confident 1). Where no cut of the ink (_cuts) makes a group of
+    any kind, the next is tried. The model, not one bar, decides among what is found."""
+    for found in _cuts(reading):
         for kind in (found.plausible & found.inside, found.shaped & found.inside, found.plausible, found.shaped):
             candidates = _candidates(replace(found, plausible=kind), reading.scale)
             if candidates:
                 return candidates
     return []
+
+
+def _cuts(reading: Paper):
+    """The ink cut into groups at the weak bar of WEAK_SHARES, then (each only if the last found
+    nothing) at the others: a higher one parts a digit from a shadow's edge, a lower one joins a
+    faint digit's pieces."""
+    ink = ink_map(reading)
+    for weak_share in WEAK_SHARES:
+        yield strokes(ink, weak_share)
 
 
 def _candidates(found: Strokes, scale: float) -> list[Found]:
