@@ -308,3 +308,45 @@ def test_a_page_half_in_a_hard_shadow_on_a_desk_is_dark_ink_on_paper(zoo, name, 
     paper = read_paper(open_image(data, grey=True))
     assert paper.flipped and not photo_polarity(paper).flipped
     assert zoo.get("mnist-cnn").classify(data).label == label
+
+
+FASHION = InputSpec(shape=(1, 28, 28), mean=(0.2860,), std=(0.3530,), recipe="fit-pad")
+GARMENT_BOX = (150, 80, 330, 260)  # (left, top, right, bottom) of the garment in shop_photo's 480x360 frame
+
+
+def shop_photo(rng: np.random.Generator, backdrop: float, shadow: float = 0.0) -> bytes:
+    """A shop-style photo: a square bag-like garment (a dark body, a light pink handle whose opening
+    shows the backdrop) on a neutral backdrop; `shadow`: the depth of a soft drop shadow cast 14 px
+    down and right of it."""
+    w, h = SIZE
+    left, top, right, bottom = GARMENT_BOX
+    rgb = np.full((h, w, 3), backdrop, np.float32)
+    if shadow:
+        cast = np.zeros((h, w), np.float32)
+        cast[top + 14:bottom + 14, left + 14:right + 14] = 1
+        soft = np.asarray(Image.fromarray((cast * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(4)), np.float32)
+        rgb *= (1 - shadow * soft / 255)[..., None]
+    rgb[top:top + 70, left:right] = (0.95, 0.8, 0.85)  # the handle, lighter than a grey backdrop...
+    rgb[top + 20:top + 60, left + 40:right - 40] = backdrop  # ... around its opening
+    rgb[top + 70:bottom, left:right] = (0.25, 0.2, 0.3)  # the body
+    noisy = np.clip(rgb * 255 + rng.normal(0, 3, (h, w, 1)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_the_backdrop_seen_through_a_garment_is_background_as_in_fashion_mnist():
+    """On a grey backdrop, the garment's white is lighter than the backdrop; the opening of the
+    handle is backdrop, which Fashion-MNIST shows as background (0), not as grey garment."""
+    candidates = find_candidates(shop_photo(np.random.default_rng(0), backdrop=0.6), FASHION)
+    left, top, right, bottom = GARMENT_BOX
+    scale = 28 / (right - left)
+    opening = (slice(round(25 * scale), round(55 * scale)), slice(round(45 * scale), round(135 * scale)))
+    for c in candidates:
+        assert c.seen[opening].mean() < 10
+        assert c.seen[round(120 * scale):, :].mean() > 150  # the dark body stays bright ink
+
+
+def test_a_drop_shadow_stays_out_of_the_garments_box():
+    box = find_candidates(shop_photo(np.random.default_rng(1), backdrop=0.95, shadow=0.4), FASHION)[0].ink_box
+    assert np.abs(np.subtract(box, GARMENT_BOX)).max() <= 4, box

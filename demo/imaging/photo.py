@@ -6,7 +6,7 @@ pencil both count). Printed ruled/grid lines are removed, then the strongest gro
 are offered as candidates, best placed first: which of them is the digit is decided by the model
 that reads them (demo/inference/candidates.py), not by a threshold here. Garments are separated
 from a smooth (ramp, grey) background fitted on the frame's border, a drop shadow being the
-neutral, soft darkening beside them.
+neutral darkening beside them.
 
 The image primitives (morphology, labelling, hole filling, resizing) are OpenCV's: measured on
 phone photos, 5-30x faster than scipy.ndimage's and the hand-made numpy ones they replace.
@@ -42,6 +42,7 @@ DARKEST_PAPER = 0.15  # ink is relative to its own paper down to a shadow this d
 # picture) only noise is left to divide
 WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
 # it finds nothing shaped like a digit: higher parts a digit from a shadow's edge, lower joins a faint one
+GREY_BACKDROP = 1.1  # the garment's lightest part is this much lighter than its backdrop: a grey backdrop
 MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
 LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
@@ -544,7 +545,8 @@ def normalize_width(crop: np.ndarray, target_at_20: float) -> np.ndarray:
 
 @dataclass
 class Garment:
-    ink: np.ndarray  # float32 [h, w] 0..1, Fashion-MNIST polarity (dark garment -> bright), cropped
+    readings: list[np.ndarray]  # float32 [h, w] 0..1, Fashion-MNIST polarity (dark garment -> bright),
+    # cropped: the garment's shading read against each white it may have been shot on, likeliest first
     box: tuple[int, int, int, int]  # (left, top, right, bottom) at work scale
     scale: float
 
@@ -574,41 +576,46 @@ def smooth_background(channel: np.ndarray, border: float = 0.04) -> np.ndarray:
 def find_garment(img: Image.Image) -> Garment | None:
     """The garment's silhouette and shading on a non-uniform backdrop, or None."""
     work, scale = to_work(img, GARMENT_SIDE)
-    work = box_blur(work, 1)
-    bg = np.stack([np.maximum(smooth_background(work[..., c]), 1.0) for c in range(work.shape[-1])], -1)
-    ratio = work / bg
+    smooth = box_blur(work, 1)  # the silhouette from a lightly smoothed copy: the camera's noise stays out of it
+    bg = np.stack([np.maximum(smooth_background(smooth[..., c]), 1.0) for c in range(work.shape[-1])], -1)
+    ratio = smooth / bg
     lum = ratio.mean(-1)
     spread = ratio.max(-1) - ratio.min(-1) if work.shape[-1] > 1 else np.zeros_like(lum)
-    edges = _gradient(lum)
-    # a drop shadow: a neutral, smooth darkening of the backdrop (no hue change, no edges)
-    shadow = (spread < 0.05) & (lum > 0.5) & (lum < 0.93) & (box_blur(edges, 2) < 0.02)
-    differs = (np.abs(1 - lum) > 0.08) | (spread > 0.08)
-    mask = differs & ~shadow
-    parts = components(mask)
+    # a drop shadow: a neutral darkening of the backdrop. No test on edges: the shadow's own edge and
+    # its rim along the garment have them, and a rim left in widened the garment's box and outline
+    shadow = (spread < 0.05) & (lum > 0.5) & (lum < 0.93)
+    stands_out = ((np.abs(1 - lum) > 0.08) | (spread > 0.08)) & ~shadow
+    parts = components(stands_out)
     if parts.n == 0 or parts.area.max() < MIN_DIGIT_SIDE ** 2:
         return None
     keep = fill_holes(parts.labels == int(np.argmax(parts.area)) + 1)
     ys, xs = np.nonzero(keep)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    # Fashion-MNIST is the negated grey of a product shot on white: darkness against the lightest of
-    # the backdrop and the garment itself (a white shirt on grey is lighter than its backdrop)
+    # the shading from the unsmoothed copy: Fashion-MNIST's items are sharp (sharpened after resizing)
+    readings = garment_readings((work / bg).mean(-1), keep, stands_out)
+    return Garment([r[top:bottom, left:right] for r in readings], (int(left), int(top), int(right), int(bottom)), scale)
+
+
+def garment_readings(lum: np.ndarray, keep: np.ndarray, stands_out: np.ndarray) -> list[np.ndarray]:
+    """Fashion-MNIST is the negated grey of a product shot on white: darkness against the lightest of
+    the backdrop and the garment itself (a white shirt on grey is lighter than its backdrop). Where
+    that white is in doubt, each plausible one is a reading, and the model's answers are blended
+    (demo/inference/candidates.py): a dark garment, or a dimly lit light one? A garment lighter than a
+    grey backdrop: is its lightest part white, or the backdrop? Best reading first."""
     white = max(1.0, float(np.percentile(lum[keep], 99)))
     darkness = np.clip(1 - lum / white, 0, 1)
-    lightest = float(np.percentile(darkness[keep], 2))
+    readings = [darkness]
+    # the garment's lightest part, away from its outline (there it blends into the backdrop)
+    inner = min_filter(keep.view(np.uint8), 5).astype(bool)
+    lightest = float(np.percentile(darkness[inner if inner.sum() > 20 else keep], 2))
     if lightest > DARK_GARMENT:  # a dark garment: its shading spans less than 0..1, stretch it back
-        darkness = np.clip((darkness - lightest) / max(1 - lightest, 1e-3), 0, 1)
-    floor = 0.04  # the silhouette stays visible where the garment is as light as white
-    ink = np.where(keep, np.maximum(darkness, floor), 0)[top:bottom, left:right]
-    return Garment(ink.astype(np.float32), (int(left), int(top), int(right), int(bottom)), scale)
-
-
-def _gradient(a: np.ndarray) -> np.ndarray:
-    """|d/dy| + |d/dx|: along an axis one pixel long nothing changes (np.gradient needs two)."""
-    out = np.zeros_like(a)
-    for axis in (0, 1):
-        if a.shape[axis] > 1:
-            out += np.abs(np.gradient(a, axis=axis))
-    return out
+        readings.insert(0, np.clip((darkness - lightest) / max(1 - lightest, 1e-3), 0, 1))
+    if white > GREY_BACKDROP:
+        readings.append(np.clip(1 - lum, 0, 1))
+    # the silhouette stays visible where the garment is as light as white, but the backdrop seen
+    # through it (between a sandal's straps, inside a bag's handle) is background, as in the dataset
+    floor = 0.04
+    return [np.where(keep & stands_out, np.maximum(r, floor), 0).astype(np.float32) for r in readings]
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

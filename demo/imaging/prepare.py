@@ -360,7 +360,7 @@ def _photo_pictures(img: Image.Image, paper: Paper, recipe: str, size: tuple[int
     garment = find_garment(img)
     if garment is None:
         raise EmptyImageError("couldn't find the object: nothing stands out from the background")
-    return [(fit_pad(garment.ink * 255, size, trim=False), _box_in(garment))]
+    return [(fit_pad(reading * 255, size, trim=False), _box_in(garment)) for reading in garment.readings]
 
 
 def _box_in(found: Found) -> tuple:
