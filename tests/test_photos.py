@@ -350,3 +350,26 @@ def test_the_backdrop_seen_through_a_garment_is_background_as_in_fashion_mnist()
 def test_a_drop_shadow_stays_out_of_the_garments_box():
     box = find_candidates(shop_photo(np.random.default_rng(1), backdrop=0.95, shadow=0.4), FASHION)[0].ink_box
     assert np.abs(np.subtract(box, GARMENT_BOX)).max() <= 4, box
+
+
+def test_a_white_garment_on_an_even_grey_backdrop_is_found_not_called_blank():
+    """A clean picture whose object is lighter than its backdrop has no ink darker than the backdrop;
+    the garment analysis finds it (Fashion-MNIST: a pale garment is faint, but there)."""
+    w, h = SIZE
+    left, top, right, bottom = GARMENT_BOX
+    rgb = np.full((h, w), 0.62, np.float32)
+    rgb[top:bottom, left:right] = 0.9
+    buf = io.BytesIO()
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(buf, format="PNG")
+    first = find_candidates(buf.getvalue(), FASHION)[0]
+    assert np.abs(np.subtract(first.ink_box, GARMENT_BOX)).max() <= 4, first.ink_box
+    assert first.seen.max() > 0
+
+
+def test_a_blank_picture_is_refused_in_words_that_fit_any_model():
+    blank = io.BytesIO()
+    Image.new("L", SIZE, 200).save(blank, format="PNG")
+    for spec in (SPEC, FASHION):
+        with pytest.raises(EmptyImageError, match="blank|nothing stands out") as refused:
+            find_candidates(blank.getvalue(), spec)
+        assert "digit" not in str(refused.value)

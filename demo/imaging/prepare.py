@@ -243,7 +243,7 @@ def orient(grey: np.ndarray) -> tuple[np.ndarray, float]:
     if background > 127:  # dark ink on light paper: invert
         grey, background = 255 - grey, 255 - background
     if float(grey.max()) - background < MIN_INK_CONTRAST:
-        raise EmptyImageError("no ink found: the image is blank (draw or upload a digit)")
+        raise EmptyImageError("nothing found: the picture is blank, one even colour with nothing on it")
     return grey, background
 
 
@@ -311,11 +311,10 @@ def find_candidates(source, input_spec: InputSpec) -> list[Candidate]:
     PNG: even background, quiet paper) takes the plain recipe; a photo is analysed first
     (demo.imaging.photo: light, lines, page edges, stroke width) and then takes the same recipe.
     """
-    recipe = RECIPES.get(input_spec.recipe)
-    if recipe is None:
+    if input_spec.recipe not in RECIPES:
         raise ValueError(f"model metadata names unknown preprocessing recipe {input_spec.recipe!r}")
     try:
-        return _prepare(source, input_spec, recipe)
+        return _prepare(source, input_spec)
     except (ImageInputError, MemoryError):
         raise
     except Exception:
@@ -324,7 +323,7 @@ def find_candidates(source, input_spec: InputSpec) -> list[Candidate]:
                                    "failure, logged for the developers): try another picture") from None
 
 
-def _prepare(source, input_spec: InputSpec, recipe) -> list[Candidate]:
+def _prepare(source, input_spec: InputSpec) -> list[Candidate]:
     _, height, width = input_spec.shape
     img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
     grey = to_grey(img)
@@ -333,9 +332,7 @@ def _prepare(source, input_spec: InputSpec, recipe) -> list[Candidate]:
     else:
         check_room(img, input_spec.recipe)
         if grey.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
-            ink = to_ink(grey)
-            top, bottom, left, right = _bbox(ink)
-            pictures = [(recipe(ink, (height, width)), (left, top, right, bottom))]
+            pictures = _clean_pictures(img, grey, input_spec.recipe, (height, width))
         else:
             pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
     scale = img.info.get("decode_scale", 1.0)
@@ -349,7 +346,20 @@ def _in_polarity(ink: np.ndarray, input_spec: InputSpec) -> np.ndarray:
     return ink if ink.dtype == np.uint8 else np.clip(np.rint(ink), 0, 255).astype(np.uint8)
 
 
-def _photo_pictures(img: Image.Image, paper: Paper, recipe: str, size: tuple[int, int]) -> list[tuple]:
+def _clean_pictures(img: Image.Image, grey: np.ndarray, recipe: str, size: tuple[int, int]) -> list[tuple]:
+    """A clean picture -> [(the recipe's picture, the ink's box)]. An object lighter than its even
+    backdrop (a white shirt on grey) has no ink darker than it: the garment analysis finds it."""
+    try:
+        ink = to_ink(grey)
+    except EmptyImageError:
+        if recipe == "mnist-digit":
+            raise
+        return _photo_pictures(img, None, recipe, size)
+    top, bottom, left, right = _bbox(ink)
+    return [(RECIPES[recipe](ink, size), (left, top, right, bottom))]
+
+
+def _photo_pictures(img: Image.Image, paper: Paper | None, recipe: str, size: tuple[int, int]) -> list[tuple]:
     """A photo (and read_paper's analysis of it) -> [(the recipe's picture, the ink's box in img's pixels)]."""
     if recipe == "mnist-digit":
         found = digit_candidates(paper)
