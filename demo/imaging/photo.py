@@ -288,9 +288,9 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     line-like. Repeated: a page edge seen in perspective has its own angle. Where a stroke crosses
     a line, the gap is filled back from the stroke on both sides."""
     out = mask.copy()
+    ys, xs = (v.astype(np.float32) for v in np.nonzero(out))  # the ink left, row by row, as lines are removed
     for vertical in (False, True):
         for _ in range(3):
-            ys, xs = (v.astype(np.float32) for v in np.nonzero(out))
             along, across, extent = (ys, xs, mask.shape[0]) if vertical else (xs, ys, mask.shape[1])
             if len(ys) < LINE_SPAN * extent:
                 break
@@ -304,6 +304,7 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
                 break
             on_line = band[offset]
             out[ys[on_line].astype(np.intp), xs[on_line].astype(np.intp)] = False
+            ys, xs = ys[~on_line], xs[~on_line]
     return out | _bridged(mask & ~out, out)
 
 
@@ -409,8 +410,7 @@ def strokes(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
     parts = components(mask)
     flat = parts.labels.ravel()
     mass = np.bincount(flat, weights=ink.ravel(), minlength=parts.n + 1)[1:]
-    peak = np.zeros(parts.n + 1, np.float32)
-    np.maximum.at(peak, flat[mask.ravel()], ink[mask])
+    strong_enough = np.bincount(flat[(ink >= strong).ravel()], minlength=parts.n + 1)[1:] > 0  # a pixel reaches it
     h, w = mask.shape
     tall, wide = parts.bottom - parts.top, parts.right - parts.left
     longest, shortest = np.maximum(tall, wide), np.minimum(tall, wide)
@@ -418,7 +418,7 @@ def strokes(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
     shaped = (longest >= 3) & (longest <= 10 * shortest) & (tall <= 0.8 * h) & (wide <= 0.8 * w)
     margin = max(1, int(BORDER_MARGIN * max(h, w)))
     inside = (parts.top > margin) & (parts.left > margin) & (parts.bottom < h - margin) & (parts.right < w - margin)
-    return Strokes(ink, mask, weak, parts, mass, shaped & (peak[1:] >= strong), shaped, inside)
+    return Strokes(ink, mask, weak, parts, mass, shaped & strong_enough, shaped, inside)
 
 
 def ranked_seeds(found: Strokes) -> np.ndarray:
