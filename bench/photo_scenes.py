@@ -1,6 +1,7 @@
 """Seeded, varied photos of real test items the way people take them: digits written on paper
-(uneven light, shadows, pencil, ruled and grid paper, coloured pens, small digits, tilt, phone-sized
-frames with the desk at the edges and an EXIF orientation) and garments in shop photos (white,
+(uneven light, shadows hard, soft, deep, round or band-shaped, pencil, ruled and grid paper,
+coloured pens, small digits, tilt, phone-sized frames with the desk at the edges and an EXIF
+orientation) and garments in shop photos (white,
 grey, ramp and drop-shadow backgrounds, dark garments, off-centre, JPEG).
 
 Every scene is built as reflectance x illumination, then blurred, noised and JPEG-encoded, so the
@@ -239,9 +240,13 @@ def band_shadow(shape: tuple[int, int], centre: tuple[float, float], rng: np.ran
 def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """A 2400-4000 px phone photo of a page: the digit 8-16% of the frame's short side, pen, pencil
     or marker, ruled or grid lines, tilt up to 18 degrees, with or without the desk showing, any
-    EXIF orientation; "hard shadow": a sharp shadow's edge through the digit; "soft shadow": a
-    blurred one, its penumbra about half to twice the digit's height; "near an edge": the digit
-    anywhere on the page, up to its corners."""
+    EXIF orientation, sharpened as phones do; "hard shadow": a sharp shadow's edge through the
+    digit; "soft shadow": a blurred one, its penumbra about half to twice the digit's height;
+    "deep shadow": a sharp one taking 60-85% of the light, the digit (a thick pen or marker) in it
+    or on its edge; "curved shadow": a round one (a head's, a hand's) whose rim crosses the digit;
+    "band shadow": a pen's or the phone's edge's, a dark band across the frame; "shadow over all":
+    a sharp one over page and desk alike; "near an edge": the digit anywhere on the page, up to its
+    corners."""
     shape = frame_size(rng, 2400, 4001)
     work = (shape[0] // 4, shape[1] // 4)
     desk = rng.random() < 0.5

@@ -1,10 +1,12 @@
 """Photo analysis: find the ink (or the garment) in a picture taken with a camera, whatever the light.
 
 A photo is paper x light x ink: dividing by a local estimate of the paper's brightness removes ramps
-and shadows; the ink is what is darker than its own neighbourhood (luminance: blue pens and grey
-pencil both count). Printed ruled/grid lines are removed, then the strongest groups of strokes
-are offered as candidates, best placed first: which of them is the digit is decided by the model
-that reads them (demo/inference/candidates.py), not by a threshold here. Garments are separated
+and shadows (the estimate is bounded from below and above by closings and a median, so it follows a
+shadow's edge where it lies); the ink is what is darker than its own neighbourhood (luminance: blue
+pens and grey pencil both count). Printed ruled/grid lines are removed, then the strongest groups of
+strokes are offered as candidates, best placed first, the ink cut again at other bars before
+anything is refused: which of them is the digit is decided by the model that reads them
+(demo/inference/candidates.py), not by a threshold here. Garments are separated
 from a smooth (ramp, grey) background fitted on the frame's border, a drop shadow being the
 neutral darkening beside them.
 
