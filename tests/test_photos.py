@@ -108,6 +108,13 @@ def diagonal_shadow(depth: float = 0.6) -> np.ndarray:
     return 1 - depth * np.asarray(mask.filter(ImageFilter.GaussianBlur(2)), np.float32) / 255
 
 
+def round_shadow(depth: float = 0.55) -> np.ndarray:
+    """A hard-edged round shadow (a head's) whose rim crosses the digit."""
+    mask = Image.new("L", SIZE, 0)
+    ImageDraw.Draw(mask).ellipse([-60, -140, 250, 170], fill=255)
+    return 1 - depth * np.asarray(mask.filter(ImageFilter.GaussianBlur(1.5)), np.float32) / 255
+
+
 def ramp_light(low: float) -> np.ndarray:
     w, h = SIZE
     return np.linspace(1.0, low, w, dtype=np.float32)[None, :].repeat(h, 0)
@@ -131,6 +138,7 @@ CASES = {
     "page on a dark desk, half in shadow": dict(desk=True, light=half_shadow()),
     "hard shadow over most of the page": dict(light=diagonal_shadow()),
     "a deep shadow over the digit": dict(light=half_shadow(depth=0.8)),
+    "a round shadow's rim across the digit": dict(light=round_shadow()),
     "page on a dark desk, most of it in a deep shadow": dict(desk=True, light=diagonal_shadow(0.75)),
     "chalk on a board, hard shadow over most of it": dict(dark=True, light=diagonal_shadow(0.5)),
     "chalk on a board, a shadow's edge across the digit": dict(dark=True, light=half_shadow(235, 0.75)),
