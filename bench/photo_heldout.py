@@ -659,8 +659,9 @@ def table(results: dict, models: list[str], conditions, baseline: dict | None = 
             if after is None:
                 continue
             before = summary(baseline, model, condition) if baseline else None
-            cell = lambda key, unit="%": (f"{before[key]:.0f} → {after[key]:.0f}{unit}" if before  # noqa: E731
-                                          else f"{after[key]:.0f}{unit}")
+            digits = 1 if after["n"] >= 100 else 0  # a share of 100 or more photos reads to a tenth
+            cell = lambda key, unit="%": (f"{before[key]:.{digits}f} → {after[key]:.{digits}f}{unit}" if before  # noqa: E731
+                                          else f"{after[key]:.{digits}f}{unit}")
             lines.append(f"| {condition} | {model} | {after['n']} | {cell('right')} | {cell('refused')} | "
                          f"{cell('confident_wrong')} | {cell('error')} | {cell('ms', '')} |")
     return "\n".join(lines)
