@@ -102,16 +102,22 @@ def with_effect(scene: Scene, effect: str, rng) -> Scene:
 
 
 def draw_scene(rng, condition: str) -> Scene:
-    scene = base_scene(rng)
+    groups = (("hard_shadow", "soft_shadow"), ("ruled", "grid"), ("pencil", "marker"), ("tilt", "perspective"),
+              ("corner_edge",), ("exif",), ("jpeg",), ("blur",), ("noise",))
+    return scene_for(rng, condition, base_scene, with_effect, groups, 0.45)
+
+
+def scene_for(rng, condition: str, base, effect, groups, chance: float):
+    """The base scene, with one named effect, or for "mixed" each group's effect (one of the group)
+    drawn with probability `chance`; "plain" is the base alone."""
+    scene = base(rng)
     if condition == "plain":
         return scene
     if condition != "mixed":
-        return with_effect(scene, condition, rng)
-    groups = (("hard_shadow", "soft_shadow"), ("ruled", "grid"), ("pencil", "marker"), ("tilt", "perspective"),
-              ("corner_edge",), ("exif",), ("jpeg",), ("blur",), ("noise",))
+        return effect(scene, condition, rng)
     for group in groups:
-        if rng.random() < 0.45:
-            scene = with_effect(scene, group[rng.integers(len(group))], rng)
+        if rng.random() < chance:
+            scene = effect(scene, group[rng.integers(len(group))], rng)
     return scene
 
 
@@ -534,6 +540,14 @@ class Photo:
     def source(self) -> str:
         return f"MNIST test #{self.mnist_index}"
 
+    @property
+    def label_number(self) -> int:
+        return self.label
+
+    @property
+    def test_index(self) -> int:
+        return self.mnist_index
+
 
 def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
     """Photos one at a time (a set of full-size JPEGs is too big to hold); labels cycle 0-9 per condition.
@@ -556,15 +570,16 @@ def make_set(seed: int, per_condition: int, conditions=CONDITIONS) -> list[tuple
 
 
 def write_set(photos, out: Path) -> int:
+    """The JPEGs and labels.csv (file, condition, label, the test set's index) -> how many written."""
     out.mkdir(parents=True, exist_ok=True)
     count = 0
     with open(out / "labels.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["file", "condition", "label", "mnist_test_index"])
+        writer.writerow(["file", "condition", "label", "test_index"])
         for number, photo in enumerate(photos):
-            name = f"{number:04d}_{photo.condition}_{photo.label}.jpg"
+            name = f"{number:04d}_{photo.condition}_{photo.label_number}.jpg"
             (out / name).write_bytes(photo.jpeg)
-            writer.writerow([name, photo.condition, photo.label, photo.mnist_index])
+            writer.writerow([name, photo.condition, photo.label, photo.test_index])
             count += 1
     return count
 
@@ -670,7 +685,7 @@ def table(results: dict, models: list[str], conditions, baseline: dict | None = 
 def main(argv=None) -> int:
     args, conditions = parse(argv, "bench.photo_heldout", __doc__, CONDITIONS, "mnist-cnn")
     photos = list(iter_photos(args.seed, args.per_condition, conditions))
-    act(args, photos, conditions, write_set, f"held-out phone photos, seed {args.seed}, {args.per_condition} per condition")
+    act(args, photos, conditions, f"held-out phone photos, seed {args.seed}, {args.per_condition} per condition")
     return 0
 
 
@@ -697,10 +712,10 @@ def parse(argv, module: str, doc: str, known, model: str):
     return args, conditions
 
 
-def act(args, photos, conditions, write, title: str) -> None:
+def act(args, photos, conditions, title: str) -> None:
     """What the command line asked for: the set written, a contact sheet, a server (and a baseline) scored."""
     if args.out:
-        print(f"wrote {write(photos, args.out)} photos and labels.csv to {args.out}", file=sys.stderr)
+        print(f"wrote {write_set(photos, args.out)} photos and labels.csv to {args.out}", file=sys.stderr)
     if args.contact:
         contact_sheet(photos, args.contact)
     if args.url:

@@ -12,18 +12,16 @@ optics, sensor noise and JPEG. Everything is drawn from --seed alone.
     python -m bench.shop_heldout --seed 0 --per-condition 20 --url http://127.0.0.1:7860 --models fashion-cnn,fashion-resnet
 """
 import colorsys
-import csv
 import io
 import math
 import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-from bench.photo_heldout import act, parse
+from bench.photo_heldout import act, parse, scene_for, smooth_noise, to_linear
 from demo.contract.datasets import dataset_info, load_split
 
 CONDITIONS = ("plain", "grey_backdrop", "coloured_backdrop", "ramp_light", "vignetting", "drop_shadow",
@@ -134,34 +132,16 @@ def with_effect(scene: Scene, effect: str, rng) -> Scene:
 
 
 def draw_scene(rng, condition: str) -> Scene:
-    scene = base_scene(rng)
-    if condition == "plain":
-        return scene
-    if condition != "mixed":
-        return with_effect(scene, condition, rng)
     groups = (("grey_backdrop", "coloured_backdrop", "light_garment"), ("ramp_light",), ("vignetting",),
               ("drop_shadow",), ("dark_garment",), ("off_centre", "phone_frame"), ("tilt",), ("jpeg",),
               ("noise",), ("blur",))
-    for group in groups:
-        if rng.random() < 0.4:
-            scene = with_effect(scene, group[rng.integers(len(group))], rng)
-    if scene.garment_gain < 1 and scene.garment_darkness < 1:  # a pale garment is not also a dark one
+    scene = scene_for(rng, condition, base_scene, with_effect, groups, 0.4)
+    if condition == "mixed" and scene.garment_gain < 1 and scene.garment_darkness < 1:  # pale is not also dark
         scene = replace(scene, garment_gain=1.0)
     return scene
 
 
 # --- the garment's layer ---------------------------------------------------------------------------
-
-def to_linear(colour) -> np.ndarray:
-    return np.asarray(colour, np.float32) ** GAMMA
-
-
-def smooth_noise(rng, shape: tuple[int, int], cell: float) -> np.ndarray:
-    """Roughly unit-variance noise whose blobs are about cell pixels across."""
-    height, width = shape
-    coarse = rng.standard_normal((int(height / cell) + 3, int(width / cell) + 3)).astype(np.float32)
-    return np.asarray(Image.fromarray(coarse, "F").resize((width, height), Image.Resampling.BICUBIC))
-
 
 def item_extent(item: np.ndarray) -> float:
     """The longer side of the item's non-background box, in item pixels."""
@@ -309,6 +289,14 @@ class Photo:
     def source(self) -> str:
         return f"Fashion-MNIST test #{self.fashion_index}"
 
+    @property
+    def label_number(self) -> int:
+        return LABELS.index(self.label)
+
+    @property
+    def test_index(self) -> int:
+        return self.fashion_index
+
 
 def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
     """Photos one at a time; classes cycle per condition. Each photo draws from its own
@@ -326,25 +314,10 @@ def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
             yield Photo(condition, LABELS[label], index, render_photo(scene, images[index], rng))
 
 
-def write_set(photos, out: Path) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with open(out / "labels.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "condition", "label", "fashion_test_index"])
-        for number, photo in enumerate(photos):
-            name = f"{number:04d}_{photo.condition}_{LABELS.index(photo.label)}.jpg"
-            (out / name).write_bytes(photo.jpeg)
-            writer.writerow([name, photo.condition, photo.label, photo.fashion_index])
-            count += 1
-    return count
-
-
 def main(argv=None) -> int:
     args, conditions = parse(argv, "bench.shop_heldout", __doc__, CONDITIONS, "fashion-cnn")
     photos = list(iter_photos(args.seed, args.per_condition, conditions))
-    act(args, photos, conditions, write_set,
-        f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition")
+    act(args, photos, conditions, f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition")
     return 0
 
 
