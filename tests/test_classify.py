@@ -147,3 +147,22 @@ def test_sigterm_then_resume_gives_exactly_one_row_per_input(fashion_files, tmp_
     assert classify([str(fashion_files), "--model", "fashion-cnn", "--out", str(out), "--resume"]) == 0
     rows = read_rows(out)
     assert len(rows) == 10_000 and len({r["path"] for r in rows}) == 10_000
+
+
+def test_rows_keep_input_order_when_some_inputs_fail(tmp_path):
+    """A chunk's unreadable files are found before its pictures are read by the model: their rows
+    still go out where the inputs are, for every chunking (workers running the model, or not)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        name = folder / f"{i:03d}.png"
+        if i % 7 == 3:
+            name.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        else:
+            name.write_bytes(drawn_digit_png())
+    for workers in ("1", "2"):
+        out = tmp_path / f"rows-{workers}.csv"
+        assert classify([str(folder), "--model", "mnist-cnn", "--workers", workers, "--out", str(out)]) == 1
+        names = [r["path"] for r in read_rows(out)]
+        assert names == sorted(names) and len(names) == 40
+        assert [bool(r["error"]) for r in read_rows(out)] == [i % 7 == 3 for i in range(40)]

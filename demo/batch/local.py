@@ -204,4 +204,5 @@ def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[list]:
     rows, names, seen = result
     if names:
         rows += result_rows(model, names, seen, chunk.top_k, chunk.min_confidence)
-    return rows
+    place = {item.name: i for i, item in enumerate(chunk.items)}
+    return sorted(rows, key=lambda row: place[row.name])  # the chunk's error rows came first: input order
