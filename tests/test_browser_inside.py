@@ -3,7 +3,7 @@ every layer, what the first layer learned, why this answer, all models at once, 
 import pytest
 
 # the browser, the server and the traced digits are test_browser.py's fixtures
-from tests.test_browser import PHONE, browser, digits, draw, headline, open_app, server  # noqa: F401
+from tests.test_browser import PHONE, browser, digits, draw, headline, open_app, server, wait_settled  # noqa: F401
 
 
 def open_inside(page):
@@ -80,6 +80,7 @@ def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):
     for digit in digits[2:4]:  # drawn with the panel open: the view follows at pen-up
         page.locator("#mnist-sketch .pad-clear").click()
         message.get_by_text("Draw or upload").wait_for()  # Clear empties the view too
+        wait_settled(page)  # the answer line too: draw() waits for it to change from what it shows now
         draw(page, digit)
         message.get_by_text(f"says {headline(page)} (").wait_for()
     page.context.close()
