@@ -40,6 +40,25 @@ def item_pictures(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None,
         return None, "cannot decode: the picture could not be prepared for the model (an unforeseen failure)"
 
 
+def read_items(items: list[Item], input_spec: InputSpec) -> tuple[list[Row | None], list[str], list[np.ndarray]]:
+    """Items -> (one slot per item, in input order: its error row, or None where its pictures were
+    read; the names and the pictures read, for the model)."""
+    slots, names, seen = [], [], []
+    for item in items:
+        pictures, error = item_pictures(item, input_spec)
+        slots.append(error_row(item.name, error) if error else None)
+        if not error:
+            names.append(item.name)
+            seen.append(pictures)
+    return slots, names, seen
+
+
+def filled(slots: list[Row | None], answers: list[Row]) -> list[Row]:
+    """The model's rows, in order, into the empty slots: every input's row in input order."""
+    answer = iter(answers)
+    return [slot if slot is not None else next(answer) for slot in slots]
+
+
 def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence: float) -> list[Row]:
     """-> one Row per name. At most TRITON_MAX_BATCH pictures a run: a remote server's bad answer
     costs the rows of that run only, as error rows."""

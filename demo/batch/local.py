@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from demo.batch.inputs import Item, UsageError, close_archives, list_items
-from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, item_pictures, load_model,
-                            open_results, result_rows, summarize)
-from demo.batch.output import RowWriter
+from demo.batch.job import (Tally, check_options, error_row, exit_status, filled, image_model_row, load_model,
+                            open_results, read_items, result_rows, summarize)
+from demo.batch.output import Row, RowWriter
 from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec
 from demo.inference.runtime import ImageClassifier, ModelError, requested_providers
@@ -75,27 +75,20 @@ class Chunk:
     model: tuple[str, str] | None  # (onnx path, sha256): the worker runs the model itself; None: the parent does
 
 
-def classify_chunk(chunk: Chunk) -> tuple[list[list], list[str], list[np.ndarray]]:
-    """-> (finished rows, then names and pictures left for the parent's model).
+def classify_chunk(chunk: Chunk) -> tuple[list[Row | None], list[str], list[np.ndarray]]:
+    """-> (a row slot per item, empty where the parent's model is left to answer, and the names and
+    pictures left for it).
 
     On CPU each worker runs its own one-thread session on its whole chunk: the cores do decode
     and inference back to back, and only finished rows cross between processes. On CUDA the
     workers only decode and the parent's one GPU session takes every batch."""
     global _WORKER_MODEL
-    rows, names, seen = [], [], []
-    for item in chunk.items:
-        picture, error = item_pictures(item, chunk.input_spec)
-        if error:
-            rows.append(error_row(item.name, error))
-        else:
-            names.append(item.name)
-            seen.append(picture)
+    slots, names, seen = read_items(chunk.items, chunk.input_spec)
     if chunk.model and names:
         if _WORKER_MODEL is None:  # built on first use: a broken file fails this task, not the pool's start
             _WORKER_MODEL = ImageClassifier(Path(chunk.model[0]), chunk.model[1], "cpu", threads=1)
-        rows += result_rows(_WORKER_MODEL, names, seen, chunk.top_k, chunk.min_confidence)
-        names, seen = [], []
-    return rows, names, seen
+        return filled(slots, result_rows(_WORKER_MODEL, names, seen, chunk.top_k, chunk.min_confidence)), [], []
+    return slots, names, seen
 
 
 def split_chunk(chunk: Chunk) -> list[Chunk]:
@@ -197,12 +190,9 @@ def classify_all(pool, chunks, model, writer: RowWriter, signals: Signals, total
     return tally
 
 
-def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[list]:
+def chunk_rows(chunk: Chunk, result, model: ImageClassifier) -> list[Row]:
     if isinstance(result, Died):  # a one-item chunk that killed its worker (a decoder crash)
         return [error_row(item.name, f"the decoding process died on this file ({result.reason()})")
                 for item in chunk.items]
-    rows, names, seen = result
-    if names:
-        rows += result_rows(model, names, seen, chunk.top_k, chunk.min_confidence)
-    place = {item.name: i for i, item in enumerate(chunk.items)}
-    return sorted(rows, key=lambda row: place[row.name])  # the chunk's error rows came first: input order
+    slots, names, seen = result
+    return filled(slots, result_rows(model, names, seen, chunk.top_k, chunk.min_confidence) if names else [])

@@ -28,8 +28,8 @@ import numpy as np
 
 from demo.batch.inputs import Item, UsageError, list_items
 from demo.batch.output import Row, RowWriter
-from demo.batch.job import (Tally, check_options, error_row, exit_status, image_model_row, load_model, open_results,
-                            item_pictures, result_rows, summarize)
+from demo.batch.job import (Tally, check_options, exit_status, filled, image_model_row, load_model, open_results,
+                            read_items, result_rows, summarize)
 from demo.inference.backend import open_zoo
 
 CONNECT_TIMEOUT_S = 10
@@ -46,20 +46,10 @@ class ClassifyActor:
         self.top_k, self.min_confidence = top_k, min_confidence
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows, names, seen, good = [None] * len(batch["name"]), [], [], []
         columns = zip(*(batch[field] for field in ITEM_FIELDS))
-        for i, values in enumerate(columns):
-            item = Item(*(value.item() if hasattr(value, "item") else value for value in values))
-            picture, error = item_pictures(item, self.model.meta.input)
-            if error:
-                rows[i] = error_row(item.name, error)
-            else:
-                names.append(item.name)
-                seen.append(picture)
-                good.append(i)
-        if names:
-            for i, row in zip(good, result_rows(self.model, names, seen, self.top_k, self.min_confidence)):
-                rows[i] = row
+        items = [Item(*(value.item() if hasattr(value, "item") else value for value in values)) for values in columns]
+        slots, names, seen = read_items(items, self.model.meta.input)
+        rows = filled(slots, result_rows(self.model, names, seen, self.top_k, self.min_confidence) if names else [])
         return {"index": batch["index"], "row": np.array([json.dumps(dataclasses.asdict(r)) for r in rows], dtype=object)}
 
 
