@@ -220,10 +220,9 @@ def photo_polarity(paper: Paper) -> Paper:
     contrast: no tie-break here)."""
     if not paper.flipped:
         return paper
-    grey = 255 - paper.grey  # as taken
-    sample = grey[::2, ::2]
+    sample = (255 - paper.grey)[::2, ::2]  # as taken
     if lit_paper(sample):
-        return Paper(grey, background(grey), paper.scale, False)
+        return turned_over(paper)
     size = _odd(DETAIL_SHARE * max(sample.shape))
     if min(sample.shape) <= 2 * size:
         return paper  # too thin for the frame's edge to be left out: the tails' verdict stands
@@ -232,6 +231,12 @@ def photo_polarity(paper: Paper) -> Paper:
     light_details = (sample - morphology(sample, cv2.MORPH_OPEN, size))[inside]
     if np.percentile(light_details, 99.9) > np.percentile(dark_details, 99.9) and lighter_details(sample):
         return paper
+    return turned_over(paper)
+
+
+def turned_over(paper: Paper) -> Paper:
+    """A reading of light ink on dark paper turned over: the picture as taken, dark ink on light paper."""
+    grey = 255 - paper.grey
     return Paper(grey, background(grey), paper.scale, False)
 
 
@@ -462,10 +467,7 @@ def digit_candidates(paper: Paper) -> list[Found]:
     read as light ink on dark (a board, or a page mostly in shadow) is read the other way too, its
     candidates after: which reading holds a digit is the model's to say."""
     reading = photo_polarity(paper)
-    readings = [reading]
-    if reading.flipped:
-        grey = 255 - reading.grey
-        readings.append(Paper(grey, background(grey), reading.scale, False))
+    readings = [reading, turned_over(reading)] if reading.flipped else [reading]
     return [found for r in readings for found in _reading_candidates(r)]
 
 
