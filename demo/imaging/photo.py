@@ -43,6 +43,9 @@ DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark g
 DARKEST_PAPER = 0.15  # ink is relative to its own paper down to a shadow this deep (share of the lit paper's
 # brightness): a digit wholly in a deep shadow keeps its contrast; darker than that (the desk, an inverted
 # picture) only noise is left to divide
+STEP_SHARE = 0.015  # the band (share of the frame) along a step in the paper's light...
+STEP_RATIO = 1.25  # ... where the light changes by this factor within the band: a shadow's or the page's edge
+ALONG_STEP = 0.9  # a group of thin ink this much inside such a band is the step's edge itself, not strokes
 WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
 # it finds nothing shaped like a digit: higher parts a digit from a shadow's edge, lower joins a faint one
 GREY_BACKDROP = 1.1  # the garment's lightest part is this much lighter than its backdrop: a grey backdrop
@@ -411,8 +414,9 @@ def room_needed(work_shape: tuple[int, int], digit: bool) -> int:
     return MIN_DIGIT_SIDE + 2 * 2
 
 
-def strokes(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
-    """A photo's ink map (one polarity) -> its ink in ranked, connected groups."""
+def strokes(ink: np.ndarray, steps: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
+    """A photo's ink map (one polarity) -> its ink in ranked, connected groups; `steps`
+    (light_steps) where the light itself steps."""
     weak, strong = threshold(ink, weak_share)
     mask = remove_lines(weak)
     parts = components(mask)
@@ -424,6 +428,7 @@ def strokes(ink: np.ndarray, weak_share: float = WEAK_SHARES[0]) -> Strokes:
     longest, shortest = np.maximum(tall, wide), np.minimum(tall, wide)
     # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
     shaped = (longest >= 3) & (longest <= 10 * shortest) & (tall <= 0.8 * h) & (wide <= 0.8 * w)
+    shaped &= ~along_steps(parts, mask, steps)
     margin = max(1, int(BORDER_MARGIN * max(h, w)))
     inside = (parts.top > margin) & (parts.left > margin) & (parts.bottom < h - margin) & (parts.right < w - margin)
     return Strokes(ink, mask, weak, parts, mass, shaped & strong_enough, shaped, inside)
@@ -489,9 +494,29 @@ def _cuts(reading: Paper):
     """The ink cut into groups at the weak bar of WEAK_SHARES, then (each only if the last found
     nothing) at the others: a higher one parts a digit from a shadow's edge, a lower one joins a
     faint digit's pieces."""
-    ink = ink_map(reading)
+    ink, steps = ink_map(reading), light_steps(reading.grey)
     for weak_share in WEAK_SHARES:
-        yield strokes(ink, weak_share)
+        yield strokes(ink, steps, weak_share)
+
+
+def light_steps(grey: np.ndarray) -> np.ndarray:
+    """bool [H, W]: the band along a step in the paper's own light (strokes filled by the small
+    closing): a hard shadow's edge, the page's against the desk. There the light estimate leaves a
+    thin sliver of false ink on the dark side, and a phone's sharpening a dark halo line."""
+    closed = small_closing(grey)
+    size = _rect(_odd(STEP_SHARE * max(grey.shape)))
+    hi, lo = cv2.dilate(closed, size), cv2.erode(closed, size)
+    return hi.astype(np.float32) > STEP_RATIO * lo + 8
+
+
+def along_steps(parts: Components, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """[n] bool: groups whose thin ink lies along a step of the light (light_steps): the rim a
+    round shadow leaves, a sharpening halo. A stroke crossing the step keeps most of its ink off
+    it; strokes wider than the band (a close-up's marker) are not thin."""
+    size = _odd(STEP_SHARE * max(mask.shape))
+    thick = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _rect(size)) > 0
+    on_step = np.bincount(parts.labels[mask & steps & ~thick], minlength=parts.n + 1)[1:]
+    return on_step > ALONG_STEP * parts.area
 
 
 def _candidates(found: Strokes, scale: float) -> list[Found]:
