@@ -470,10 +470,13 @@ def digit_candidates(paper: Paper) -> list[Found]:
     """The groups of strokes in a photo (read_paper's analysis) that could be the handwritten
     digit, best placed first, at most MAX_CANDIDATES; [] when nothing plausible is there. A photo
     read as light ink on dark (a board, or a page mostly in shadow) is read the other way too, its
-    candidates after: which reading holds a digit is the model's to say."""
+    candidates after: which reading holds a digit is the model's to say. Where neither finds one,
+    the light is taken as the small closing alone: a shadow narrower than the wide windows (a pen's
+    band, a corner's wedge) is no longer filled in as one long stroke hiding the digit inside it."""
     reading = photo_polarity(paper)
     readings = [reading, turned_over(reading)] if reading.flipped else [reading]
-    return [found for r in readings for found in _reading_candidates(r)]
+    found = [found for r in readings for found in _reading_candidates(r)]
+    return found or _reading_candidates(replace(reading, level=small_closing(reading.grey).astype(np.float32)))
 
 
 def _reading_candidates(reading: Paper) -> list[Found]:
