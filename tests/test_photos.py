@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.imaging.photo import components, is_clean, photo_polarity, read_paper, remove_lines, stroke_width
+from demo.imaging.photo import components, is_clean, photo_polarity, read_paper, remove_lines, stroke_width, strokes
 from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, open_image, to_ink
 from demo.inference.candidates import blend
 
@@ -188,6 +188,18 @@ def test_line_removal_keeps_strokes_that_cross_lines():
     out = remove_lines(mask)
     assert not out[50:52, :100].any() and not out[120:122, 200:].any()  # lines gone
     assert out[30:150, 140:146].mean() > 0.95  # the stroke stays whole, crossings included
+
+
+def test_a_long_thin_line_at_any_angle_is_not_shaped_like_a_digit():
+    """A shadow band's edge crosses the frame at an angle: its box is square, but its area is a
+    thin line's. A slanted "1" of a phone photo's thin pen is still shaped like a digit."""
+    picture = Image.new("L", (512, 384))
+    draw = ImageDraw.Draw(picture)
+    draw.line([(60, 300), (260, 80)], fill=255, width=8)  # the band's edge at 45 degrees, 300 px long
+    draw.line([(420, 150), (405, 210)], fill=255, width=3)  # a slanted 1, 60 px tall, 3 px strokes
+    found = strokes(np.asarray(picture, np.float32) / 255, np.zeros((384, 512), bool))
+    by_left = np.argsort(found.parts.left)
+    assert found.parts.n == 2 and list(found.shaped[by_left]) == [False, True]
 
 
 def test_components_label_8_connected_groups_with_boxes():

@@ -45,6 +45,8 @@ DARKEST_PAPER = 0.15  # ink is relative to its own paper down to a shadow this d
 # picture) only noise is left to divide
 STEP_SHARE = 0.015  # the band (share of the frame) along a step in the paper's light...
 STEP_RATIO = 1.25  # ... where the light changes by this factor within the band: a shadow's or the page's edge
+MAX_ELONGATION = 25  # a group's box diagonal squared over its area: a digit's strokes, a "1" included,
+# stay under it; a long thin line (a shadow band's edge, at any angle) goes far over
 ALONG_STEP = 0.9  # a group of thin ink this much inside such a band is the step's edge itself, not strokes
 WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
 # it finds nothing shaped like a digit: higher parts a digit from a shadow's edge, lower joins a faint one
@@ -428,6 +430,7 @@ def strokes(ink: np.ndarray, steps: np.ndarray, weak_share: float = WEAK_SHARES[
     longest, shortest = np.maximum(tall, wide), np.minimum(tall, wide)
     # a digit's box is at most ~10 times longer than wide (a "1"); longer is an edge or a line
     shaped = (longest >= 3) & (longest <= 10 * shortest) & (tall <= 0.8 * h) & (wide <= 0.8 * w)
+    shaped &= (tall.astype(np.float32) ** 2 + wide.astype(np.float32) ** 2 <= MAX_ELONGATION * parts.area)
     shaped &= ~along_steps(parts, mask, steps)
     margin = max(1, int(BORDER_MARGIN * max(h, w)))
     inside = (parts.top > margin) & (parts.left > margin) & (parts.bottom < h - margin) & (parts.right < w - margin)
