@@ -190,6 +190,25 @@ def test_line_removal_keeps_strokes_that_cross_lines():
     assert out[30:150, 140:146].mean() > 0.95  # the stroke stays whole, crossings included
 
 
+def test_line_removal_finds_a_page_in_perspective_beside_the_desk():
+    """Ruled lines fanning out (each at its own angle, a page seen in perspective) below a band of
+    the desk's streaks, which is no line but fills the rows of every angle tried."""
+    picture = Image.new("1", (380, 512))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle([0, 0, 379, 40], fill=1)  # the desk along the top of the frame
+    for i in range(12):
+        y = 80 + 35 * i
+        draw.line([(10, y), (370, y - 10 - i // 2)], fill=1, width=2)  # each steeper than the last: 1 degree in all
+    draw.line([(190, 200), (190, 300)], fill=1, width=4)  # a stroke crossing three of them
+    mask = np.asarray(picture, bool)
+    out = remove_lines(mask)
+    lines = mask.copy()
+    lines[:45] = False
+    lines[:, 186:195] = False
+    assert (lines & out).sum() < 0.25 * lines.sum()  # most of the lines gone, at their several angles
+    assert out[200:300, 189:192].mean() > 0.95 and out[:40].all()  # the stroke and the desk stay
+
+
 def test_a_long_thin_line_at_any_angle_is_not_shaped_like_a_digit():
     """A shadow band's edge crosses the frame at an angle: its box is square, but its area is a
     thin line's. A slanted "1" of a phone photo's thin pen is still shaped like a digit."""

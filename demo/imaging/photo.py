@@ -54,6 +54,7 @@ GREY_BACKDROP = 1.1  # the garment's lightest part is this much lighter than its
 MIN_INK = 0.15  # a digit's strokes are at least this much darker than their paper somewhere
 LINE_SPAN = 0.6  # a ruled/grid line covers at least this share of the frame along its direction
 LINE_WIDTH = 0.025  # ... and is at most this thick (share of the frame): thicker is a digit's stroke
+LINE_SEARCHES = 12  # angles searched per family: a page in perspective has its lines at several
 FLAT_BACKGROUND = 10.0  # grey levels: a flatter background (and quiet paper) is a clean picture
 QUIET_PAPER = 1.5  # grey levels of noise (MAD) a screen drawing or a scan stays under
 CLEAN_INK = 0.4  # in a clean picture, ink is at least this much darker than the paper...
@@ -301,9 +302,13 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     line-like. Repeated: a page edge seen in perspective has its own angle. Where a stroke crosses
     a line, the gap is filled back from the stroke on both sides."""
     out = mask.copy()
-    ys, xs = (v.astype(np.float32) for v in np.nonzero(out))  # the ink left, row by row, as lines are removed
+    # the ink searched: thick ink (the desk along the frame, a page edge with the desk beside it,
+    # a marker's strokes) stays, but out of the search: else its rows win every angle tried, and the
+    # ruled lines at other angles (a page in perspective) are never found
+    thick = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _rect(_odd(LINE_WIDTH * max(mask.shape)) + 2)) > 0
+    ys, xs = (v.astype(np.float32) for v in np.nonzero(mask & ~thick))
     for vertical in (False, True):
-        for _ in range(3):
+        for _ in range(LINE_SEARCHES):
             along, across, extent = (ys, xs, mask.shape[0]) if vertical else (xs, ys, mask.shape[1])
             if len(ys) < LINE_SPAN * extent:
                 break
@@ -311,8 +316,7 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
             lines = counts >= LINE_SPAN * extent
             if not lines.any():
                 break
-            band = _widen(lines, counts >= 0.15 * extent)
-            band = _thin_runs(band, LINE_WIDTH * extent)
+            band = _thin_runs(_widen(lines, counts >= 0.15 * extent), LINE_WIDTH * extent)
             if not band.any():
                 break
             on_line = band[offset]
