@@ -300,8 +300,8 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     (near-horizontal, near-vertical), the angle within 30 degrees whose projection has the sharpest
     row; rows covering LINE_SPAN of the frame are lines, widened while their neighbours stay
     line-like. Repeated, up to LINE_SEARCHES times: a page in perspective has its lines and edges at
-    several angles. Where a stroke crosses
-    a line, the gap is filled back from the stroke on both sides."""
+    several angles. Where a stroke crosses a line, the gap is filled back from the stroke on both
+    sides."""
     out = mask.copy()
     # the ink searched: thick ink (the desk along the frame, a page edge with the desk beside it,
     # a marker's strokes) stays, but out of the search: else its rows win every angle tried, and the
