@@ -136,10 +136,14 @@ def tally(n: int, seed: int) -> dict:
 
 
 def run_checkout(checkout: Path, n: int, seed: int) -> dict:
-    """The tally with `checkout`'s demo/ (this file runs there as a script)."""
+    """The tally with `checkout`'s demo/ (this file runs there). Through runpy, not as a script: a
+    script's folder comes first on sys.path, and bench/inspect.py would stand in for the standard
+    library's inspect."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    out = subprocess.run([sys.executable, __file__, "--tally", "--n", str(n), "--seed", str(seed)], cwd=checkout,
-                         env=env, check=True, capture_output=True, text=True).stdout
+    child = (f"import runpy, sys; sys.argv = ['odd_pictures', '--tally', '--n', '{n}', '--seed', '{seed}']; "
+             f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", child], cwd=checkout, env=env, check=True, capture_output=True,
+                         text=True).stdout
     return json.loads(out.splitlines()[-1])
 
 
