@@ -47,6 +47,11 @@ STEP_SHARE = 0.015  # the band (share of the frame) along a step in the paper's 
 STEP_RATIO = 1.25  # ... where the light changes by this factor within the band: a shadow's or the page's edge
 MAX_ELONGATION = 25  # a group's box diagonal squared over its area: a digit's strokes, a "1" included,
 # stay under it; a long thin line (a shadow band's edge, at any angle) goes far over
+PHONE_DIGIT = 0.12  # a phone photo's digit is at most this share of the frame's long side
+SHADOW_BODY = 0.2  # a shadow filled in as one thick stroke is paper, at least this share of the lit paper's
+# brightness (a marker's stroke is darker)...
+DARKER_INSIDE = 0.85  # ... with the digit inside it at most this share of its brightness...
+INSIDE_SHARE = 0.25  # ... and at most this share of its box
 ALONG_STEP = 0.9  # a group of thin ink this much inside such a band is the step's edge itself, not strokes
 WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
 # it finds nothing shaped like a digit: higher parts a digit from a shadow's edge, lower joins a faint one
@@ -478,13 +483,45 @@ def digit_candidates(paper: Paper) -> list[Found]:
     """The groups of strokes in a photo (read_paper's analysis) that could be the handwritten
     digit, best placed first, at most MAX_CANDIDATES; [] when nothing plausible is there. A photo
     read as light ink on dark (a board, or a page mostly in shadow) is read the other way too, its
-    candidates after: which reading holds a digit is the model's to say. Where neither finds one,
-    the light is taken as the small closing alone: a shadow narrower than the wide windows (a pen's
-    band, a corner's wedge) is no longer filled in as one long stroke hiding the digit inside it."""
+    candidates after: which reading holds a digit is the model's to say. A shadow narrower than
+    the wide windows (a pen's band, a corner's wedge) is filled in by them as one thick stroke with
+    the digit inside it: where nothing is found, or where the best candidate is such a shadow
+    (filled_shadow), the light is taken as the small closing alone."""
     reading = photo_polarity(paper)
     readings = [reading, turned_over(reading)] if reading.flipped else [reading]
     found = [found for r in readings for found in _reading_candidates(r)]
-    return found or _reading_candidates(replace(reading, level=small_closing(reading.grey).astype(np.float32)))
+    if found and (reading.flipped or not bigger_than_a_digit(found[0], reading)):
+        return found
+    closer = _reading_candidates(replace(reading, level=small_closing(reading.grey).astype(np.float32)))
+    if found and closer and filled_shadow(found[0], closer[0], reading):
+        return closer
+    return found or closer
+
+
+def bigger_than_a_digit(found: Found, reading: Paper) -> bool:
+    """Longer than a phone photo's digit can be (16% of a 3:4 frame's short side): a close-up's
+    digit, or a shadow the wide windows filled in as one thick stroke."""
+    left, top, right, bottom = found.box
+    return max(right - left, bottom - top) >= PHONE_DIGIT * max(reading.grey.shape)
+
+
+def filled_shadow(found: Found, inside: Found, reading: Paper) -> bool:
+    """Is `found` a shadow the wide windows filled in as one thick stroke, with the digit `inside`
+    it (found against the light closed over a stroke's width)? Then that digit lies within its box,
+    a small part of it, and is clearly darker than its body, which is paper in shadow, not ink: a
+    close-up's marker digit is as dark as ink, and has no darker strokes inside."""
+    (left, top, right, bottom), (l, t, r, b) = found.box, inside.box
+    if not (left <= l and top <= t and r <= right and b <= bottom) or (r - l) * (b - t) > INSIDE_SHARE * (right - left) * (bottom - top):
+        return False
+    body = float(np.median(_pixels(found, reading.grey)))
+    paper = float(np.percentile(reading.level[::4, ::4], 99))
+    return body >= SHADOW_BODY * paper and float(np.median(_pixels(inside, reading.grey))) < DARKER_INSIDE * body
+
+
+def _pixels(found: Found, grey: np.ndarray) -> np.ndarray:
+    left, top, right, bottom = found.box
+    window = grey[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1]
+    return window[found.ink > 0.5]
 
 
 def _reading_candidates(reading: Paper) -> list[Found]:
