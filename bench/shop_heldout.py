@@ -317,7 +317,8 @@ def iter_photos(seed: int, per_condition: int, conditions=CONDITIONS):
 def main(argv=None) -> int:
     args, conditions = parse(argv, "bench.shop_heldout", __doc__, CONDITIONS, "fashion-cnn")
     photos = list(iter_photos(args.seed, args.per_condition, conditions))
-    act(args, photos, conditions, f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition")
+    act(args, photos, conditions, f"held-out shop photos of clothes, seed {args.seed}, {args.per_condition} per condition",
+        "fashion")
     return 0
 
 
