@@ -50,7 +50,8 @@ MAX_ELONGATION = 25  # a group's box diagonal squared over its area: a digit's s
 PHONE_DIGIT = 0.12  # a phone photo's digit is at most this share of the frame's long side
 SHADOW_BODY = 0.2  # a shadow filled in as one thick stroke is paper, at least this share of the lit paper's
 # brightness (a marker's stroke is darker)...
-DARKER_INSIDE = 0.85  # ... with the digit inside it at most this share of its brightness...
+DARKER_CORE = 0.9  # ... with some of it (3%) darker than this share of its brightness...
+DARKER_INSIDE = 0.85  # ... and the digit found inside it at most this share...
 INSIDE_SHARE = 0.25  # ... and at most this share of its box
 ALONG_STEP = 0.9  # a group of thin ink this much inside such a band is the step's edge itself, not strokes
 WEAK_SHARES = (0.3, 0.55, 0.15)  # the weak mask's bar (share of the strongest ink), then the ones tried where
@@ -126,16 +127,15 @@ def morphology(a: np.ndarray, operation: int, size: int) -> np.ndarray:
     return cv2.morphologyEx(quantize(a), operation, _rect(size), borderType=cv2.BORDER_REPLICATE).astype(np.float32)
 
 
-def background(channel: np.ndarray) -> np.ndarray:
-    """The paper's brightness under the local light, bounded from both sides. From below: the
-    lightly smoothed picture closed over STROKE_SHARE of the frame (thin strokes and printed lines
-    vanish; a shadow's edge stays exactly where it is). From above: the darker of the median over
+def background(closed: np.ndarray) -> np.ndarray:
+    """The paper's brightness under the local light, bounded from both sides. From below: `closed`,
+    the lightly smoothed picture closed over STROKE_SHARE of the frame (small_closing: thin strokes
+    and printed lines vanish; a shadow's edge stays exactly where it is). From above: the darker of the median over
     LIGHT_SHARE (thick strokes, a minority of its window, vanish too) and the closing over
     WIDE_SHARE (wider than a close-up's marker stroke). The median alone reaches across a shadow's
     or the desk's edge and lights its dark side, curved edges most, turning the shadow into ink;
     the wide closing alone lifts a soft shadow's curved foot: each bounds the other's error."""
-    closed = small_closing(channel)
-    h, w = channel.shape
+    h, w = closed.shape
     # the light varies slowly: the wide windows at half size, a quarter of the (costliest) work
     half = cv2.resize(closed, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
     median = cv2.medianBlur(half, _odd(LIGHT_SHARE * max(half.shape)))
@@ -161,7 +161,8 @@ class Paper:
     brightness under the local light: the clean-picture check and the ink map both start from
     these, so they are computed once per picture."""
     grey: np.ndarray  # float32 [H, W] 0..255
-    level: np.ndarray  # float32 [H, W]: background(grey)
+    level: np.ndarray  # float32 [H, W]: background(closed)
+    closed: np.ndarray  # uint8 [H, W]: small_closing(grey), the light closed over a stroke's width
     scale: float  # source pixels per work pixel
     flipped: bool  # the picture was light on dark (grey is its negative)
 
@@ -172,8 +173,12 @@ def read_paper(img: Image.Image) -> Paper:
     pen is still 70-80% darker than paper in luminance)."""
     grey, scale = to_work(img, grey=True)
     flipped = dark_background(grey)
-    grey = 255 - grey if flipped else grey
-    return Paper(grey, background(grey), scale, flipped)
+    return paper_of(255 - grey if flipped else grey, scale, flipped)
+
+
+def paper_of(grey: np.ndarray, scale: float, flipped: bool) -> Paper:
+    closed = small_closing(grey)
+    return Paper(grey, background(closed), closed, scale, flipped)
 
 
 def is_clean(paper: Paper) -> bool:
@@ -247,8 +252,7 @@ def photo_polarity(paper: Paper) -> Paper:
 
 def turned_over(paper: Paper) -> Paper:
     """A reading of light ink on dark paper turned over: the picture as taken, dark ink on light paper."""
-    grey = 255 - paper.grey
-    return Paper(grey, background(grey), paper.scale, False)
+    return paper_of(255 - paper.grey, paper.scale, False)
 
 
 def lit_paper(grey: np.ndarray) -> bool:
@@ -486,36 +490,39 @@ def digit_candidates(paper: Paper) -> list[Found]:
     candidates after: which reading holds a digit is the model's to say. A shadow narrower than
     the wide windows (a pen's band, a corner's wedge) is filled in by them as one thick stroke with
     the digit inside it: where nothing is found, or where the best candidate is such a shadow
-    (filled_shadow), the light is taken as the small closing alone."""
+    (shadow_like) with the digit inside it (digit_inside), the light is taken as the small closing
+    alone."""
     reading = photo_polarity(paper)
     readings = [reading, turned_over(reading)] if reading.flipped else [reading]
     found = [found for r in readings for found in _reading_candidates(r)]
-    if found and (reading.flipped or not bigger_than_a_digit(found[0], reading)):
+    if found and (reading.flipped or not shadow_like(found[0], reading)):
         return found
-    closer = _reading_candidates(replace(reading, level=small_closing(reading.grey).astype(np.float32)))
-    if found and closer and filled_shadow(found[0], closer[0], reading):
+    closer = _reading_candidates(replace(reading, level=reading.closed.astype(np.float32)))
+    if found and closer and digit_inside(found[0], closer[0], reading):
         return closer
     return found or closer
 
 
-def bigger_than_a_digit(found: Found, reading: Paper) -> bool:
-    """Longer than a phone photo's digit can be (16% of a 3:4 frame's short side): a close-up's
-    digit, or a shadow the wide windows filled in as one thick stroke."""
+def shadow_like(found: Found, reading: Paper) -> bool:
+    """Could `found` be a shadow the wide windows filled in as one thick stroke, a digit inside it?
+    Longer than a phone photo's digit can be (16% of a 3:4 frame's short side), as light as paper
+    in shadow (a marker's stroke, a close-up's pen, are darker), with darker pixels in it."""
     left, top, right, bottom = found.box
-    return max(right - left, bottom - top) >= PHONE_DIGIT * max(reading.grey.shape)
+    if max(right - left, bottom - top) < PHONE_DIGIT * max(reading.grey.shape):
+        return False
+    body = _pixels(found, reading.grey)
+    middle = float(np.median(body))
+    return (middle >= SHADOW_BODY * float(np.percentile(reading.level[::4, ::4], 99))
+            and float(np.percentile(body, 3)) < DARKER_CORE * middle)
 
 
-def filled_shadow(found: Found, inside: Found, reading: Paper) -> bool:
-    """Is `found` a shadow the wide windows filled in as one thick stroke, with the digit `inside`
-    it (found against the light closed over a stroke's width)? Then that digit lies within its box,
-    a small part of it, and is clearly darker than its body, which is paper in shadow, not ink: a
-    close-up's marker digit is as dark as ink, and has no darker strokes inside."""
+def digit_inside(found: Found, inside: Found, reading: Paper) -> bool:
+    """Is `inside` (a candidate found against the light closed over a stroke's width) the digit
+    within the shadow `found`: inside its box, a small part of it, and darker than its body?"""
     (left, top, right, bottom), (l, t, r, b) = found.box, inside.box
     if not (left <= l and top <= t and r <= right and b <= bottom) or (r - l) * (b - t) > INSIDE_SHARE * (right - left) * (bottom - top):
         return False
-    body = float(np.median(_pixels(found, reading.grey)))
-    paper = float(np.percentile(reading.level[::4, ::4], 99))
-    return body >= SHADOW_BODY * paper and float(np.median(_pixels(inside, reading.grey))) < DARKER_INSIDE * body
+    return float(np.median(_pixels(inside, reading.grey))) < DARKER_INSIDE * float(np.median(_pixels(found, reading.grey)))
 
 
 def _pixels(found: Found, grey: np.ndarray) -> np.ndarray:
@@ -542,17 +549,16 @@ def _cuts(reading: Paper):
     """The ink cut into groups at the weak bar of WEAK_SHARES, then (each only if the last found
     nothing) at the others: a higher one parts a digit from a shadow's edge, a lower one joins a
     faint digit's pieces."""
-    ink, steps = ink_map(reading), light_steps(reading.grey)
+    ink, steps = ink_map(reading), light_steps(reading.closed)
     for weak_share in WEAK_SHARES:
         yield strokes(ink, steps, weak_share)
 
 
-def light_steps(grey: np.ndarray) -> np.ndarray:
-    """bool [H, W]: the band along a step in the paper's own light (strokes filled by the small
-    closing): a hard shadow's edge, the page's against the desk. There the light estimate leaves a
-    thin sliver of false ink on the dark side, and a phone's sharpening a dark halo line."""
-    closed = small_closing(grey)
-    size = _rect(_odd(STEP_SHARE * max(grey.shape)))
+def light_steps(closed: np.ndarray) -> np.ndarray:
+    """bool [H, W]: the band along a step in the paper's own light (`closed`: strokes filled by the
+    small closing): a hard shadow's edge, the page's against the desk. There the light estimate
+    leaves a thin sliver of false ink on the dark side, and a phone's sharpening a dark halo line."""
+    size = _rect(_odd(STEP_SHARE * max(closed.shape)))
     hi, lo = cv2.dilate(closed, size), cv2.erode(closed, size)
     return hi.astype(np.float32) > STEP_RATIO * lo + 8
 
