@@ -552,5 +552,10 @@ def test_sigint_during_start_up_exits_130_quietly(nasty, tmp_path, capsys, monke
 
 
 def test_sigint_while_the_command_loads_exits_130(monkeypatch):
-    monkeypatch.setattr(demo.cli.importlib, "import_module", interrupt_then(demo.cli.importlib.import_module))
+    """Ctrl-C landing inside the import, raised there: a real SIGINT sent to the process may be
+    handled only after an import already cached returns (another thread takes the signal on a
+    loaded machine), and --help then exits 0."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(demo.cli.importlib, "import_module", interrupted)
     assert demo.cli.main(["classify", "--help"]) == 130
