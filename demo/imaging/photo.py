@@ -130,8 +130,8 @@ def morphology(a: np.ndarray, operation: int, size: int) -> np.ndarray:
 def background(closed: np.ndarray) -> np.ndarray:
     """The paper's brightness under the local light, bounded from both sides. From below: `closed`,
     the lightly smoothed picture closed over STROKE_SHARE of the frame (small_closing: thin strokes
-    and printed lines vanish; a shadow's edge stays exactly where it is). From above: the darker of the median over
-    LIGHT_SHARE (thick strokes, a minority of its window, vanish too) and the closing over
+    and printed lines vanish; a shadow's edge stays exactly where it is). From above: the darker of
+    the median over LIGHT_SHARE (thick strokes, a minority of its window, vanish too) and the closing over
     WIDE_SHARE (wider than a close-up's marker stroke). The median alone reaches across a shadow's
     or the desk's edge and lights its dark side, curved edges most, turning the shadow into ink;
     the wide closing alone lifts a soft shadow's curved foot: each bounds the other's error."""
@@ -304,6 +304,11 @@ def components(mask: np.ndarray, connectivity: int = 8) -> Components:
     return Components(labels, n - 1, top, top + height, left, left + width, area)
 
 
+def thick(mask: np.ndarray, size: int) -> np.ndarray:
+    """The mask's ink that a size x size square fits inside (what an opening by it keeps)."""
+    return cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _rect(size)) > 0
+
+
 def remove_lines(mask: np.ndarray) -> np.ndarray:
     """Printed ruled and grid lines, and page edges, out of a binary ink mask. Per family
     (near-horizontal, near-vertical), the angle within 30 degrees whose projection has the sharpest
@@ -315,8 +320,7 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     # the ink searched: thick ink (the desk along the frame, a page edge with the desk beside it,
     # a marker's strokes) stays, but out of the search: else its rows win every angle tried, and the
     # ruled lines at other angles (a page in perspective) are never found
-    thick = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _rect(_odd(LINE_WIDTH * max(mask.shape)) + 2)) > 0
-    ys, xs = (v.astype(np.float32) for v in np.nonzero(mask & ~thick))
+    ys, xs = (v.astype(np.float32) for v in np.nonzero(mask & ~thick(mask, _odd(LINE_WIDTH * max(mask.shape)) + 2)))
     for vertical in (False, True):
         for _ in range(LINE_SEARCHES):
             along, across, extent = (ys, xs, mask.shape[0]) if vertical else (xs, ys, mask.shape[1])
@@ -520,15 +524,22 @@ def digit_inside(found: Found, inside: Found, reading: Paper) -> bool:
     """Is `inside` (a candidate found against the light closed over a stroke's width) the digit
     within the shadow `found`: inside its box, a small part of it, and darker than its body?"""
     (left, top, right, bottom), (l, t, r, b) = found.box, inside.box
-    if not (left <= l and top <= t and r <= right and b <= bottom) or (r - l) * (b - t) > INSIDE_SHARE * (right - left) * (bottom - top):
-        return False
-    return float(np.median(_pixels(inside, reading.grey))) < DARKER_INSIDE * float(np.median(_pixels(found, reading.grey)))
+    within = left <= l and top <= t and r <= right and b <= bottom
+    small = (r - l) * (b - t) <= INSIDE_SHARE * (right - left) * (bottom - top)
+    darker = np.median(_pixels(inside, reading.grey)) < DARKER_INSIDE * np.median(_pixels(found, reading.grey))
+    return bool(within and small and darker)
 
 
 def _pixels(found: Found, grey: np.ndarray) -> np.ndarray:
+    """The grey levels of a candidate's strokes."""
     left, top, right, bottom = found.box
-    window = grey[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1]
-    return window[found.ink > 0.5]
+    return grey[around(top, left, bottom, right)][found.ink > 0.5]
+
+
+def around(top: int, left: int, bottom: int, right: int) -> tuple[slice, slice]:
+    """A box plus a pixel on each side (clipped at the frame's top and left): where a candidate's
+    ink is cut out."""
+    return slice(max(0, top - 1), bottom + 1), slice(max(0, left - 1), right + 1)
 
 
 def _reading_candidates(reading: Paper) -> list[Found]:
@@ -567,9 +578,8 @@ def along_steps(parts: Components, mask: np.ndarray, steps: np.ndarray) -> np.nd
     """[n] bool: groups whose thin ink lies along a step of the light (light_steps): the rim a
     round shadow leaves, a sharpening halo. A stroke crossing the step keeps most of its ink off
     it; strokes wider than the band (a close-up's marker) are not thin."""
-    size = _odd(STEP_SHARE * max(mask.shape))
-    thick = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, _rect(size)) > 0
-    on_step = np.bincount(parts.labels[mask & steps & ~thick], minlength=parts.n + 1)[1:]
+    thin = mask & ~thick(mask, _odd(STEP_SHARE * max(mask.shape)))
+    on_step = np.bincount(parts.labels[thin & steps], minlength=parts.n + 1)[1:]
     return on_step > ALONG_STEP * parts.area
 
 
@@ -595,7 +605,7 @@ def cut_out(found: Strokes, members: list[int], box: list[int], scale: float) ->
     """The chosen groups' ink (their soft edges included, printed lines left out), cropped to
     their box plus a pixel, its strokes' level brought to 1."""
     top, left, bottom, right = box
-    window = (slice(max(0, top - 1), bottom + 1), slice(max(0, left - 1), right + 1))
+    window = around(top, left, bottom, right)
     chosen = np.zeros(found.parts.n + 1, bool)
     chosen[np.asarray(members) + 1] = True
     keep = max_filter(chosen[found.parts.labels[window]], 3)
