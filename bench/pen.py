@@ -12,13 +12,18 @@ SAME_ANSWER_MS = 30  # text changes this close together are one answer being ren
 PEN_SPEED = 1.2  # pad sides per second: a digit the size of the pad takes about a second to draw
 PEN_STEP = 1 / 40  # pad sides between pointer events: ~60 events a second at PEN_SPEED, as a mouse sends
 
+# A node's text as a person sees it: innerText counts Gradio's progress tracker, which stays in the
+# node, transparent and 0 px tall, for events shown with show_progress="hidden", and whose timer
+# ("queue: 1/1 | 0.1s", "1.9s") ticks every 100 ms while an event for the node is pending
+SHOWN_TEXT = """(n) => n.innerText.replace(n.querySelector("[data-testid=status-tracker]")?.innerText || "\u0000", "")"""
+
 # Timestamps (performance.now()) of every change of the answer's text, and of every pen-down and
 # pen-up, kept in the page (mouse, touch or pointer: whichever the pad listens to, one is seen first)
 WATCH = """([selectors]) => {
   window.__answers = []; window.__pen = [];
   const nodes = selectors.map((s) => document.querySelector(s));
-  const answer = () => nodes.map((n) =>  // without the progress timer some versions show ("1.9s")
-    n.innerText.replace(n.querySelector("[data-testid=status-tracker]")?.innerText || "\u0000", "")).join("|");
+  const visible = """ + SHOWN_TEXT + """;
+  const answer = () => nodes.map(visible).join("|");
   let shown = answer();
   const note = () => {
     const text = answer();

@@ -77,20 +77,29 @@ def wait_headline(page, label: str):
 
 def draw(page, digit, touch=False):
     """Draw a traced digit, then wait until the page shows the answer for the whole drawing."""
-    from bench.pen import Pen
+    from bench.pen import SHOWN_TEXT, Pen
 
-    answers = page.locator("#mnist-info").inner_text()
+    answers = answer_line(page)
     Pen(page, touch=touch).draw(digit)
-    page.wait_for_function("([before]) => document.querySelector('#mnist-info').innerText !== before", arg=[answers])
+    page.wait_for_function(f"([before]) => ({SHOWN_TEXT})(document.querySelector('#mnist-info')) !== before",
+                           arg=[answers])
     wait_settled(page)
 
 
+def answer_line(page) -> str:
+    from bench.pen import SHOWN_TEXT
+
+    return page.evaluate(f"() => ({SHOWN_TEXT})(document.querySelector('#mnist-info'))")
+
+
 def wait_settled(page, quiet_ms=800):
-    """Until the answer line has not changed for quiet_ms (a condition, not a sleep)."""
-    page.wait_for_function("""([quiet]) => {
-        const text = document.querySelector('#mnist-info').innerText;
-        if (window.__seen !== text) { window.__seen = text; window.__since = performance.now(); }
-        return performance.now() - window.__since > quiet; }""", arg=[quiet_ms], polling=100)
+    """Until the answer line, as shown, has not changed for quiet_ms (a condition, not a sleep)."""
+    from bench.pen import SHOWN_TEXT
+
+    page.wait_for_function(f"""([quiet]) => {{
+        const text = ({SHOWN_TEXT})(document.querySelector('#mnist-info'));
+        if (window.__seen !== text) {{ window.__seen = text; window.__since = performance.now(); }}
+        return performance.now() - window.__since > quiet; }}""", arg=[quiet_ms], polling=100)
 
 
 def upload(page, tmp_path, data: bytes, selector="#mnist-upload"):
