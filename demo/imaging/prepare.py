@@ -16,6 +16,7 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from demo.imaging.budget import DecodeBudget
 from demo.imaging.errors import (EmptyImageError, ImageInputError, ServerBusyError, TooSmallImageError,
                                  UnexpectedImageError, UnsupportedImageError)
+from demo.imaging.png import dataset_png
 from demo.imaging.read import TOO_LARGE, read_regular_file
 
 from demo.contract import InputSpec, normalize
@@ -325,6 +326,10 @@ def find_candidates(source, input_spec: InputSpec) -> list[Candidate]:
 
 def _prepare(source, input_spec: InputSpec) -> list[Candidate]:
     _, height, width = input_spec.shape
+    if isinstance(source, (bytes, bytearray, memoryview, str, Path)):
+        source = _read_bytes(source)
+        if (grey := dataset_png(source, (height, width))) is not None:
+            return [Candidate(_in_polarity(orient(grey)[0], input_spec))]
     img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
     grey = to_grey(img)
     if grey.shape == (height, width):

@@ -1,0 +1,82 @@
+"""The dataset-size PNG read by OpenCV (demo/imaging/png.py) gives the very pixels Pillow gives,
+and leaves every other file to Pillow: the one preparation path answers the same either way."""
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image, PngImagePlugin
+
+from demo.imaging.errors import ImageInputError
+from demo.imaging.png import dataset_png
+from demo.imaging.prepare import find_candidates
+
+SIZE = (28, 28)
+
+
+def png(pixels: np.ndarray, mode: str | None = None, **options) -> bytes:
+    out = io.BytesIO()
+    image = Image.fromarray(pixels)
+    (image.convert(mode) if mode else image).save(out, "PNG", **options)
+    return out.getvalue()
+
+
+def general_path(data: bytes, input_spec) -> list:
+    """find_candidates as Pillow reads the file: handed the decoded image, not the bytes."""
+    return find_candidates(Image.open(io.BytesIO(data)), input_spec)
+
+
+digits = hnp.arrays(np.uint8, SIZE)
+
+
+@given(digits, st.integers(0, 9), st.booleans(), st.sampled_from([None, (72, 72), (300, 150)]))
+def test_the_same_pixels_as_pillow(pixels, level, optimize, dpi):
+    data = png(pixels, compress_level=level, optimize=optimize, **({"dpi": dpi} if dpi else {}))
+    assert np.array_equal(dataset_png(data, SIZE), np.asarray(Image.open(io.BytesIO(data))))
+
+
+@given(digits)
+def test_the_same_pictures_for_the_model(zoo, pixels):
+    spec = zoo.get("mnist-cnn").meta.input
+    data = png(pixels)
+    try:
+        expected = [c.seen for c in general_path(data, spec)]
+    except ImageInputError as e:  # a blank picture: the same refusal
+        with pytest.raises(ImageInputError, match=str(e)):
+            find_candidates(data, spec)
+        return
+    assert [c.seen.tolist() for c in find_candidates(data, spec)] == [e.tolist() for e in expected]
+
+
+def with_text(pixels: np.ndarray) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", "orientation lives here")
+    return png(pixels, pnginfo=info)
+
+
+@pytest.mark.parametrize("kind", ["other size", "16-bit", "RGB", "palette", "grey+alpha", "transparency",
+                                  "text chunk", "not a PNG", "truncated"])
+def test_every_other_file_is_left_to_pillow(kind):
+    pixels = np.random.default_rng(0).integers(0, 256, SIZE, dtype=np.uint8)
+    data = {"other size": lambda: png(np.zeros((28, 29), np.uint8)),
+            "16-bit": lambda: png(pixels.astype(np.uint16) * 257, "I;16"),
+            "RGB": lambda: png(pixels, "RGB"),
+            "palette": lambda: png(pixels, "P"),
+            "grey+alpha": lambda: png(pixels, "LA"),
+            "transparency": lambda: png(pixels, transparency=0),
+            "text chunk": lambda: with_text(pixels),
+            "not a PNG": lambda: b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+            "truncated": lambda: png(pixels)[:-30]}[kind]()
+    assert dataset_png(data, SIZE) is None
+
+
+def test_a_damaged_file_gets_pillows_answer(zoo):
+    """A flipped byte in the pixel data: libpng's CRC check refuses it, and Pillow's message is given."""
+    spec = zoo.get("mnist-cnn").meta.input
+    data = bytearray(png(np.random.default_rng(1).integers(0, 256, SIZE, dtype=np.uint8), compress_level=0))
+    data[60] ^= 0xFF
+    assert dataset_png(bytes(data), SIZE) is None
+    with pytest.raises(ImageInputError, match="corrupt"):
+        find_candidates(bytes(data), spec)
