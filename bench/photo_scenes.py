@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFilter
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
                     "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
                     "phone, soft shadow", "phone, deep shadow", "phone, curved shadow",
-                    "phone, shadow over all", "phone, band shadow")
-FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow")
+                    "phone, shadow over all", "phone, band shadow", "phone, ruled", "phone, marker")
+FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow", "tilt")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
 LINE_COLOURS = ((120, 160, 220), (150, 150, 150), (110, 180, 170), (200, 140, 140))
@@ -246,13 +246,13 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
     or on its edge; "curved shadow": a round one (a head's, a hand's) whose rim crosses the digit;
     "band shadow": a pen's or the phone's edge's, a dark band across the frame; "shadow over all":
     a sharp one over page and desk alike; "near an edge": the digit anywhere on the page, up to its
-    corners."""
+    corners; "ruled": a pen's digit across ruled lines; "marker": a felt-tip's, 1.6-2.4x a pen's width."""
     shape = frame_size(rng, 2400, 4001)
     work = (shape[0] // 4, shape[1] // 4)
     desk = rng.random() < 0.5
     page_shape = (int(work[0] * 0.9), int(work[1] * 0.9)) if desk else work
     frac = rng.uniform(0.08, 0.16) * min(work) / page_shape[0]
-    pen = rng.choice(["pen", "pencil", "marker"])
+    pen = {"phone, marker": "marker", "phone, ruled": "pen"}.get(condition) or rng.choice(["pen", "pencil", "marker"])
     options = dict(pencil=pen == "pencil", width={"pen": rng.uniform(0.7, 1.2), "pencil": rng.uniform(0.6, 0.9),
                                                   "marker": rng.uniform(1.4, 1.9)}[pen])
     digit_px = frac * page_shape[0]
@@ -268,9 +268,12 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
         options["light"] = lambda s, centre: curved_shadow(s, centre, rng)
     elif condition == "phone, soft shadow":
         options["light"] = lambda s, centre: shadow_through(s, centre, rng, (0.1 * digit_px, 0.6 * digit_px))
+    elif condition == "phone, marker":  # a felt-tip's thick stroke, its ink not always black
+        options["width"] = rng.uniform(1.6, 2.4)
     where = (0.0, 1.0) if condition == "phone, near an edge" else (0.15, 0.85)
+    lines = "ruled" if condition == "phone, ruled" else ["ruled", "grid"][rng.integers(2)]
     page = page_with_digit(digit, page_shape, frac, rng, ink=["black", "blue"][rng.integers(2)],
-                           lines=["ruled", "grid"][rng.integers(2)], tilt=rng.uniform(-18, 18), where=where, **options)
+                           lines=lines, tilt=rng.uniform(-18, 18), where=where, **options)
     scene = desk_photo(page, work, rng) if desk else page
     scene = scene * ramp(work, rng, (0.7, 0.95))[..., None]
     if condition == "phone, shadow over all":  # the phone's or a hand's shadow falls on the desk too
@@ -321,6 +324,10 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     side = int(rng.uniform(0.4, 0.75) * min(h, w))
     v = np.clip(_resize(item.astype(np.float32) / 255, (side, side)), 0, 1)
     coverage = np.clip(_resize((item > 0).astype(np.float32), (side, side)), 0, 1)
+    if condition == "tilt":  # laid down or photographed askew: 6-20 degrees either way
+        angle = rng.choice([-1, 1]) * rng.uniform(6, 20)
+        v, coverage = (np.clip(np.asarray(Image.fromarray(a, mode="F").rotate(angle, Image.Resampling.BICUBIC)), 0, 1)
+                       for a in (v, coverage))
     tint = rng.uniform(0.55, 1.35, 3)
     tint /= tint @ [0.299, 0.587, 0.114]  # luminance 1: the tint changes the hue, not the grey
     reflect = (1 - v)[..., None] * tint[None, None, :]
