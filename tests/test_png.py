@@ -3,6 +3,7 @@ and leaves every other file to Pillow: the one preparation path answers the same
 import io
 import re
 import struct
+import tracemalloc
 import zlib
 from unittest import mock
 
@@ -91,8 +92,8 @@ def rebuilt(rows: bytes, tail: bytes = b"") -> bytes:
 ROWS = b"".join(b"\x00" + bytes(range(i, i + 28)) for i in range(28))  # filter byte 0, then the row
 
 
-@pytest.mark.parametrize("kind", ["pixel byte flipped", "stream not deflate", "stream short", "filter 7",
-                                  "bytes after IEND"])
+@pytest.mark.parametrize("kind", ["pixel byte flipped", "stream not deflate", "stream short", "stream long",
+                                  "filter 7", "bytes after IEND"])
 def test_a_damaged_file_gets_pillows_answer_and_libpng_says_nothing(zoo, capfd, kind):
     """Damage libpng would complain of on stderr (past any handling here) never reaches it: Pillow
     reads the file, and its answer or refusal is the one given."""
@@ -101,6 +102,7 @@ def test_a_damaged_file_gets_pillows_answer_and_libpng_says_nothing(zoo, capfd, 
     data = {"pixel byte flipped": lambda: intact[:45] + bytes([intact[45] ^ 0xFF]) + intact[46:],
             "stream not deflate": lambda: rebuilt(ROWS),
             "stream short": lambda: rebuilt(zlib.compress(ROWS[:-29])),
+            "stream long": lambda: rebuilt(zlib.compress(ROWS + bytes(29))),
             "filter 7": lambda: rebuilt(zlib.compress(b"\x07" + ROWS[1:])),
             "bytes after IEND": lambda: rebuilt(zlib.compress(ROWS), b"trailing")}[kind]()
     assert dataset_png(intact, SIZE) is not None and dataset_png(data, SIZE) is None
@@ -112,3 +114,18 @@ def test_a_damaged_file_gets_pillows_answer_and_libpng_says_nothing(zoo, capfd, 
     else:
         assert [c.seen.tolist() for c in find_candidates(data, spec)] == expected
     assert "libpng" not in capfd.readouterr().err
+
+
+def test_a_small_file_that_inflates_to_a_quarter_gigabyte_is_never_unpacked():
+    """A 28x28 header over a deflate stream of 256 MiB of zeros (a zlib bomb of 260 KB): at most
+    the 812 bytes a 28x28 needs, plus one, are ever inflated before the file is left to Pillow."""
+    bomb = zlib.compressobj(9)
+    zeros = bytes(2**24)
+    data = rebuilt(b"".join(bomb.compress(zeros) for _ in range(16)) + bomb.flush())
+    tracemalloc.start()
+    try:
+        assert dataset_png(data, SIZE) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(data)  # zlib's copy of the input left unread, nothing of the 256 MiB

@@ -31,18 +31,19 @@ def dataset_png(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
     width, height, *layout = struct.unpack(">IIBBBBB", data[16:29])
     if (height, width) != size or tuple(layout) != PLAIN_GREY:
         return None
-    pixels = _pixel_stream(data)
-    if pixels is None or len(pixels) != height * (width + 1) or max(pixels[::width + 1]) > LAST_FILTER:
+    pixels = _pixel_stream(data, height * (width + 1))
+    if pixels is None or max(pixels[::width + 1]) > LAST_FILTER:
         return None
     grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     return grey if grey is not None and grey.shape == size and grey.dtype == np.uint8 else None
 
 
-def _pixel_stream(data: bytes) -> bytes | None:
-    """The inflated IDAT stream of a file whose every chunk is whole, CRC-true and one that changes
-    no pixel, ending at IEND with nothing after it; else None."""
-    at, stream = len(SIGNATURE), zlib.decompressobj()
-    inflated = []
+def _pixel_stream(data: bytes, expected: int) -> bytearray | None:
+    """The inflated IDAT stream, `expected` bytes long, of a file whose every chunk is whole,
+    CRC-true and one that changes no pixel, ending at IEND with nothing after it; else None.
+    Never inflates more than expected + 1 bytes: a small file's stream can unpack to gigabytes."""
+    at, stream, pixels = len(SIGNATURE), zlib.decompressobj(), bytearray()
+    data = memoryview(data)  # chunks are read in place, not copied
     while at + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[at:at + 8])
         end = at + 12 + length
@@ -52,11 +53,13 @@ def _pixel_stream(data: bytes) -> bytes | None:
             return None
         if kind == b"IDAT":
             try:
-                inflated.append(stream.decompress(data[at + 8:end - 4]))
+                pixels += stream.decompress(data[at + 8:end - 4], expected + 1 - len(pixels))
             except zlib.error:
                 return None
+            if stream.unconsumed_tail or len(pixels) > expected:
+                return None
         if kind == b"IEND":
-            whole = end == len(data) and stream.eof and not stream.unused_data
-            return b"".join(inflated) if whole else None
+            whole = end == len(data) and stream.eof and not stream.unused_data and len(pixels) == expected
+            return pixels if whole else None
         at = end
     return None
