@@ -93,13 +93,24 @@ def answer_line(page) -> str:
 
 
 def wait_settled(page, quiet_ms=800):
-    """Until the answer line, as shown, has not changed for quiet_ms (a condition, not a sleep)."""
+    """Until the answer line, as shown, has not changed for quiet_ms (a condition, not a sleep).
+    A line that never settles fails with its last changes (page clock ms, text)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     from bench.pen import SHOWN_TEXT
 
-    page.wait_for_function(f"""([quiet]) => {{
-        const text = ({SHOWN_TEXT})(document.querySelector('#mnist-info'));
-        if (window.__seen !== text) {{ window.__seen = text; window.__since = performance.now(); }}
-        return performance.now() - window.__since > quiet; }}""", arg=[quiet_ms], polling=100)
+    try:
+        page.wait_for_function(f"""([quiet]) => {{
+            const text = ({SHOWN_TEXT})(document.querySelector('#mnist-info'));
+            if (window.__seen !== text) {{
+                window.__seen = text; window.__since = performance.now();
+                window.__trail = [...(window.__trail || []).slice(-11), [Math.round(window.__since), text]];
+            }}
+            return performance.now() - window.__since > quiet; }}""", arg=[quiet_ms], polling=100)
+    except PlaywrightTimeout:
+        trail = page.evaluate("() => [performance.now(), window.__trail]")
+        raise AssertionError(f"the answer line never stayed {quiet_ms} ms: at {trail[0]:.0f} ms, "
+                             f"its last changes were {trail[1]}") from None
 
 
 def upload(page, tmp_path, data: bytes, selector="#mnist-upload"):
@@ -563,7 +574,6 @@ def test_shift_and_scale_shows_every_model_on_the_moved_drawing(page, digits):
     dx = page.locator("#shift-dx input[type=number]")
     dx.fill("6")
     dx.press("Enter")
-    table = page.locator("#shift-table")
     page.wait_for_function("""() => ['mnist-softmax', 'mnist-mlp', 'mnist-cnn', 'mnist-lenet5', 'mnist-resnet']
         .every((m) => document.querySelector('#shift-table').innerText.includes(m))""")
     wait_picture(page, "#shift-seen img")

@@ -3,7 +3,7 @@ every layer, what the first layer learned, why this answer, all models at once, 
 import pytest
 
 # the browser, the server and the traced digits are test_browser.py's fixtures
-from tests.test_browser import PHONE, browser, digits, draw, headline, open_app, server, wait_settled  # noqa: F401
+from tests.test_browser import PHONE, browser, digits, draw, open_app, server  # noqa: F401
 
 
 def open_inside(page):
@@ -73,6 +73,8 @@ def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
 
 
 def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):  # noqa: F811
+    from bench.pen import Pen
+
     page = open_app(browser, server)
     page.locator("#mnist-inside").get_by_text("Look inside").first.click()
     message = page.locator("#mnist-inside-message")
@@ -80,9 +82,12 @@ def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):
     for digit in digits[2:4]:  # drawn with the panel open: the view follows at pen-up
         page.locator("#mnist-sketch .pad-clear").click()
         message.get_by_text("Draw or upload").wait_for()  # Clear empties the view too
-        wait_settled(page)  # the answer line too: draw() waits for it to change from what it shows now
-        draw(page, digit)
-        message.get_by_text(f"says {headline(page)} (").wait_for()
+        Pen(page).draw(digit)
+        # the panel reads the whole drawing at pen-up; the answer above it, for the same drawing, agrees
+        page.wait_for_function("""() => {
+            const label = document.querySelector('#mnist-label').innerText.split('\\n').map((s) => s.trim())
+                .filter(Boolean)[1];
+            return label && document.querySelector('#mnist-inside-message').innerText.includes(`says ${label} (`); }""")
     page.context.close()
 
 
