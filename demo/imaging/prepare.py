@@ -329,19 +329,23 @@ def _prepare(source, input_spec: InputSpec) -> list[Candidate]:
     if isinstance(source, (bytes, bytearray, memoryview, str, Path)):
         source = _read_bytes(source)
         if (grey := dataset_png(source, (height, width))) is not None:
-            return [Candidate(_in_polarity(orient(grey)[0], input_spec))]
+            return _as_is(grey, input_spec)
     img = open_image(source, reduce_to=DECODE_SIDE, grey=input_spec.recipe == "mnist-digit")
     grey = to_grey(img)
     if grey.shape == (height, width):
-        pictures = [(orient(grey)[0], None)]
+        return _as_is(grey, input_spec)
+    check_room(img, input_spec.recipe)
+    if grey.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
+        pictures = _clean_pictures(img, grey, input_spec.recipe, (height, width))
     else:
-        check_room(img, input_spec.recipe)
-        if grey.dtype != np.uint8 or is_clean(paper := read_paper(img)):  # float: transparency flattened
-            pictures = _clean_pictures(img, grey, input_spec.recipe, (height, width))
-        else:
-            pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
+        pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
     scale = img.info.get("decode_scale", 1.0)
     return [Candidate(_in_polarity(ink, input_spec), box and _to_source(box, scale)) for ink, box in pictures]
+
+
+def _as_is(grey: np.ndarray, input_spec: InputSpec) -> list[Candidate]:
+    """A picture at the model's size is a dataset-style sample: taken as is, only its polarity set."""
+    return [Candidate(_in_polarity(orient(grey)[0], input_spec))]
 
 
 def _in_polarity(ink: np.ndarray, input_spec: InputSpec) -> np.ndarray:
