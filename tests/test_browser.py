@@ -64,32 +64,36 @@ def digits(test_split):
     return traced_digits(*test_split("mnist"), 12, seed=1616)
 
 
-def headline(page) -> str:
-    """The answer the Label shows (its caption 'top 3' comes first)."""
-    lines = [line.strip() for line in page.locator("#mnist-label").inner_text().splitlines() if line.strip()]
-    return lines[1] if len(lines) > 1 else ""
+def shown(selector: str) -> str:
+    """JS: the text of `selector` as a person sees it, without Gradio's hidden progress timer
+    (bench/pen.py's SHOWN_TEXT, imported here: bench/pen.py needs Playwright, which the browser
+    fixture may skip for)."""
+    from bench.pen import SHOWN_TEXT
+
+    return f"({SHOWN_TEXT})(document.querySelector('{selector}'))"
+
+
+def headline_of(selector: str = "#mnist-label") -> str:
+    """JS: the answer a Label shows (its caption 'top 3' comes first), or undefined."""
+    return shown(selector) + ".split('\\n').map((s) => s.trim()).filter(Boolean)[1]"
+
+
+def headline(page, selector: str = "#mnist-label") -> str:
+    return page.evaluate(f"() => {headline_of(selector)} || ''")
 
 
 def wait_headline(page, label: str):
-    page.wait_for_function("""([label]) => document.querySelector('#mnist-label').innerText.split('\\n')
-        .map((s) => s.trim()).filter(Boolean)[1] === label""", arg=[label])
+    page.wait_for_function(f"([label]) => {headline_of()} === label", arg=[label])
 
 
 def draw(page, digit, touch=False):
     """Draw a traced digit, then wait until the page shows the answer for the whole drawing."""
-    from bench.pen import SHOWN_TEXT, Pen
+    from bench.pen import Pen
 
-    answers = answer_line(page)
+    answers = page.evaluate(f"() => {shown('#mnist-info')}")
     Pen(page, touch=touch).draw(digit)
-    page.wait_for_function(f"([before]) => ({SHOWN_TEXT})(document.querySelector('#mnist-info')) !== before",
-                           arg=[answers])
+    page.wait_for_function(f"([before]) => {shown('#mnist-info')} !== before", arg=[answers])
     wait_settled(page)
-
-
-def answer_line(page) -> str:
-    from bench.pen import SHOWN_TEXT
-
-    return page.evaluate(f"() => ({SHOWN_TEXT})(document.querySelector('#mnist-info'))")
 
 
 def wait_settled(page, quiet_ms=800):
@@ -97,11 +101,9 @@ def wait_settled(page, quiet_ms=800):
     A line that never settles fails with its last changes (page clock ms, text)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    from bench.pen import SHOWN_TEXT
-
     try:
         page.wait_for_function(f"""([quiet]) => {{
-            const text = ({SHOWN_TEXT})(document.querySelector('#mnist-info'));
+            const text = {shown('#mnist-info')};
             if (window.__seen !== text) {{
                 window.__seen = text; window.__since = performance.now();
                 window.__trail = [...(window.__trail || []).slice(-11), [Math.round(window.__since), text]];

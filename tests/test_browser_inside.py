@@ -3,7 +3,7 @@ every layer, what the first layer learned, why this answer, all models at once, 
 import pytest
 
 # the browser, the server and the traced digits are test_browser.py's fixtures
-from tests.test_browser import PHONE, browser, digits, draw, open_app, server  # noqa: F401
+from tests.test_browser import PHONE, browser, digits, draw, headline, headline_of, open_app, server  # noqa: F401
 
 
 def open_inside(page):
@@ -84,10 +84,8 @@ def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):
         message.get_by_text("Draw or upload").wait_for()  # Clear empties the view too
         Pen(page).draw(digit)
         # the panel reads the whole drawing at pen-up; the answer above it, for the same drawing, agrees
-        page.wait_for_function("""() => {
-            const label = document.querySelector('#mnist-label').innerText.split('\\n').map((s) => s.trim())
-                .filter(Boolean)[1];
-            return label && document.querySelector('#mnist-inside-message').innerText.includes(`says ${label} (`); }""")
+        page.wait_for_function(f"""() => {{ const label = {headline_of()};
+            return label && document.querySelector('#mnist-inside-message').innerText.includes(`says ${{label}} (`); }}""")
     page.context.close()
 
 
@@ -106,8 +104,7 @@ def test_fashion_looks_inside_an_uploaded_example(browser, server):  # noqa: F81
     page.get_by_role("tab", name="Fashion").click()
     page.locator("#fashion-examples .thumbnail-item").nth(9).click()  # the ankle boot goes to the upload box
     page.locator("#fashion-info").get_by_text("provider").wait_for()
-    answer = page.locator("#fashion-label").inner_text().split("\n")
-    label = [line.strip() for line in answer if line.strip()][1]
+    label = headline(page, "#fashion-label")
     page.locator("#fashion-inside").get_by_text("Look inside").first.click()
     page.locator("#fashion-inside-message").get_by_text(f"says {label} (").wait_for()
     assert "fashion-cnn" in page.locator("#fashion-inside-message").inner_text()
