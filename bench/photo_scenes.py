@@ -1,8 +1,8 @@
 """Seeded, varied photos of real test items the way people take them: digits written on paper
-(uneven light, shadows hard, soft, deep, round or band-shaped, pencil, ruled and grid paper,
-coloured pens, small digits, tilt, phone-sized frames with the desk at the edges and an EXIF
-orientation) and garments in shop photos (white,
-grey, ramp and drop-shadow backgrounds, dark garments, off-centre, JPEG).
+(uneven light, shadows hard, soft, deep, round or band-shaped, pencil, markers thin and broad,
+ruled and grid paper, coloured pens, small digits, tilt, phone-sized frames with the desk at the
+edges and an EXIF orientation) and garments in shop photos (white, grey, ramp and drop-shadow
+backgrounds, dark garments, off-centre, askew, JPEG).
 
 Every scene is built as reflectance x illumination, then blurred, noised and JPEG-encoded, so the
 physics a real camera adds (multiplicative light, shadows darkening ink and paper alike) holds.
@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw, ImageFilter
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
                     "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
                     "phone, soft shadow", "phone, deep shadow", "phone, curved shadow",
-                    "phone, shadow over all", "phone, band shadow", "phone, ruled", "phone, marker")
+                    "phone, shadow over all", "phone, band shadow", "phone, ruled", "phone, marker",
+                    "phone, thick marker")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow", "tilt")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
@@ -75,14 +76,28 @@ def soft_shadow(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return 1 - depth * np.asarray(mask, np.float32) / 255
 
 
-def digit_strokes(digit: np.ndarray, side: int, rng: np.random.Generator, width: float = 1.0) -> np.ndarray:
-    """uint8 28x28 MNIST digit -> ink coverage 0..1 at side x side, strokes scaled by `width`."""
+def digit_strokes(digit: np.ndarray, side: int, rng: np.random.Generator, width: float = 1.0,
+                  bold: float = 0.0) -> np.ndarray:
+    """uint8 28x28 MNIST digit -> ink coverage 0..1 at side x side, strokes scaled by `width`, then
+    widened by `bold` (a share of `side`) on each side: a felt-tip wider than the digit's own outline."""
     cover = _resize(digit.astype(np.float32) / 255, (side, side))
     cover = np.clip(cover, 0, 1)
     if width != 1.0:  # thinner / thicker pen: move the iso-line the stroke is cut at
         cut = np.clip(0.5 - 0.45 * np.log(width), 0.08, 0.9)
         cover = np.clip((cover - cut) / 0.25 + 0.5, 0, 1)
-    return cover
+    return disk_max(cover, int(round(bold * side))) if bold else cover
+
+
+def disk_max(a: np.ndarray, radius: int) -> np.ndarray:
+    """The maximum over a disk of `radius` px around each pixel (a round nib's stroke), zeros beyond the edge."""
+    padded = np.pad(a, radius)
+    out = a.copy()
+    h, w = a.shape
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dy * dy + dx * dx <= radius * radius:
+                out = np.maximum(out, padded[radius + dy:radius + dy + h, radius + dx:radius + dx + w])
+    return out
 
 
 def pencil_grain(cover: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -136,7 +151,7 @@ def camera(rgb: np.ndarray, rng: np.random.Generator, quality: tuple[int, int] =
 
 def page_with_digit(digit: np.ndarray, shape: tuple[int, int], frac: float, rng: np.random.Generator,
                     ink="black", pencil=False, lines=None, tilt=0.0, width=None, where=(0.15, 0.85),
-                    light=None) -> np.ndarray:
+                    light=None, bold=0.0) -> np.ndarray:
     """RGB reflectance of a sheet with one digit `frac` of the page height tall, somewhere on it
     (`where`: the range its position is drawn from, a share of the free space); `light`, if
     given, (shape, digit's centre (y, x)) -> the illumination falling on the page."""
@@ -146,7 +161,7 @@ def page_with_digit(digit: np.ndarray, shape: tuple[int, int], frac: float, rng:
     if lines:
         spacing = side * rng.uniform(0.55, 0.85) if lines == "ruled" else side * rng.uniform(0.22, 0.4)
         page = mix(page, ruled_lines(shape, spacing, rng, grid=lines == "grid"), LINE_COLOURS[rng.integers(4)])
-    cover = digit_strokes(digit, side, rng, width if width is not None else rng.uniform(0.7, 1.3))
+    cover = digit_strokes(digit, side, rng, width if width is not None else rng.uniform(0.7, 1.3), bold)
     if pencil:
         cover = pencil_grain(cover, rng)
     if tilt:
@@ -246,13 +261,14 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
     or on its edge; "curved shadow": a round one (a head's, a hand's) whose rim crosses the digit;
     "band shadow": a pen's or the phone's edge's, a dark band across the frame; "shadow over all":
     a sharp one over page and desk alike; "near an edge": the digit anywhere on the page, up to its
-    corners; "ruled": a pen's digit across ruled lines; "marker": a felt-tip's, 1.6-2.4x a pen's width."""
+    corners; "ruled": a pen's digit across ruled lines; "marker": a felt-tip's, 1.6-2.4x a pen's width;
+    "thick marker": a broad felt-tip's, wider than the digit's own outline by 2-5% of its box each side."""
     shape = frame_size(rng, 2400, 4001)
     work = (shape[0] // 4, shape[1] // 4)
     desk = rng.random() < 0.5
     page_shape = (int(work[0] * 0.9), int(work[1] * 0.9)) if desk else work
     frac = rng.uniform(0.08, 0.16) * min(work) / page_shape[0]
-    pen = {"phone, marker": "marker", "phone, ruled": "pen"}.get(condition) or rng.choice(["pen", "pencil", "marker"])
+    pen = {"phone, marker": "marker", "phone, thick marker": "marker", "phone, ruled": "pen"}.get(condition) or rng.choice(["pen", "pencil", "marker"])
     options = dict(pencil=pen == "pencil", width={"pen": rng.uniform(0.7, 1.2), "pencil": rng.uniform(0.6, 0.9),
                                                   "marker": rng.uniform(1.4, 1.9)}[pen])
     digit_px = frac * page_shape[0]
@@ -270,6 +286,8 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
         options["light"] = lambda s, centre: shadow_through(s, centre, rng, (0.1 * digit_px, 0.6 * digit_px))
     elif condition == "phone, marker":  # a felt-tip's thick stroke, its ink not always black
         options["width"] = rng.uniform(1.6, 2.4)
+    elif condition == "phone, thick marker":
+        options.update(width=rng.uniform(1.4, 2.2), bold=rng.uniform(0.02, 0.05))
     where = (0.0, 1.0) if condition == "phone, near an edge" else (0.15, 0.85)
     lines = "ruled" if condition == "phone, ruled" else ["ruled", "grid"][rng.integers(2)]
     page = page_with_digit(digit, page_shape, frac, rng, ink=["black", "blue"][rng.integers(2)],

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.imaging.photo import components, is_clean, photo_polarity, read_paper, remove_lines, stroke_width, strokes
+from demo.imaging.photo import (MARKER_WIDTH, components, is_clean, normalize_width, photo_polarity, read_paper,
+                                remove_lines, stroke_width, strokes)
 from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, open_image, to_ink
 from demo.inference.candidates import blend
 
@@ -237,6 +238,42 @@ def test_stroke_width_measures_a_bar(width):
     patch = np.zeros((100, 100), np.float32)
     patch[10:90, 50 - width // 2:50 - width // 2 + width] = 1
     assert abs(stroke_width(patch) - width) < 0.2 * width + 1
+
+
+MODEL_WIDTH = 2.6  # the stroke width (at the 20-px digit scale) the photo path brings strokes toward
+
+
+def width_at_20(patch: np.ndarray) -> float:
+    return stroke_width(patch) / (max(patch.shape) / 20)
+
+
+def closed_loops(patch: np.ndarray) -> int:
+    """How many holes the strokes enclose: background parts not reached from the frame's edge."""
+    background = components(np.pad(patch <= 0.5, 1))
+    return background.n - 1
+
+
+def ring(outer: float, hole: float, hole_shift: float = 0.0, size: int = 200) -> np.ndarray:
+    """A 0 as a broad felt-tip writes it: a disk less a hole (radii in px), the hole moved right by
+    `hole_shift` px to make the left side of the ring thicker than the right."""
+    ys, xs = np.mgrid[0:size, 0:size] - size / 2
+    return ((xs ** 2 + ys ** 2 <= outer ** 2) & ((xs - hole_shift) ** 2 + ys ** 2 > hole ** 2)).astype(np.float32)
+
+
+def test_a_broad_markers_stroke_is_thinned_but_not_to_the_models_own_width():
+    broad = ring(98, 30)  # 68 px: 6.8 at the 20-px digit scale, 2.6 times the model's width
+    before = width_at_20(broad)
+    thinned = width_at_20(normalize_width(broad, MODEL_WIDTH))
+    assert before > 2.5 * MODEL_WIDTH and 0.6 * MARKER_WIDTH * MODEL_WIDTH < thinned < 0.8 * before, (before, thinned)
+
+
+def test_a_broad_markers_loop_stays_closed_where_its_stroke_is_thin():
+    """A 0 written with a broad felt-tip, one side of its ring a quarter as thick as the other:
+    eroding it to the model's own width cut the thin side, and the models read the open hairline
+    ring as a 7."""
+    broad = ring(98, 45, hole_shift=40)  # 13 px thick on the right, 93 on the left
+    assert closed_loops(broad) == 1 and width_at_20(broad) > 1.9 * MODEL_WIDTH
+    assert closed_loops(normalize_width(broad, MODEL_WIDTH)) == 1
 
 
 def test_big_jpeg_decodes_reduced_and_the_box_maps_back():

@@ -38,6 +38,7 @@ MIN_DIGIT_SHARE = 0.035  # ... and so is anything shorter than this share of the
 # line's stub or a pencil stroke's fragment, read as a confident 1): a digit 6% of a frame's short side is more
 BORDER_MARGIN = 0.015  # ink this close to the frame's edge (share of its long side) touches the border
 MIDDLE_MARGIN = 0.12  # the desk and the page's edges lie at most this share of the frame in from its border
+MARKER_WIDTH = 2.0  # a stroke is thinned down to at most this many times the model's stroke width (normalize_width)
 MAX_CANDIDATES = 3  # the model reads this many of the best-placed groups of strokes
 DARK_GARMENT = 0.25  # even the garment's lightest parts are this dark: a dark garment, shading stretched
 DARKEST_PAPER = 0.15  # ink is relative to its own paper down to a shadow this deep (share of the lit paper's
@@ -625,16 +626,17 @@ def stroke_width(patch: np.ndarray) -> float:
 
 
 def normalize_width(crop: np.ndarray, target_at_20: float) -> np.ndarray:
-    """Thicken thin strokes (pencil, fine pens) and thin fat ones (markers) toward the width the
-    model was trained on, measured at the 20-px digit scale."""
+    """Thicken thin strokes (pencil, fine pens) toward the width the model was trained on, measured
+    at the 20-px digit scale; thin a marker's only down to MARKER_WIDTH times it. Eroding a broad
+    stroke all the way down cut its thin parts first: a 0 came out a broken hairline ring that the
+    models read as a 7."""
     px_per_20 = max(crop.shape) / 20
     width = stroke_width(crop) / px_per_20
-    radius = int(round((target_at_20 - width) / 2 * px_per_20))
-    if radius >= 1 and width < 0.75 * target_at_20:
-        return max_filter(crop, 2 * radius + 1)
-    if radius <= -1 and width > 1.5 * target_at_20:
-        return min_filter(crop, 2 * -radius + 1)
-    return crop
+    grow = int(round((target_at_20 - width) / 2 * px_per_20))
+    if grow >= 1 and width < 0.75 * target_at_20:
+        return max_filter(crop, 2 * grow + 1)
+    shrink = int(round((width - MARKER_WIDTH * target_at_20) / 2 * px_per_20))
+    return min_filter(crop, 2 * shrink + 1) if shrink >= 1 else crop
 
 
 @dataclass
