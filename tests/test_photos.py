@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from demo.contract import InputSpec
 from demo.imaging.photo import (MARKER_WIDTH, components, is_clean, normalize_width, photo_polarity, read_paper,
                                 remove_lines, stroke_width, strokes)
-from demo.imaging.prepare import EmptyImageError, ImageInputError, find_candidates, mnist_digit, open_image, to_ink
+from demo.imaging.prepare import (MNIST_STROKE_WIDTH, EmptyImageError, ImageInputError, find_candidates, mnist_digit,
+                                  open_image, to_ink)
 from demo.inference.candidates import blend
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
@@ -240,9 +241,6 @@ def test_stroke_width_measures_a_bar(width):
     assert abs(stroke_width(patch) - width) < 0.2 * width + 1
 
 
-MODEL_WIDTH = 2.6  # the stroke width (at the 20-px digit scale) the photo path brings strokes toward
-
-
 def width_at_20(patch: np.ndarray) -> float:
     return stroke_width(patch) / (max(patch.shape) / 20)
 
@@ -263,8 +261,9 @@ def ring(outer: float, hole: float, hole_shift: float = 0.0, size: int = 200) ->
 def test_a_broad_markers_stroke_is_thinned_but_not_to_the_models_own_width():
     broad = ring(98, 30)  # 68 px: 6.8 at the 20-px digit scale, 2.6 times the model's width
     before = width_at_20(broad)
-    thinned = width_at_20(normalize_width(broad, MODEL_WIDTH))
-    assert before > 2.5 * MODEL_WIDTH and 0.6 * MARKER_WIDTH * MODEL_WIDTH < thinned < 0.8 * before, (before, thinned)
+    thinned = width_at_20(normalize_width(broad, MNIST_STROKE_WIDTH))
+    assert before > 2.5 * MNIST_STROKE_WIDTH
+    assert 0.6 * MARKER_WIDTH * MNIST_STROKE_WIDTH < thinned < 0.8 * before, (before, thinned)
 
 
 def test_a_broad_markers_loop_stays_closed_where_its_stroke_is_thin():
@@ -272,8 +271,8 @@ def test_a_broad_markers_loop_stays_closed_where_its_stroke_is_thin():
     eroding it to the model's own width cut the thin side, and the models read the open hairline
     ring as a 7."""
     broad = ring(98, 45, hole_shift=40)  # 13 px thick on the right, 93 on the left
-    assert closed_loops(broad) == 1 and width_at_20(broad) > 1.9 * MODEL_WIDTH
-    assert closed_loops(normalize_width(broad, MODEL_WIDTH)) == 1
+    assert closed_loops(broad) == 1 and width_at_20(broad) > 1.9 * MNIST_STROKE_WIDTH
+    assert closed_loops(normalize_width(broad, MNIST_STROKE_WIDTH)) == 1
 
 
 def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
