@@ -268,7 +268,8 @@ def phone_page(digit: np.ndarray, condition: str, rng: np.random.Generator) -> b
     desk = rng.random() < 0.5
     page_shape = (int(work[0] * 0.9), int(work[1] * 0.9)) if desk else work
     frac = rng.uniform(0.08, 0.16) * min(work) / page_shape[0]
-    pen = {"phone, marker": "marker", "phone, thick marker": "marker", "phone, ruled": "pen"}.get(condition) or rng.choice(["pen", "pencil", "marker"])
+    pen = ({"phone, marker": "marker", "phone, thick marker": "marker", "phone, ruled": "pen"}.get(condition)
+           or rng.choice(["pen", "pencil", "marker"]))
     options = dict(pencil=pen == "pencil", width={"pen": rng.uniform(0.7, 1.2), "pencil": rng.uniform(0.6, 0.9),
                                                   "marker": rng.uniform(1.4, 1.9)}[pen])
     digit_px = frac * page_shape[0]
