@@ -6,13 +6,15 @@ backgrounds, dark garments, off-centre, askew, JPEG).
 
 Every scene is built as reflectance x illumination, then blurred, noised and JPEG-encoded, so the
 physics a real camera adds (multiplicative light, shadows darkening ink and paper alike) holds.
-numpy + Pillow only; one generator per condition, each drawing all its randomness from `rng`.
+numpy and Pillow, and scipy.ndimage's dilation for a broad nib; one generator per condition, each
+drawing all its randomness from `rng`.
 """
 import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
 DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid paper", "ruled paper", "blue pen",
                     "small digit", "tilted", "phone frame", "phone, hard shadow", "phone, near an edge",
@@ -90,14 +92,8 @@ def digit_strokes(digit: np.ndarray, side: int, rng: np.random.Generator, width:
 
 def disk_max(a: np.ndarray, radius: int) -> np.ndarray:
     """The maximum over a disk of `radius` px around each pixel (a round nib's stroke), zeros beyond the edge."""
-    padded = np.pad(a, radius)
-    out = a.copy()
-    h, w = a.shape
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dy * dy + dx * dx <= radius * radius:
-                out = np.maximum(out, padded[radius + dy:radius + dy + h, radius + dx:radius + dx + w])
-    return out
+    ys, xs = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return ndimage.grey_dilation(a, footprint=ys ** 2 + xs ** 2 <= radius ** 2, mode="constant", cval=0.0)
 
 
 def pencil_grain(cover: np.ndarray, rng: np.random.Generator) -> np.ndarray:
