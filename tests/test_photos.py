@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from demo.contract import InputSpec
-from demo.imaging.photo import (MARKER_WIDTH, components, is_clean, normalize_width, photo_polarity, read_paper,
-                                remove_lines, stroke_width, strokes)
+from demo.imaging.photo import (MARKER_WIDTH, components, is_clean, normalize_width, percentiles, photo_polarity,
+                                read_paper, remove_lines, stroke_width, strokes)
 from demo.imaging.prepare import (MNIST_STROKE_WIDTH, EmptyImageError, ImageInputError, find_candidates, mnist_digit,
                                   open_image, to_ink)
 from demo.inference.candidates import blend
@@ -405,6 +405,15 @@ def test_a_digit_inside_a_narrow_shadow_band_is_found(zoo, name, label):
     read as a "1" at 1.00."""
     pred = zoo.get("mnist-cnn").classify((PHOTOS / name).read_bytes())
     assert pred.label == label, (pred.label, pred.confidence)
+
+
+@pytest.mark.parametrize("shape", [(360, 512), (7, 3), (1, 1)])
+def test_percentiles_of_a_picture_of_whole_grey_levels_are_numpys(shape):
+    """Read off the histogram, the same values np.percentile interpolates from a sorted copy."""
+    grey = np.random.default_rng(0).integers(0, 256, shape).astype(np.float32)
+    grey[0, 0] = 255  # the top level counts too
+    qs = [0, 0.02, 3, 50, 95, 99, 99.98, 100]
+    np.testing.assert_allclose(percentiles(grey[::2, ::2], qs), np.percentile(grey[::2, ::2], qs), atol=1e-9)
 
 
 FASHION = InputSpec(shape=(1, 28, 28), mean=(0.2860,), std=(0.3530,), recipe="fit-pad")

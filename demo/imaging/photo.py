@@ -195,7 +195,7 @@ def one_paper_level(grey: np.ndarray) -> bool:
     """A marker stroke wider than the closing darkens the local estimate; a noiseless picture whose
     pixels are paper, ink, or ink's anti-aliased edge is still clean. A photo of a page is not, even
     where its paper is quiet: a shadow or the desk leaves mid-tones far from any ink."""
-    level = float(np.percentile(grey[::2, ::2], 95))
+    level = float(percentiles(grey[::2, ::2], [95])[0])
     if not quiet_paper(grey, np.full_like(grey, level)):
         return False
     darker = level - grey
@@ -223,10 +223,26 @@ def quiet_paper(grey: np.ndarray, bg: np.ndarray) -> bool:
 def dark_background(grey: np.ndarray) -> bool:
     """Light ink on dark paper (a blackboard, a white-on-black drawing): the far tail (the ink,
     however little of it) reaches further above the picture's median than below it."""
-    sample = grey[::2, ::2].ravel()  # a quarter of the pixels: the same tails, a quarter of the sorting
-    n = len(sample) - 1
-    lo, mid, hi = np.partition(sample, [n // 5000, n // 2, n - n // 5000])[[n // 5000, n // 2, n - n // 5000]]
+    sample = grey[::2, ::2]  # a quarter of the pixels: the same tails
+    n = sample.size - 1
+    lo, mid, hi = ranked_values(sample, np.array([n // 5000, n // 2, n - n // 5000], np.float64))
     return hi - mid > mid - lo
+
+
+def ranked_values(a: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The values a sorted copy of `a`, a picture of whole grey levels (a photo's luminance, its
+    light estimate), holds at `ranks` (0: the smallest; a fraction interpolates between neighbours,
+    as np.percentile does), read off its histogram: exact, at a tenth of the cost of sorting a copy."""
+    ends = np.cumsum(cv2.calcHist([a.astype(np.uint8)], [0], None, [256], [0, 256]).ravel())
+    lo = np.floor(ranks)
+    below = np.searchsorted(ends, lo, side="right")
+    above = np.searchsorted(ends, np.minimum(lo + 1, ends[-1] - 1), side="right")
+    return below + (above - below) * (ranks - lo)
+
+
+def percentiles(a: np.ndarray, qs: list[float]) -> np.ndarray:
+    """np.percentile(a, qs) of a picture of whole grey levels, from ranked_values."""
+    return ranked_values(a, np.asarray(qs, np.float64) / 100 * (a.size - 1))
 
 
 def photo_polarity(paper: Paper) -> Paper:
@@ -283,7 +299,7 @@ def paper_scale(paper: Paper) -> np.ndarray:
     if paper.flipped:  # light ink: its contrast is relative to the ink itself, (ink - board) / ink, which
         # the light cancels out of (chalk in a shadow is as much chalk); the board's noise stays small
         return np.maximum(255 - paper.grey, 2 * (255 - paper.level) + 16)
-    return np.maximum(paper.level, DARKEST_PAPER * float(np.percentile(paper.level[::2, ::2], 99)) + 1.0)
+    return np.maximum(paper.level, DARKEST_PAPER * float(percentiles(paper.level[::2, ::2], [99])[0]) + 1.0)
 
 
 @dataclass
@@ -337,7 +353,8 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
             on_line = band[offset]
             out[ys[on_line].astype(np.intp), xs[on_line].astype(np.intp)] = False
             ys, xs = ys[~on_line], xs[~on_line]
-    return out | _bridged(mask & ~out, out)
+    removed = mask & ~out
+    return out | _bridged(removed, out) if removed.any() else out
 
 
 def _projection(along: np.ndarray, across: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -441,9 +458,10 @@ def strokes(ink: np.ndarray, steps: np.ndarray, weak_share: float = WEAK_SHARES[
     weak, strong = threshold(ink, weak_share)
     mask = remove_lines(weak)
     parts = components(mask)
-    flat = parts.labels.ravel()
-    mass = np.bincount(flat, weights=ink.ravel(), minlength=parts.n + 1)[1:]
-    strong_enough = np.bincount(flat[(ink >= strong).ravel()], minlength=parts.n + 1)[1:] > 0  # a pixel reaches it
+    on = np.flatnonzero(mask)  # the groups' pixels: a few percent of the frame
+    labels, values = parts.labels.ravel()[on], ink.ravel()[on]
+    mass = np.bincount(labels, weights=values, minlength=parts.n + 1)[1:]
+    strong_enough = np.bincount(labels[values >= strong], minlength=parts.n + 1)[1:] > 0  # a pixel reaches it
     h, w = mask.shape
     tall, wide = parts.bottom - parts.top, parts.right - parts.left
     longest, shortest = np.maximum(tall, wide), np.minimum(tall, wide)
