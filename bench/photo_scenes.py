@@ -21,7 +21,8 @@ DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid
                     "phone, soft shadow", "phone, deep shadow", "phone, curved shadow",
                     "phone, shadow over all", "phone, band shadow", "phone, ruled", "phone, marker",
                     "phone, thick marker")
-FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow", "tilt")
+FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow", "tilt", "coloured", "light garment",
+                      "vignetting", "off-centre", "phone frame", "jpeg", "noise", "blur")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
 LINE_COLOURS = ((120, 160, 220), (150, 150, 150), (110, 180, 170), (200, 140, 140))
@@ -124,14 +125,18 @@ def mix(base: np.ndarray, cover: np.ndarray, colour) -> np.ndarray:
 
 
 def camera(rgb: np.ndarray, rng: np.random.Generator, quality: tuple[int, int] = (55, 95),
-           exif_orientation: int = 1, sharpen: bool = False) -> bytes:
-    """Linear RGB 0..1 -> JPEG bytes after lens blur, sensor noise, (optionally) a phone's
-    sharpening (dark and light halos along every edge, a shadow's too) and a rotated sensor."""
+           exif_orientation: int = 1, sharpen: bool = False, blur: tuple[float, float] = (0.3, 1.4),
+           noise: tuple[float, float] = (1.5, 6), colour_noise: float = 0.0) -> bytes:
+    """Linear RGB 0..1 -> JPEG bytes after lens blur (Gaussian sigma in px per 1000 px of frame),
+    sensor noise (grey levels; colour_noise adds that share of it per channel), (optionally) a
+    phone's sharpening (dark and light halos along every edge, a shadow's too) and a rotated sensor."""
     img = Image.fromarray(np.clip(rgb * 255, 0, 255).astype(np.uint8))
-    blur = rng.uniform(0.3, 1.4) * max(img.size) / 1000
-    img = img.filter(ImageFilter.GaussianBlur(blur))
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*blur) * max(img.size) / 1000))
     a = np.asarray(img, np.float32)
-    a += rng.uniform(1.5, 6) * rng.standard_normal(a.shape[:2])[..., None]
+    sigma = rng.uniform(*noise)
+    a += sigma * rng.standard_normal(a.shape[:2])[..., None]
+    if colour_noise:
+        a += colour_noise * sigma * rng.standard_normal(a.shape)
     img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
     if sharpen:
         img = img.filter(ImageFilter.UnsharpMask(rng.uniform(1, 3) * max(img.size) / 1000, int(rng.uniform(60, 160)), 2))
@@ -334,9 +339,10 @@ def digit_photo(digit: np.ndarray, condition: str, rng: np.random.Generator) -> 
 def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) -> bytes:
     """One shop-style photo of a 28x28 Fashion-MNIST item (which is the negated grey of a product
     photo on white): a coloured garment, off-centre in a larger frame, on a `condition` background."""
-    shape = frame_size(rng, 500, 1600)
+    phone = condition == "phone frame"  # the whole phone frame, the garment a smaller part of it
+    shape = frame_size(rng, 2400, 4000) if phone else frame_size(rng, 500, 1600)
     h, w = shape
-    side = int(rng.uniform(0.4, 0.75) * min(h, w))
+    side = int(rng.uniform(*((0.25, 0.45) if phone else (0.4, 0.75))) * min(h, w))
     v = np.clip(_resize(item.astype(np.float32) / 255, (side, side)), 0, 1)
     coverage = np.clip(_resize((item > 0).astype(np.float32), (side, side)), 0, 1)
     if condition == "tilt":  # laid down or photographed askew: 6-20 degrees either way
@@ -348,26 +354,65 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     reflect = (1 - v)[..., None] * tint[None, None, :]
     if condition == "dark garment":
         reflect = reflect * rng.uniform(0.4, 0.6)
-    bg_tone = rng.uniform(0.55, 0.75) if condition == "grey" else rng.uniform(0.9, 1.0)
-    scene = paper(shape, rng, tone=np.full(3, bg_tone) * rng.uniform([0.97, 0.97, 0.95], 1.0))
+    elif condition == "light garment":  # pale cloth, nearly white: its shading a third as deep, its hue faint
+        reflect = (1 - rng.uniform(0.25, 0.45) * v)[..., None] * (1 + 0.3 * (tint - 1))[None, None, :]
+    scene = paper(shape, rng, tone=backdrop_tone(condition, rng))
     top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    if condition == "off-centre":
+        top, left = against_an_edge((top, left), shape, side, rng)
     full_cover = np.zeros(shape, np.float32)
     full_cover[top:top + side, left:left + side] = coverage
-    light = np.ones(shape, np.float32)
+    light = garment_light = shop_light(condition, full_cover, side, rng)
     if condition == "drop shadow":
-        dy, dx = (rng.uniform(0.03, 0.08) * side * rng.choice([-1, 1]) for _ in range(2))
-        shadow = Image.fromarray((full_cover * 255).astype(np.uint8)).transform(
-            (w, h), Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy))
-        shadow = np.asarray(shadow.filter(ImageFilter.GaussianBlur(rng.uniform(0.02, 0.05) * side)), np.float32) / 255
-        light = 1 - rng.uniform(0.25, 0.45) * shadow
-    elif condition == "ramp":
-        light = ramp(shape, rng, (0.45, 0.65))
+        garment_light = 1.0  # a drop shadow falls beside the garment; the other lights fall on it too
     garment = np.zeros_like(scene)
     garment[top:top + side, left:left + side] = np.clip(reflect, 0, 1)
-    garment_light = light if condition == "ramp" else 1.0  # a ramp lights the garment too; a drop shadow falls beside it
     scene = (scene * light[..., None] * (1 - full_cover[..., None])
              + garment * np.asarray(garment_light)[..., None] * full_cover[..., None])
-    return camera(scene, rng, (65, 95))
+    return camera(scene, rng, **SHOP_CAMERAS.get(condition, {"quality": (65, 95)}))
+
+
+SHOP_CAMERAS = {"jpeg": {"quality": (15, 40)},
+                "noise": {"quality": (65, 95), "noise": (8, 20), "colour_noise": 0.6},
+                "blur": {"quality": (65, 95), "blur": (6, 16)}}  # 6-16 px per 1000: about half to one item pixel
+
+
+def backdrop_tone(condition: str, rng: np.random.Generator) -> np.ndarray:
+    """The backdrop's RGB reflectance: white to off-white, a mid grey, or a coloured card."""
+    if condition == "coloured":
+        hue = rng.uniform(0.2, 1.0, 3)
+        return hue / hue.max() * rng.uniform(0.55, 0.95)
+    tone = rng.uniform(0.55, 0.75) if condition == "grey" else rng.uniform(0.9, 1.0)
+    return np.full(3, tone) * rng.uniform([0.97, 0.97, 0.95], 1.0)
+
+
+def against_an_edge(place: tuple[int, int], shape: tuple[int, int], side: int,
+                    rng: np.random.Generator) -> tuple[int, int]:
+    """The garment's box moved to within 3% of one edge of the frame, anywhere along it."""
+    (top, left), (h, w) = place, shape
+    gap = int(rng.uniform(0, 0.03) * min(h, w))
+    edge = int(rng.integers(4))
+    if edge < 2:
+        return (gap if edge == 0 else h - side - gap), left
+    return top, (gap if edge == 2 else w - side - gap)
+
+
+def shop_light(condition: str, cover: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """Illumination over the frame: even, a ramp, vignetting, or the garment's drop shadow."""
+    h, w = cover.shape
+    if condition == "drop shadow":
+        dy, dx = (rng.uniform(0.03, 0.08) * side * rng.choice([-1, 1]) for _ in range(2))
+        shadow = Image.fromarray((cover * 255).astype(np.uint8)).transform(
+            (w, h), Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy))
+        shadow = np.asarray(shadow.filter(ImageFilter.GaussianBlur(rng.uniform(0.02, 0.05) * side)), np.float32) / 255
+        return 1 - rng.uniform(0.25, 0.45) * shadow
+    if condition == "ramp":
+        return ramp((h, w), rng, (0.45, 0.65))
+    if condition == "vignetting":  # the lens darkens the corners: 30-55% of the light lost there
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        r2 = ((ys / h - 0.5) ** 2 + (xs / w - 0.5) ** 2) * 2
+        return 1 - rng.uniform(0.3, 0.55) * r2
+    return np.ones((h, w), np.float32)
 
 
 def make_photos(images: np.ndarray, labels: np.ndarray, conditions, per_condition: int, seed: int,

@@ -458,6 +458,24 @@ def test_a_drop_shadow_stays_out_of_the_garments_box():
     assert np.abs(np.subtract(box, GARMENT_BOX)).max() <= 4, box
 
 
+def test_a_light_grey_garment_is_the_garment_not_a_drop_shadow():
+    """A grey garment has no colour to tell it from a shadow; with nothing else standing out from
+    the backdrop, it is what was photographed: its whole box is found, its shading kept."""
+    w, h = SIZE
+    left, top, right, bottom = GARMENT_BOX
+    light = np.linspace(1.0, 0.85, w, dtype=np.float32)[None, :, None]  # a lamp to the left
+    rgb = np.full((h, w, 3), 0.95, np.float32)
+    rgb[top:bottom, left:right] = 0.72
+    rgb[top:bottom, left + 85:left + 95] = 0.6  # a fold down the middle
+    noisy = np.clip(rgb * light * 255 + np.random.default_rng(2).normal(0, 3, (h, w, 1)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
+    first = find_candidates(buf.getvalue(), FASHION)[0]
+    assert np.abs(np.subtract(first.ink_box, GARMENT_BOX)).max() <= 4, first.ink_box
+    assert first.seen[4:24, 4:24].min() > 0  # no holes carved into the cloth
+    assert first.seen[4:24, 13:15].mean() > first.seen[4:24, 4:10].mean() + 20  # the fold reads darker
+
+
 def test_a_white_garment_on_an_even_grey_backdrop_is_found_not_called_blank():
     """A clean picture whose object is lighter than its backdrop has no ink darker than the backdrop;
     the garment analysis finds it (Fashion-MNIST: a pale garment is faint, but there)."""

@@ -695,10 +695,8 @@ def find_garment(img: Image.Image) -> Garment | None:
     ratio = smooth / bg
     lum = ratio.mean(-1)
     spread = ratio.max(-1) - ratio.min(-1) if work.shape[-1] > 1 else np.zeros_like(lum)
-    # a drop shadow: a neutral darkening of the backdrop. No test on edges: the shadow's own edge and
-    # its rim along the garment have them, and a rim left in widened the garment's box and outline
-    shadow = (spread < 0.05) & (lum > 0.5) & (lum < 0.93)
-    stands_out = ((np.abs(1 - lum) > 0.08) | (spread > 0.08)) & ~shadow
+    differs = (np.abs(1 - lum) > 0.08) | (spread > 0.08)
+    stands_out = differs & ~drop_shadow(differs, lum, spread)
     parts = components(stands_out)
     if parts.n == 0 or parts.area.max() < MIN_DIGIT_SIDE ** 2:
         return None
@@ -708,6 +706,17 @@ def find_garment(img: Image.Image) -> Garment | None:
     # the shading from the unsmoothed copy: Fashion-MNIST's items are sharp (sharpened after resizing)
     readings = garment_readings((work / bg).mean(-1), keep, stands_out)
     return Garment([r[top:bottom, left:right] for r in readings], (int(left), int(top), int(right), int(bottom)), scale)
+
+
+def drop_shadow(differs: np.ndarray, lum: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Where what differs from the backdrop is a drop shadow: a neutral darkening of it. No test on
+    edges: the shadow's own edge and its rim along the garment have them, and a rim left in widened
+    the garment's box and outline. A shadow is a rim beside a garment, smaller than it: when most of
+    what differs is neutral, that is a grey or white garment (no colour to tell it from its shadow)."""
+    shadow = differs & (spread < 0.05) & (lum > 0.5) & (lum < 0.93)
+    if np.count_nonzero(shadow) > np.count_nonzero(differs) / 2:
+        return np.zeros_like(shadow)
+    return shadow
 
 
 def garment_readings(lum: np.ndarray, keep: np.ndarray, stands_out: np.ndarray) -> list[np.ndarray]:
