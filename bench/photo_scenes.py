@@ -22,7 +22,8 @@ DIGIT_CONDITIONS = ("even light", "uneven light", "soft shadow", "pencil", "grid
                     "phone, shadow over all", "phone, band shadow", "phone, ruled", "phone, marker",
                     "phone, thick marker")
 FASHION_CONDITIONS = ("white", "grey", "dark garment", "ramp", "drop shadow", "tilt", "coloured", "light garment",
-                      "vignetting", "off-centre", "phone frame", "jpeg", "noise", "blur")
+                      "vignetting", "off-centre", "phone frame", "jpeg", "noise", "blur", "neutral garment",
+                      "neutral, drop shadow")
 INKS = {"black": (25, 25, 30), "blue": (30, 50, 150), "dark blue": (20, 30, 90), "red": (170, 30, 40),
         "green": (20, 100, 50)}
 LINE_COLOURS = ((120, 160, 220), (150, 150, 150), (110, 180, 170), (200, 140, 140))
@@ -350,8 +351,13 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
         v, coverage = (np.clip(np.asarray(Image.fromarray(a, mode="F").rotate(angle, Image.Resampling.BICUBIC)), 0, 1)
                        for a in (v, coverage))
     tint = rng.uniform(0.55, 1.35, 3)
+    neutral = condition.startswith("neutral")  # grey, black, white or beige cloth: little hue to tell it from a shadow
+    if neutral:
+        tint = 1 + (tint - 1) * rng.uniform(0, 0.15)
     tint /= tint @ [0.299, 0.587, 0.114]  # luminance 1: the tint changes the hue, not the grey
     reflect = (1 - v)[..., None] * tint[None, None, :]
+    if neutral:
+        reflect = reflect * rng.uniform(0.55, 1.0)
     if condition == "dark garment":
         reflect = reflect * rng.uniform(0.4, 0.6)
     elif condition == "light garment":  # pale cloth, nearly white: its shading a third as deep, its hue faint
@@ -363,7 +369,7 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     full_cover = np.zeros(shape, np.float32)
     full_cover[top:top + side, left:left + side] = coverage
     light = garment_light = shop_light(condition, full_cover, side, rng)
-    if condition == "drop shadow":
+    if condition.endswith("drop shadow"):
         garment_light = 1.0  # a drop shadow falls beside the garment; the other lights fall on it too
     garment = np.zeros_like(scene)
     garment[top:top + side, left:left + side] = np.clip(reflect, 0, 1)
@@ -400,7 +406,7 @@ def against_an_edge(place: tuple[int, int], shape: tuple[int, int], side: int,
 def shop_light(condition: str, cover: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     """Illumination over the frame: even, a ramp, vignetting, or the garment's drop shadow."""
     h, w = cover.shape
-    if condition == "drop shadow":
+    if condition.endswith("drop shadow"):
         dy, dx = (rng.uniform(0.03, 0.08) * side * rng.choice([-1, 1]) for _ in range(2))
         shadow = Image.fromarray((cover * 255).astype(np.uint8)).transform(
             (w, h), Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy))
