@@ -344,8 +344,9 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     shape = frame_size(rng, 2400, 4000) if phone else frame_size(rng, 500, 1600)
     h, w = shape
     side = int(rng.uniform(*((0.25, 0.45) if phone else (0.4, 0.75))) * min(h, w))
-    v = np.clip(_resize(item.astype(np.float32) / 255, (side, side)), 0, 1)
-    coverage = np.clip(_resize((item > 0).astype(np.float32), (side, side)), 0, 1)
+    darkness, alpha = garment_cutout(item)
+    v = np.clip(_resize(darkness, (side, side)), 0, 1)
+    coverage = np.clip(_resize(alpha, (side, side)), 0, 1)
     if condition == "tilt":  # laid down or photographed askew: 6-20 degrees either way
         angle = rng.choice([-1, 1]) * rng.uniform(6, 20)
         v, coverage = (np.clip(np.asarray(Image.fromarray(a, mode="F").rotate(angle, Image.Resampling.BICUBIC)), 0, 1)
@@ -376,6 +377,22 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     scene = (scene * light[..., None] * (1 - full_cover[..., None])
              + garment * np.asarray(garment_light)[..., None] * full_cover[..., None])
     return camera(scene, rng, **SHOP_CAMERAS.get(condition, {"quality": (65, 95)}))
+
+
+def garment_cutout(item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 28x28 Fashion-MNIST item -> (the cloth's darkness 0..1, its coverage 0..1). The item's
+    outline is anti-aliased against the white it was shot on: an outline pixel fainter than the
+    cloth beside it is that cloth covering part of the pixel. Unmixed, a coloured or grey backdrop
+    shows through there (no white fringe); on white, the photo's grey is the item's."""
+    v = item.astype(np.float32) / 255
+    solid = item > 0  # gaps between straps stay open: the backdrop shows through them
+    outline = solid & ~ndimage.binary_erosion(solid)
+    beside = ndimage.grey_dilation(np.where(solid & ~outline, v, 0), size=3)  # the darkest cloth next to it
+    # with no cloth beside it (a speck, a thin strap), a pixel is taken as cloth at least a quarter dark
+    beside = np.where(outline & (beside == 0), np.maximum(v, 0.25), beside)
+    partial = outline & (beside > v)
+    alpha = np.where(partial, v / np.maximum(beside, 1e-6), solid).astype(np.float32)
+    return np.where(partial, beside, v).astype(np.float32), alpha
 
 
 SHOP_CAMERAS = {"jpeg": {"quality": (15, 40)},
