@@ -359,7 +359,7 @@ def garment_photo(item: np.ndarray, condition: str, rng: np.random.Generator) ->
     reflect = (1 - v)[..., None] * tint[None, None, :]
     if neutral:
         reflect = reflect * rng.uniform(0.55, 1.0)
-    if condition == "dark garment":
+    elif condition == "dark garment":
         reflect = reflect * rng.uniform(0.4, 0.6)
     elif condition == "light garment":  # pale cloth, nearly white: its shading a third as deep, its hue faint
         reflect = (1 - rng.uniform(0.25, 0.45) * v)[..., None] * (1 + 0.3 * (tint - 1))[None, None, :]
