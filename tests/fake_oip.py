@@ -260,4 +260,3 @@ def stop(server: FakeServer) -> None:
 def lied_rows(server: FakeServer) -> int:
     """How many inputs got an answer that was not honest."""
     return sum(rows for mode, rows in server.requests if mode not in HONEST)
-

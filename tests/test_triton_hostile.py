@@ -162,7 +162,6 @@ def test_the_app_says_what_went_wrong(lying, zoo):
         model.classify(drawn_digit_png())
 
 
-
 def test_the_api_answers_502_with_the_servers_lie_in_words(lying, zoo):
     from fastapi.testclient import TestClient
 

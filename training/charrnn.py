@@ -16,6 +16,7 @@ from torch import nn
 from training.config import DRY_RUN_STEPS, TrainConfig, check_text_pair
 from training.trainer import SHARED_OPTIONS, RunPaths, honoured_config, write_record
 
+
 class CharRNN(nn.Module):
     """tokens int64 [N, T] (+ initial state) -> logits [N, T, V] (+ final state).
 

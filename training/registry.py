@@ -148,7 +148,6 @@ _PLANE = (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3,
 _SPIRAL = {"epochs": 2000, "lr": 0.01, "weight_decay": 1e-4}  # full-batch Adam, as the course
 
 
-
 def _lesson(**fields) -> ModelEntry:
     """A lesson entry; it honours exactly the hyper-parameters its recipe (`train`) names, plus --seed/--dry-run."""
     return ModelEntry(model_args={}, input=None, task="tabular", family="lesson", **fields)

@@ -90,8 +90,6 @@ def error_row(name: str, error: str) -> Row:
 
 
 @dataclass
-
-
 class Tally:
     done: int = 0
     failed: int = 0

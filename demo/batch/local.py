@@ -65,8 +65,6 @@ CHUNKS_PER_WORKER = 8  # a chunk's pickling and pipe cost ~0.7 ms: 3% of the wor
 
 
 @dataclass(frozen=True)
-
-
 class Chunk:
     items: list  # [Item]
     input_spec: InputSpec

@@ -405,6 +405,7 @@ def _bridged(removed: np.ndarray, kept: np.ndarray, reach: int = 4) -> np.ndarra
     """Removed pixels with kept ink on both sides (above and below, or left and right) within
     `reach`: a stroke crossing a line, put back."""
     kept = kept.view(np.uint8)
+
     def near(dy: int, dx: int) -> np.ndarray:
         """Kept ink within `reach` on one side: a one-sided line-shaped dilation."""
         kernel = np.zeros((2 * reach + 1, 2 * reach + 1), np.uint8)

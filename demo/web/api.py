@@ -92,10 +92,6 @@ def build_api(zoo: ModelZoo) -> FastAPI:
     return api
 
 
-
-
-
-
 # --- POST /api/predict's JSON: numbers are JSON numbers, finite (no 1e400, no 400-digit integer) --------
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 BY_NAME, IN_ORDER = "by name", "in order"  # the two ways to give features; tags left out of error messages

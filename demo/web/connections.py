@@ -73,6 +73,7 @@ class LimitBody:
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
+
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The request body, or None as soon as it passes `limit` bytes (nothing more is read)."""
     body = bytearray()

@@ -13,6 +13,7 @@ from demo.contract.datasets import SPIRAL_CLASSES as CLASSES
 from demo.contract.datasets import make_spiral
 from training.lessons.common import LessonFit, lesson_main, pyplot, recipe, save_figure
 
+
 class SpiralLinear(nn.Module):
     def __init__(self):
         super().__init__()
