@@ -58,8 +58,12 @@ def photo(rng: np.random.Generator, ink: float = 0.85, width: int = 10, light=No
     if light is not None:
         picture = picture * light
     picture = np.clip(picture * 255 + rng.normal(0, 3, picture.shape), 0, 255).astype(np.uint8)
+    return jpeg_bytes(Image.fromarray(picture).convert("RGB"), quality)
+
+
+def jpeg_bytes(img: Image.Image, quality: int) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=quality)
+    img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
@@ -160,10 +164,8 @@ def test_a_photo_of_blank_paper_is_refused_not_guessed():
     w, h = SIZE
     light = ramp_light(0.5) * (1 + 0.01 * rng.standard_normal((h, w)))
     picture = np.clip(230 * light + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="JPEG", quality=75)
     with pytest.raises(EmptyImageError, match="couldn't find"):
-        find_candidates(buf.getvalue(), SPEC)
+        find_candidates(jpeg_bytes(Image.fromarray(picture), 75), SPEC)
 
 
 @pytest.mark.parametrize("polarity,width", [("white on black", 10), ("black on white", 10),
@@ -279,9 +281,7 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
     rng = np.random.default_rng(7)
     small = Image.open(io.BytesIO(photo(rng)))
     big = small.resize((small.width * 8, small.height * 8), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    big.save(buf, format="JPEG", quality=85)
-    seen, box = best_placed(buf.getvalue())
+    seen, box = best_placed(jpeg_bytes(big, 85))
     assert overlap(tuple(v / 8 for v in box)) > 0.6
     assert similarity(seen, clean_seen()) > 0.75
 
@@ -363,11 +363,10 @@ def test_a_digit_beside_a_bigger_smudge_is_a_candidate_and_never_a_sure_wrong_an
         draw.line([(60 + 100 * rng.random(), 110 + 120 * rng.random()) for _ in range(30)], fill=220, width=9)
     darkness = np.asarray(cover.filter(ImageFilter.GaussianBlur(1.2)), np.float32) / 255
     picture = np.clip((0.9 - 0.85 * darkness) * 255 + rng.normal(0, 3, darkness.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(picture).convert("RGB").save(buf, format="JPEG", quality=80)
-    candidates = find_candidates(buf.getvalue(), SPEC)
+    data = jpeg_bytes(Image.fromarray(picture).convert("RGB"), 80)
+    candidates = find_candidates(data, SPEC)
     assert len(candidates) > 1 and max(overlap(c.ink_box) for c in candidates) > 0.6
-    pred = zoo.get("mnist-cnn").classify(buf.getvalue())
+    pred = zoo.get("mnist-cnn").classify(data)
     assert pred.label == "7" or pred.confidence < 0.9, (pred.label, pred.confidence)
 
 
@@ -436,9 +435,7 @@ def shop_photo(rng: np.random.Generator, backdrop: float, shadow: float = 0.0) -
     rgb[top + 20:top + 60, left + 40:right - 40] = backdrop  # ... around its opening
     rgb[top + 70:bottom, left:right] = (0.25, 0.2, 0.3)  # the body
     noisy = np.clip(rgb * 255 + rng.normal(0, 3, (h, w, 1)), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
+    return jpeg_bytes(Image.fromarray(noisy), 90)
 
 
 def test_the_backdrop_seen_through_a_garment_is_background_as_in_fashion_mnist():
@@ -468,9 +465,7 @@ def test_a_light_grey_garment_is_the_garment_not_a_drop_shadow():
     rgb[top:bottom, left:right] = 0.72
     rgb[top:bottom, left + 85:left + 95] = 0.6  # a fold down the middle
     noisy = np.clip(rgb * light * 255 + np.random.default_rng(2).normal(0, 3, (h, w, 1)), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
-    first = find_candidates(buf.getvalue(), FASHION)[0]
+    first = find_candidates(jpeg_bytes(Image.fromarray(noisy), 90), FASHION)[0]
     assert np.abs(np.subtract(first.ink_box, GARMENT_BOX)).max() <= 4, first.ink_box
     assert first.seen[4:24, 4:24].min() > 0  # no holes carved into the cloth
     assert first.seen[4:24, 13:15].mean() > first.seen[4:24, 4:10].mean() + 20  # the fold reads darker
