@@ -116,6 +116,22 @@ def test_stdout_output_parses_as_csv(mixed_inputs, capfd):
     assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--workers", "1"]) == 0
     rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))
     assert rows[0]["label"] == "7"
+    confidences = [v for k, v in rows[0].items() if k.endswith("confidence")]
+    assert all(float(v) == round(float(v), 6) and len(v) <= 8 for v in confidences), confidences
+
+
+def test_stdout_appended_to_a_file_keeps_what_the_file_held(mixed_inputs, tmp_path):
+    """`tinyzoo classify ... >> log`: the shell opened the file to append; the run adds its rows after."""
+    log = tmp_path / "run.log"
+    log.write_text("an earlier line\n")
+    with open(log, "a") as out:
+        done = subprocess.run([sys.executable, "-m", "demo.cli", "classify", str(mixed_inputs / "in" / "a.png"),
+                               "--model", "mnist-cnn", "--workers", "1"], cwd=ROOT, stdout=out, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    held = log.read_text().splitlines()
+    assert held[0] == "an earlier line", held
+    assert [row[:2] for row in csv.reader(held[1:])] == [[str(mixed_inputs / "in" / "a.png"), "7"]], held
 
 
 def test_a_local_run_never_loads_the_triton_client(tmp_path):

@@ -75,10 +75,11 @@ def result_rows(model: ImageClassifier, names, seen, top_k: int, min_confidence:
 
 
 def label_rows(labels: list[str], names, probs: np.ndarray, top_k: int, min_confidence: float) -> list[Row]:
-    """Probabilities -> Rows with the top k, confidences to 6 decimals; no label below min_confidence."""
+    """Probabilities -> Rows with the top k, confidences to 6 decimals (rounded as float64: a float32
+    rounded prints as 0.9999979734420776); no label below min_confidence."""
     indices, confidences = best(probs, top_k)
     rows = []
-    for name, row_indices, row_confidences in zip(names, indices.tolist(), confidences.round(6).tolist(), strict=True):
+    for name, row_indices, row_confidences in zip(names, indices.tolist(), confidences.astype(np.float64).round(6).tolist(), strict=True):
         top = tuple((labels[i], c) for i, c in zip(row_indices, row_confidences))
         label = top[0][0] if top[0][1] >= min_confidence else ""
         rows.append(Row(name, label, top[0][1], top))
@@ -150,8 +151,10 @@ def open_results(args, fmt: str, top_k: int) -> tuple[Previous, RowWriter]:
 
 
 def clear(fd: int) -> Previous:
-    """A run without --resume starts the file afresh (a device or a pipe is left as it is)."""
-    if stat.S_ISREG(os.fstat(fd).st_mode):
+    """A run without --resume starts its --out file afresh. Standard output is the shell's to open
+    (`>` empties a file, `>>` appends to it: a log must keep what it held), and a device or a pipe
+    is left as it is."""
+    if fd != 1 and stat.S_ISREG(os.fstat(fd).st_mode):
         os.ftruncate(fd, 0)
     return Previous()
 
