@@ -286,6 +286,17 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
     assert similarity(seen, clean_seen()) > 0.75
 
 
+def test_a_box_found_on_a_reduced_decode_stays_inside_the_picture():
+    """A 2838x3671 JPEG decodes at 1/4 as 710x918 (the short side rounded up): a band across the
+    whole width maps back to 0..2838, not a pixel past the frame."""
+    rng = np.random.default_rng(3)
+    page = np.full((3671, 2838), 235.0)
+    page[1200:2400] = 60
+    data = jpeg_bytes(Image.fromarray(np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)), 90)
+    left, top, right, bottom = find_candidates(data, FASHION)[0].ink_box
+    assert (left, right) == (0, 2838) and abs(top - 1200) <= 8 and abs(bottom - 2400) <= 8
+
+
 def test_the_app_shows_where_it_found_the_ink_only_for_a_photo(zoo):
     from demo.web.ui.images import ink_overlay, make_classifier
 

@@ -339,8 +339,8 @@ def _prepare(source, input_spec: InputSpec) -> list[Candidate]:
         pictures = _clean_pictures(img, grey, input_spec.recipe, (height, width))
     else:
         pictures = _photo_pictures(img, paper, input_spec.recipe, (height, width))
-    scale = img.info.get("decode_scale", 1.0)
-    return [Candidate(_in_polarity(ink, input_spec), box and _to_source(box, scale)) for ink, box in pictures]
+    scale, size = img.info.get("decode_scale", 1.0), img.info.get("source_size", img.size)
+    return [Candidate(_in_polarity(ink, input_spec), box and _to_source(box, scale, size)) for ink, box in pictures]
 
 
 def _as_is(grey: np.ndarray, input_spec: InputSpec) -> list[Candidate]:
@@ -413,8 +413,11 @@ def check_room(img: Image.Image, recipe: str) -> None:
                              f"crop it closer to it, to at most {widest:.0f}:1")
 
 
-def _to_source(box, decode_scale: float) -> tuple[int, int, int, int]:
-    return tuple(int(round(v * decode_scale)) for v in box)
+def _to_source(box, decode_scale: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box in the decoded picture's pixels -> in the file's, inside its frame (`size`): a reduced
+    decode rounds its short side up, so its last pixel can map a pixel past the frame."""
+    left, top, right, bottom = (int(round(v * decode_scale)) for v in box)
+    return max(left, 0), max(top, 0), min(right, size[0]), min(bottom, size[1])
 
 
 def preprocess(source, input_spec: InputSpec) -> Preprocessed:
