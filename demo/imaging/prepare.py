@@ -26,6 +26,7 @@ from demo.imaging.photo import (GARMENT_SIDE, WORK_SIDE, Found, Paper, digit_can
                                 normalize_width, read_paper, room_needed)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"  # to a user, a phone's MPO is a JPEG
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
 INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for cropping
 DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
@@ -87,7 +88,7 @@ def open_image(source, reduce_to: int | None = None, grey: bool = False) -> Imag
             img = Image.open(io.BytesIO(data))
             if img.format not in ALLOWED_FORMATS:
                 raise UnsupportedImageError(
-                    f"unsupported image format {img.format}; use one of {', '.join(ALLOWED_FORMATS)}")
+                    f"unsupported image format {img.format}: use {FORMAT_NAMES}")
             _check_size(img.size)
             img.info["source_size"] = img.size  # the file's own, before a draft decodes it smaller
             img.seek(0)  # animated GIF/WebP: the first frame
@@ -97,8 +98,7 @@ def open_image(source, reduce_to: int | None = None, grey: bool = False) -> Imag
         except ImageInputError:
             raise
         except UnidentifiedImageError:
-            raise UnsupportedImageError("not an image (or a format that can't be read): "
-                                  f"use one of {', '.join(ALLOWED_FORMATS)}") from None
+            raise UnsupportedImageError(f"not an image (or a format that can't be read): use {FORMAT_NAMES}") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -244,7 +244,7 @@ def orient(grey: np.ndarray) -> tuple[np.ndarray, float]:
     if background > 127:  # dark ink on light paper: invert
         grey, background = 255 - grey, 255 - background
     if float(grey.max()) - background < MIN_INK_CONTRAST:
-        raise EmptyImageError("nothing found: the picture is blank, one even colour with nothing on it")
+        raise EmptyImageError("the picture is blank: one even colour with nothing on it")
     return grey, background
 
 
@@ -357,11 +357,12 @@ def _in_polarity(ink: np.ndarray, input_spec: InputSpec) -> np.ndarray:
 
 def _clean_pictures(img: Image.Image, grey: np.ndarray, recipe: str, size: tuple[int, int]) -> list[tuple]:
     """A clean picture -> [(the recipe's picture, the ink's box)]. An object lighter than its even
-    backdrop (a white shirt on grey) has no ink darker than it: the garment analysis finds it."""
+    backdrop (a white shirt on grey) has no ink darker than it: the garment analysis finds it. A
+    picture with no contrast either way is blank, whatever the recipe."""
     try:
         ink = to_ink(grey)
     except EmptyImageError:
-        if recipe == "mnist-digit":
+        if recipe == "mnist-digit" or float(grey.max()) - float(grey.min()) < MIN_INK_CONTRAST:
             raise
         return _photo_pictures(img, None, recipe, size)
     top, bottom, left, right = _bbox(ink)
