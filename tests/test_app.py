@@ -121,6 +121,21 @@ def test_http_api_errors_are_json_4xx(live_server, query, body, status, message)
     assert got_status == status and message in got["error"]
 
 
+@pytest.mark.parametrize("method, path, status, allow", [
+    ("GET", "/api/classify?model=mnist-cnn", 405, "POST"),
+    ("POST", "/api/models", 405, "GET"),
+    ("GET", "/v2/models/mnist-cnn/infer", 405, "POST"),
+    ("GET", "/api/clasify", 404, None),
+    ("POST", "/v2/models/mnist-cnn/nothing", 404, None),
+])
+def test_http_api_unknown_paths_and_methods_get_a_json_error(live_server, method, path, status, allow):
+    request = urllib.request.Request(f"{live_server}{path}", method=method, data=b"" if method == "POST" else None)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    assert answer.value.code == status and answer.value.headers.get("Allow") == allow
+    assert path.split("?")[0] in json.loads(answer.value.read())["error"]
+
+
 def test_gradio_hello_endpoint(client):
     predicted, table, info = client.predict("hello-rnn", "hello", api_name="/predict_hello")
     assert predicted == "ohlol" and "hello-rnn" in info

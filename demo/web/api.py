@@ -6,6 +6,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -90,6 +91,27 @@ def build_api(zoo: ModelZoo) -> FastAPI:
 
     add_predict_route(api, zoo)
     return api
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def answer_unknown_routes(api: FastAPI, prefixes=("/api", "/v2")) -> None:
+    """Under /api and /v2, a path or method no route takes gets a {"error"} (404, or 405 with Allow),
+    not the web app's {"detail"} 404: Gradio is mounted at "/" and takes every request no route
+    matched in full. Registered after every other route of `api`."""
+    routes = list(api.routes)
+
+    for prefix in prefixes:
+        @api.api_route(prefix + "{rest:path}", methods=ALL_METHODS, include_in_schema=False)
+        async def unknown(request: Request, rest: str):
+            allowed = [m for m in ALL_METHODS
+                       if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+            what = f"{request.method} {request.url.path}"
+            if allowed:
+                return error(405, f"{what}: this endpoint takes {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
+            return error(404, f"{what}: no such endpoint (GET /api/models lists the models; docs/app-and-api.md "
+                              "lists the endpoints)")
 
 
 # --- POST /api/predict's JSON: numbers are JSON numbers, finite (no 1e400, no 400-digit integer) --------

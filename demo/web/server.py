@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from demo.settings import HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
 from demo.web import connections
-from demo.web.api import build_api
+from demo.web.api import answer_unknown_routes, build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.inference.backend import add_backend_arguments, open_zoo
@@ -60,6 +60,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     api = build_api(zoo)
     api.include_router(build_v2_router(zoo))  # the Open Inference Protocol (KServe v2 / Triton) beside /api
     api.include_router(build_inspect_router(zoo))  # /api/inspect, /api/models/<id>/mistakes: look inside a model
+    answer_unknown_routes(api)  # last: only what no route above takes
 
     @api.get("/readme", response_class=HTMLResponse)
     def readme():  # the page's "New here?" link (a new tab: the drawing stays): the README, readable
