@@ -1,6 +1,7 @@
 """The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
 import base64
 import json
+import posixpath
 import re
 import urllib.error
 import urllib.request
@@ -134,6 +135,22 @@ def test_http_api_unknown_paths_and_methods_get_a_json_error(live_server, method
         urllib.request.urlopen(request, timeout=30)
     assert answer.value.code == status and answer.value.headers.get("Allow") == allow
     assert path.split("?")[0] in json.loads(answer.value.read())["error"]
+
+
+def test_every_link_of_the_manual_in_the_browser_opens(live_server):
+    """/readme and what it links to, followed link by link: the docs, the changelog, their pictures."""
+    reached, todo = set(), ["/readme"]
+    while todo:
+        path = posixpath.normpath(todo.pop())
+        if path in reached:
+            continue
+        reached.add(path)
+        with urllib.request.urlopen(live_server + path, timeout=30) as response:  # a 404 raises
+            page = response.read().decode("utf-8", "replace")
+            if response.headers["content-type"].startswith("text/html"):
+                links = re.findall(r'(?:href|src)="([^"#]+)', page)
+                todo += [posixpath.join(posixpath.dirname(path), link) for link in links if "://" not in link]
+    assert {"/readme", "/CHANGELOG.md", "/docs/app-and-api.md", "/docs/images/look-inside.png"} <= reached, reached
 
 
 def test_gradio_hello_endpoint(client):

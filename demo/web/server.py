@@ -6,12 +6,10 @@
 """
 import argparse
 import sys
-from pathlib import Path
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from demo.settings import HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
 from demo.web import connections
@@ -26,25 +24,7 @@ from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
 from demo.web.v2 import build_v2_router
 from demo.web.inspect_api import build_inspect_router
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-README_STYLE = ("body{max-width:52em;margin:2em auto;padding:0 1em;font:16px/1.5 system-ui,sans-serif}"
-                "pre,table{display:block;overflow-x:auto}td,th{border:1px solid #ddd;padding:2px 6px}"
-                "code{background:#f4f4f4}")
-
-
-def readme_page() -> str:
-    """The README as HTML (markdown-it, which Gradio brings; raw HTML in the markdown is escaped)."""
-    from markdown_it import MarkdownIt
-
-    if not README.exists():
-        return "<p>README.md is not installed with this copy</p>"
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(README.read_text(encoding="utf-8"))
-    return (f"<!doctype html><html lang=en><meta charset=utf-8><title>tinyzoo README</title>"
-            f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{README_STYLE}</style>"
-            f"<body>{body}</body></html>")
+from demo.web.manual import add_manual_routes
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.default) * 2**20) -> FastAPI:
@@ -62,14 +42,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     api.include_router(build_inspect_router(zoo))  # /api/inspect, /api/models/<id>/mistakes: look inside a model
     answer_unknown_routes(api)  # last: only what no route above takes
 
-    @api.get("/readme", response_class=HTMLResponse)
-    def readme():  # the page's "New here?" link (a new tab: the drawing stays): the README, readable
-        return readme_page()
-
-    @api.get("/readme.md", response_class=PlainTextResponse)
-    def readme_markdown():  # the same, as its markdown source
-        return README.read_text(encoding="utf-8") if README.exists() else "README.md is not installed with this copy"
-
+    add_manual_routes(api)  # /readme, the docs it links to, /readme.md
     app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                               footer_links=["api"], css=app_css(), js=APP_READY_JS, run_history=False)
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
