@@ -27,7 +27,7 @@ demo: $(VENV)/.serve
 	PORT=$(PORT) $(BIN)/tinyzoo demo
 
 # Debian packages the tests use, when running as root and they are missing: Fashion-MNIST
-# (unless TINYZOO_DATA points elsewhere) and Chromium for the browser test. MNIST: see README.
+# (unless TINYZOO_DATA points elsewhere) and Chromium for the browser test. MNIST: see docs/training.md (Data).
 APT_NEEDS := $(if $(or $(TINYZOO_DATA),$(wildcard $(FASHION_DIR)/t10k-images-idx3-ubyte.gz)),,dataset-fashion-mnist) \
 	$(if $(wildcard /usr/bin/chromium),,chromium)
 system-packages:
