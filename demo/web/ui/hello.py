@@ -86,7 +86,7 @@ def hello_tab(zoo: ModelZoo):
             text = gr.Textbox(value="hello", label=f"text over the model's vocabulary ({vocab}); Enter predicts")
             button = gr.Button("predict", variant="primary")
         with gr.Column():
-            predicted = gr.Textbox(shown[0], label="predicted next characters", interactive=False,
+            predicted = gr.Textbox(shown[0], label="the output, one character per position", interactive=False,
                                    elem_id="hello-predicted")
             table = gr.Dataframe(shown[1], label="per position: the character in, the one out, each character's probability", interactive=False, elem_id="hello-table")
             info = gr.Markdown(shown[2], elem_id="hello-info")
