@@ -3,10 +3,11 @@ in every browser, readable on a phone, and a marker that is always drawn on top.
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
-MARGIN = (46, 10, 12, 34)  # left, top, right, bottom: room for the axes' numbers and names
+MARGIN = (46, 26, 12, 38)  # left, top, right, bottom: room for the axes' numbers and names
 LEGEND_ROW = 20
+LABEL_FONT = ImageFont.load_default(size=14)  # Pillow's own font: 10 px (its default) shrank to ~7 px on a phone
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def draw_axes(draw: ImageDraw.ImageDraw, box, axes: Axes, position) -> None:
         draw.line([left - 4, py, left, py], fill="black")
         draw.line([left, py, right, py], fill=(235, 235, 235))
         draw.text((left - 6, py), tick_text(t), fill="black", anchor="rm")
-    draw.text((right, bottom + 20), axes.x_name, fill="black", anchor="rt")
-    draw.text((4, top), axes.y_name, fill="black", anchor="lt")
+    draw.text((right, bottom + 22), axes.x_name, fill="black", anchor="rt")
+    draw.text((4, top - 8), axes.y_name, fill="black", anchor="lb")  # above the top number, not on it
 
 
 def inside_runs(points: list) -> list[list]:
@@ -79,6 +80,13 @@ def draw_series(draw: ImageDraw.ImageDraw, series: Series, to_pixel) -> None:
         radius = 4 if series.style == "points" else 2.5
         for px, py in points:
             draw.ellipse([px - radius, py - radius, px + radius, py + radius], fill=series.colour)
+
+
+def labelled(picture: Image.Image) -> ImageDraw.ImageDraw:
+    """A drawing on `picture` whose text is in LABEL_FONT."""
+    draw = ImageDraw.Draw(picture)
+    draw.font = LABEL_FONT
+    return draw
 
 
 def draw_legend(draw: ImageDraw.ImageDraw, series: list[Series], left: int) -> None:
@@ -107,7 +115,7 @@ def line_chart(series: list[Series], axes: Axes, size: tuple[int, int] = (420, 3
         return (float(px), float(py)) if inside else None
 
     picture = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(picture)
+    draw = labelled(picture)
     draw_axes(draw, (left, top, right, bottom), axes, position)
     for s in series:
         draw_series(draw, s, to_pixel)

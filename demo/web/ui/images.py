@@ -272,7 +272,9 @@ def shift_and_scale_panel(zoo: ModelZoo, ids: list[str], pad) -> None:
         with gr.Row():
             moved = gr.Image(label="what every model gets", interactive=False, height=150, buttons=[],
                              elem_classes=["seen-pixels"], elem_id="shift-seen", min_width=110)
-            table = gr.Dataframe(headers=["model", "answer", "confidence"], interactive=False, elem_id="shift-table")
+            # min_width: on a phone the table wraps below the picture, whole, instead of squeezed beside it
+            table = gr.Dataframe(headers=["model", "answer", "confidence"], interactive=False, elem_id="shift-table",
+                                 min_width=300, scale=3)
 
     def answer(drawn, x, y, s):
         try:

@@ -13,11 +13,12 @@ from collections.abc import Callable
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError
 from demo.inference.inside import Inspection, InspectionError, TapValue, all_models, inspector, mistakes
 from demo.inference.runtime import InputError, ModelError, ModelZoo
+from demo.web.ui.charts import labelled
 
 TILE = 56  # pixels a feature map is enlarged to (nearest neighbour: each value stays a visible square)
 GAP = 2
@@ -92,7 +93,7 @@ def strip(tap: TapValue) -> Image.Image:
 
 def probability_bars(labels: list[str], probs: np.ndarray) -> Image.Image:
     picture = Image.new("RGB", (320, 20 * len(labels) + 4), "white")
-    draw = ImageDraw.Draw(picture)
+    draw = labelled(picture)
     for i, (label, p) in enumerate(zip(labels, probs)):
         y = 2 + 20 * i
         draw.text((4, y + 3), label[:12], fill="black")
@@ -194,7 +195,7 @@ def confusion_picture(report: dict) -> Image.Image:
     side = CONFUSION_CELL * classes
     picture = Image.new("RGB", (CONFUSION_MARGIN + side + 1, CONFUSION_MARGIN + side + 1), "white")
     picture.paste(enlarge(rgb, side), (CONFUSION_MARGIN, CONFUSION_MARGIN))
-    draw = ImageDraw.Draw(picture)
+    draw = labelled(picture)
     for i in range(classes + 1):
         edge = CONFUSION_MARGIN + i * CONFUSION_CELL
         draw.line((edge, CONFUSION_MARGIN, edge, CONFUSION_MARGIN + side), fill=(160, 160, 160))

@@ -2,9 +2,10 @@
 import functools
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from demo.contract.datasets import make_spiral
+from demo.web.ui.charts import labelled
 
 SPIRAL_VIEW = 1.2  # the map spans [-1.2, 1.2] on both axes
 SPIRAL_PIXELS = 300
@@ -45,7 +46,7 @@ def spiral_boundary(model, point: tuple[float, float] | None) -> Image.Image:
     picture = Image.new("RGB", (left + SPIRAL_PIXELS + right, SPIRAL_LEGEND + top + SPIRAL_PIXELS + bottom), "white")
     origin = (left, SPIRAL_LEGEND + top)
     picture.paste(Image.fromarray(pixels), origin)
-    draw = ImageDraw.Draw(picture)
+    draw = labelled(picture)
     at = lambda x, y: tuple(o + p for o, p in zip(origin, spiral_pixel(x, y)))  # noqa: E731
     for (x, y), cls in zip(*spiral_training_points()):
         cx, cy = at(x, y)
