@@ -78,8 +78,9 @@ def label_rows(labels: list[str], names, probs: np.ndarray, top_k: int, min_conf
     """Probabilities -> Rows with the top k, confidences to 6 decimals (rounded as float64: a float32
     rounded prints as 0.9999979734420776); no label below min_confidence."""
     indices, confidences = best(probs, top_k)
+    confidences = confidences.astype(np.float64).round(6)
     rows = []
-    for name, row_indices, row_confidences in zip(names, indices.tolist(), confidences.astype(np.float64).round(6).tolist(), strict=True):
+    for name, row_indices, row_confidences in zip(names, indices.tolist(), confidences.tolist(), strict=True):
         top = tuple((labels[i], c) for i, c in zip(row_indices, row_confidences))
         label = top[0][0] if top[0][1] >= min_confidence else ""
         rows.append(Row(name, label, top[0][1], top))

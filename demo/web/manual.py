@@ -43,7 +43,8 @@ def page_html(path: Path) -> str:
 
 def add_manual_routes(api: FastAPI) -> None:
     for url, path in manual_pages().items():
-        api.add_api_route(url, lambda path=path: HTMLResponse(page_html(path)), methods=["GET"], include_in_schema=False)
+        api.add_api_route(url, lambda path=path: HTMLResponse(page_html(path)), methods=["GET"],
+                          include_in_schema=False)
 
     @api.get("/readme.md", response_class=PlainTextResponse, include_in_schema=False)
     def readme_markdown():
