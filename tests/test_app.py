@@ -165,41 +165,47 @@ def test_gradio_hello_endpoint_names_allowed_characters(client):
     assert predicted == "" and table["data"] == [] and table["headers"][:3] == ["#", "in", "out"]
 
 
+def drawn_rows(plot: dict) -> list[dict]:
+    """A curve chart's rows that are points: every chart also holds one empty point per series it
+    lacks (its colour scale keeps every series name)."""
+    value = plot["value"]
+    y = [c for c in value["columns"] if c not in ("epoch", "split")][0]
+    return [row for row in (dict(zip(value["columns"], r)) for r in value["data"]) if row[y] is not None]
+
+
 def test_gradio_training_curves_endpoint(client, zoo):
     """The Training tab: per-epoch curves from the ONNX metadata and the file's measured figures."""
     loss, accuracy, lr, summary = client.predict("fashion-cnn", "none", api_name="/training_curves")
     history = zoo.get("fashion-cnn").meta.train.history
-    rows = [dict(zip(loss["value"]["columns"], r)) for r in loss["value"]["data"]]
+    rows = drawn_rows(loss)
     assert {r["split"] for r in rows} == {"train", "test"} and len(rows) == 2 * len(history)
     assert [r["loss"] for r in rows if r["split"] == "train"] == [h["train_loss"] for h in history]
     assert accuracy["visible"]  # the accuracy plot: shown, with its curves
-    accuracy = accuracy["value"]
-    assert {dict(zip(accuracy["columns"], r))["split"] for r in accuracy["data"]} == {"train", "test"}
+    assert {r["split"] for r in drawn_rows(accuracy)} == {"train", "test"}
     shipped = zoo.get("fashion-cnn").meta.measurements.test_accuracy
     assert f"{shipped:.2%}" in summary and "dropout 0.25" in summary and "adamw" in summary
     hello_loss, hello_accuracy, _, hello_table = client.predict("hello-rnn", "none", api_name="/training_curves")
     assert "positions of its training string" in hello_table and "ms on cpu" in hello_table
-    hello_loss = hello_loss["value"]
-    assert hello_loss["data"] and not hello_accuracy["value"]["data"]  # the char RNN logs a loss per epoch, no accuracy
+    assert drawn_rows(hello_loss) and not drawn_rows(hello_accuracy)  # the char RNN logs a loss per epoch, no accuracy
     assert hello_accuracy["visible"] is False  # so its empty accuracy plot is hidden
 
 
 def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, zoo):
     loss, _, lr, _ = client.predict("fashion-cnn", "fashion-mlp", api_name="/training_curves")
-    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
-    assert splits == {"fashion-cnn · train", "fashion-cnn · test", "fashion-mlp · train", "fashion-mlp · test"}
-    rows = [dict(zip(lr["value"]["columns"], r)) for r in lr["value"]["data"]]
-    cnn_lr = [r["lr"] for r in rows if r["split"] == "fashion-cnn · lr"]
+    rows = drawn_rows(loss)
+    assert {r["split"] for r in rows} == {"train", "test", "train (overlaid)", "test (overlaid)"}
+    mlp_history = zoo.get("fashion-mlp").meta.train.history
+    assert [r["loss"] for r in rows if r["split"] == "test (overlaid)"] == [h["test_loss"] for h in mlp_history]
+    assert loss["label"] == "loss per epoch: fashion-cnn, and fashion-mlp overlaid"
+    cnn_lr = [r["lr"] for r in drawn_rows(lr) if r["split"] == "lr"]
     assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-2)  # the plot rounds to 3 digits
     loss, _, _, summary = client.predict("fashion-cnn-step", "fashion-cnn-onecycle", api_name="/training_curves")
-    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
-    assert {"fashion-cnn-step · val", "fashion-cnn-onecycle · val", "fashion-cnn-step · train"} <= splits
+    assert {"val", "val (overlaid)", "train"} <= {r["split"] for r in drawn_rows(loss)}
     assert "tinyzoo train fashion-cnn" in summary and "--scheduler step" in summary  # how it was made
     loss, _, _, summary = client.predict("fashion-cnn-dropout", "fashion-cnn-onecycle", api_name="/training_curves")
-    splits = {dict(zip(loss["value"]["columns"], r))["split"] for r in loss["value"]["data"]}
-    assert {"fashion-cnn-dropout · val", "fashion-cnn-onecycle · val"} <= splits and "--dropout 0.1" in summary
+    assert {"val", "val (overlaid)"} <= {r["split"] for r in drawn_rows(loss)} and "--dropout 0.1" in summary
     lesson_loss, *_ = client.predict("linear-regression", "none", api_name="/training_curves")
-    assert lesson_loss["visible"] and len(lesson_loss["value"]["data"]) > 100  # its gradient-descent steps
+    assert lesson_loss["visible"] and len(drawn_rows(lesson_loss)) > 100  # its gradient-descent steps
 
 
 def test_every_trained_model_carries_its_history(zoo):

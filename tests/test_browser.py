@@ -11,6 +11,7 @@ import shutil
 import pytest
 from PIL import Image
 
+from demo.web.ui.training import SERIES_COLOURS
 from tests.conftest import drawn_digit_png, require_dataset, running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -444,8 +445,13 @@ def test_training_lists_every_model_and_overlays_two_runs(page, zoo):
     page.locator("#training-table").get_by_text("fashion-cnn").wait_for()
     assert page.locator("#training-lr").is_visible()  # the schedule, plotted
     pick(page, "training-other", "fashion-mlp")  # the overlay's frames are checked in test_app
-    page.locator("#training-loss canvas, #training-loss svg").first.wait_for()
+    page.wait_for_function(OVERLAID_CURVE_DRAWN, timeout=30_000)  # its curves drawn, not empty axes
     assert page.locator(".toast-body").count() == 0
+
+
+# a line in the overlaid run's training colour, with points in it
+OVERLAID_CURVE_DRAWN = f"""() => Array.from(document.querySelectorAll('#training-loss svg path')).some(p =>
+    p.getAttribute('stroke') === '{SERIES_COLOURS["train (overlaid)"]}' && (p.getAttribute('d') || '').length > 50)"""
 
 
 def test_training_table_frame_is_as_wide_as_its_table(page):

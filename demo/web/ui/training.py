@@ -9,11 +9,16 @@ from demo.web.ui.common import LOG, guarded, pd_frame
 
 NONE = "none"
 METRICS = ("loss", "accuracy", "lr")
+TITLES = {"loss": "loss per epoch", "accuracy": "accuracy per epoch", "lr": "learning rate per epoch"}
+OVERLAID = " (overlaid)"
+SERIES = ("train", "val", "test", "lr", *(split + OVERLAID for split in ("train", "val", "test", "lr")))
+SERIES_COLOURS = dict(zip(SERIES, ("#2563eb", "#16a34a", "#f97316", "#2563eb",
+                                   "#93c5fd", "#86efac", "#fdba74", "#93c5fd")))
 
 
-def curve_frames(history: list[dict], run: str = ""):
+def curve_frames(history: list[dict], overlaid: bool = False):
     """Per-epoch rows -> long tables (epoch, split, value) for loss, accuracy and the learning rate;
-    with `run`, the split names carry it, so two runs share one chart."""
+    an overlaid run's split names say so, so two runs share one chart."""
     frames = {m: {"epoch": [], "split": [], m: []} for m in METRICS}
     for row in history:
         for key, value in row.items():
@@ -22,9 +27,27 @@ def curve_frames(history: list[dict], run: str = ""):
                 frame = frames[metric]
                 split = key.removesuffix(metric).rstrip("_") or ("lr" if metric == "lr" else "train")
                 frame["epoch"].append(row["epoch"])
-                frame["split"].append(f"{run} · {split}" if run else split)  # hello logs plain 'loss'
+                frame["split"].append(split + OVERLAID if overlaid else split)  # hello logs plain 'loss'
                 frame[metric].append(value)
     return tuple(pd_frame(frames[m]) for m in METRICS)
+
+
+def curve_plot(frame, metric: str, runs: str = "", **layout) -> gr.LinePlot:
+    """A curve chart whose colour scale always holds every series name (SERIES), those this frame
+    lacks as one empty point each; its legend names only the series drawn. Gradio's chart keeps the
+    series names it was first drawn with: a name new data brought (a second run's) was not drawn."""
+    import pandas as pd  # a Gradio dependency
+
+    present = list(dict.fromkeys(frame["split"]))
+    missing = [name for name in SERIES if name not in present]
+    padding = pd.DataFrame({"epoch": [1] * len(missing), "split": missing, metric: [float("nan")] * len(missing)})
+    return gr.LinePlot(pd.concat([frame, padding], ignore_index=True), x="epoch", y=metric, color="split",
+                       color_map=SERIES_COLOURS, colors_in_legend=present, label=f"{TITLES[metric]}{runs}",
+                       visible=bool(len(frame)), **layout)
+
+
+def runs_named(first: str, second: str) -> str:
+    return f": {first}, and {second} overlaid" if second not in (NONE, first) else ""
 
 
 def format_seconds(seconds: float) -> str:
@@ -101,7 +124,7 @@ def overlay(runs: dict, first: str, second: str):
         return curve_frames(runs[first]["history"])
     import pandas as pd  # a Gradio dependency
 
-    pairs = zip(curve_frames(runs[first]["history"], first), curve_frames(runs[second]["history"], second))
+    pairs = zip(curve_frames(runs[first]["history"]), curve_frames(runs[second]["history"], overlaid=True))
     return tuple(pd.concat([a, b], ignore_index=True) for a, b in pairs)
 
 
@@ -116,9 +139,8 @@ def training_tab(zoo: ModelZoo):
         """-> loss, accuracy, learning-rate plots (each hidden when nothing to show), the table."""
         if first not in runs:
             raise gr.Error(f"no run {str(first)[:40]!r}: pick one from the list", print_exception=False)
-        loss, accuracy, lr = overlay(runs, first, second)
-        return (gr.LinePlot(loss, visible=not loss.empty), gr.LinePlot(accuracy, visible=not accuracy.empty),
-                gr.LinePlot(lr, visible=not lr.empty), runs[first]["summary"])
+        frames, named = overlay(runs, first, second), runs_named(first, second)
+        return (*(curve_plot(frame, metric, named) for frame, metric in zip(frames, METRICS)), runs[first]["summary"])
 
     first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
     with gr.Row():
@@ -127,13 +149,13 @@ def training_tab(zoo: ModelZoo):
                             min_width=200)
     loss, accuracy, lr = overlay(runs, first, NONE)
     with gr.Row():
-        loss_plot = gr.LinePlot(loss, x="epoch", y="loss", color="split", label="loss per epoch",
-                                elem_id="training-loss", min_width=300)
-        accuracy_plot = gr.LinePlot(accuracy, x="epoch", y="accuracy", color="split", label="accuracy per epoch",
-                                    visible=not accuracy.empty, elem_id="training-accuracy", min_width=300)
-    lr_plot = gr.LinePlot(lr, x="epoch", y="lr", color="split", label="learning rate per epoch",
-                          visible=not lr.empty, elem_id="training-lr")
+        loss_plot = curve_plot(loss, "loss", elem_id="training-loss", min_width=300)
+        accuracy_plot = curve_plot(accuracy, "accuracy", elem_id="training-accuracy", min_width=300)
+    lr_plot = curve_plot(lr, "lr", elem_id="training-lr")
     table = gr.Markdown(runs[first]["summary"], elem_id="training-table")
     outputs = [loss_plot, accuracy_plot, lr_plot, table]
-    choice.change(show, [choice, other], outputs, api_name="training_curves")
-    other.change(show, [choice, other], outputs, api_name=False)
+    # each pick answered twice: a chart whose title and legend change is redrawn from the data it held
+    # before (Gradio 6's plot), so the second, identical answer is what puts the new runs' curves in it
+    for picked, name in ((choice, "training_curves"), (other, False)):
+        answered = picked.change(show, [choice, other], outputs, api_name=name)
+        answered.then(show, [choice, other], outputs, api_name=False)
