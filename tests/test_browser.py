@@ -560,6 +560,10 @@ def test_linear_stepper_steps_like_pytorch_and_diverges_at_a_large_rate(page, zo
     for _ in range(3):
         page.locator("#linear-step").click()
     page.locator("#linear-status").get_by_text("diverging").wait_for()
+    page.locator("#linear-steps").get_by_text("100", exact=True).click()
+    page.locator("#linear-play").click()  # until the loss overflows: then playing stops by itself
+    page.locator("#linear-status").get_by_text("diverged: the loss overflowed — press reset").wait_for()
+    page.wait_for_function("() => document.querySelector('#linear-play').innerText.trim() === 'play'")
     page.locator("#linear-reset").click()
     page.locator("#linear-status").get_by_text("epoch 0 at").wait_for()
 

@@ -168,6 +168,7 @@ def test_gradient_descent_shows_slow_oscillating_and_diverging_rates(zoo):
 
     lesson = gd.GDLesson.from_results(zoo.get("linear-regression").meta.measurements.results)
     assert gd.verdict(gd.run(lesson, 0.2, 30)).startswith("diverging")
+    assert gd.verdict(gd.run(lesson, 0.25, 100)).startswith("diverged: the loss overflowed — press reset")
     assert gd.verdict(gd.run(lesson, 0.17, 12)).startswith("oscillating")
     assert gd.verdict(gd.run(lesson, 0.01, 12)).startswith("converging")
     assert gd.verdict(gd.run(lesson, lesson.lr, 1000)).startswith("converged")

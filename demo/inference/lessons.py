@@ -93,7 +93,9 @@ def loss_over_w(lesson: GDLesson, ws: np.ndarray, b: float) -> np.ndarray:
 def verdict(path) -> str:
     """How a run is going, in a learner's words, from its last losses."""
     losses = [row[3] for row in path]
-    if not np.isfinite(losses[-1]) or (len(losses) > 3 and losses[-1] > 10 * max(losses[0], 1e-12)):
+    if not np.isfinite(losses[-1]):  # no step can come back from here, whatever the rate
+        return "diverged: the loss overflowed — press reset, then try a lower learning rate"
+    if len(losses) > 3 and losses[-1] > 10 * max(losses[0], 1e-12):
         return "diverging: each step overshoots further, the loss grows — lower the learning rate"
     if len(losses) < 3:
         return "step to see where it goes"

@@ -115,6 +115,13 @@ def wire_stepper(lesson: gd.GDLesson, state, knobs, buttons, views):
         rate = float(rate)
         return view(lesson, advance(lesson, path, rate, steps), rate)
 
+    def tick(path, rate, steps):
+        """A step while playing; a run whose loss overflowed stops playing (no step moves it)."""
+        shown = step(path, rate, steps)
+        if np.isfinite(shown[0][-1][3]):
+            return *shown, gr.skip(), gr.skip()
+        return *shown, gr.Timer(active=False), gr.Button("play")
+
     def reset(rate):
         return view(lesson, start_path(lesson), float(rate))
 
@@ -123,6 +130,6 @@ def wire_stepper(lesson: gd.GDLesson, state, knobs, buttons, views):
         return gr.Timer(active=playing), gr.Button("pause" if playing else "play")
 
     step_button.click(step, [state, lr, per_click], outputs, api_name=False, show_progress="hidden")
-    timer.tick(step, [state, lr, per_click], outputs, api_name=False, show_progress="hidden")
+    timer.tick(tick, [state, lr, per_click], [*outputs, timer, play_button], api_name=False, show_progress="hidden")
     play_button.click(toggle, [play_button], [timer, play_button], api_name=False, show_progress="hidden")
     reset_button.click(reset, [lr], outputs, api_name=False, show_progress="hidden")
