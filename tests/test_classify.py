@@ -59,6 +59,8 @@ def mixed_inputs(tmp_path):
         z.writestr("x/one.png", seven)
         z.writestr("x/two.png", seven)
         z.writestr("readme.md", "skipped: not an image name")
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as z:  # no image inside: one error row for it
+        z.writestr("notes.txt", "not an image")
     with tarfile.open(tmp_path / "batch.tar.gz", "w:gz") as t:
         info = tarfile.TarInfo("three.png")
         info.size = len(seven)
@@ -82,6 +84,7 @@ def test_every_input_kind(mixed_inputs, tmp_path, monkeypatch):
     assert "corrupt or truncated" in rows[str(mixed_inputs / "broken.png")]["error"]
     assert "not an image" in rows[str(mixed_inputs / "fake.jpg")]["error"]
     assert rows[str(mixed_inputs / "fake.jpg")]["label"] == ""
+    assert rows[str(mixed_inputs / "notes.zip")]["error"].startswith("no image in this archive")
 
 
 def test_directory_without_recursive_takes_only_its_own_files(mixed_inputs, tmp_path):
@@ -93,9 +96,10 @@ def test_directory_without_recursive_takes_only_its_own_files(mixed_inputs, tmp_
 def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
     out = tmp_path / "k.csv"
     assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--out", str(out), "--top-k", "5",
-                     "--min-confidence", "1.01", "--workers", "1"]) == 0
+                     "--min-confidence", "1", "--workers", "1"]) == 0
     [row] = read_rows(out)
-    assert row["label"] == "" and row["top1_label"] == "7" and "top5_label" in row
+    below = float(row["top1_confidence"]) < 1  # a top-1 below the bar leaves the label empty
+    assert row["label"] == ("" if below else "7") and row["top1_label"] == "7" and "top5_label" in row
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -104,6 +108,8 @@ def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
     (["/no/such/*.png", "--model", "mnist-cnn"], "no file matches"),
     (["x.png", "--model", "hello-rnn"], "image classifier"),
     (["x.png", "--model", "mnist-cnn", "--out", "results.xlsx"], ".csv or .jsonl"),
+    (["x.png", "--model", "mnist-cnn", "--min-confidence", "60"], "from 0 to 1 (0.6 for 60%), got 60"),
+    (["x.png", "--model", "mnist-cnn", "--min-confidence", "nan"], "from 0 to 1"),
 ])
 def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -192,14 +192,15 @@ def parts_match(pattern: list[str], parts: tuple) -> bool:
 
 def archive_items(path: str) -> list[Item]:
     """Image members of a zip or tar archive, in archive order, described by their headers;
-    an archive that breaks part-way keeps the members before the break, then an error row."""
+    an archive that breaks part-way keeps the members before the break, then an error row; one
+    with no image member is an error row itself (it was named, or found, as an input)."""
     items = []
     try:
         for item in (zip_items(path) if path.lower().endswith(".zip") else tar_items(path)):
             items.append(item)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
         items.append(Item(path, error=f"unreadable archive: {e}"))
-    return items
+    return items or [Item(path, error=f"no image in this archive (no member ends in {', '.join(IMAGE_SUFFIXES)})")]
 
 
 def zip_items(path: str):

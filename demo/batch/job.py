@@ -110,6 +110,8 @@ def check_options(args) -> str:
         raise UsageError("--resume needs an output file, not stdout")
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
         raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+    if not 0 <= args.min_confidence <= 1:  # NaN included: 60 (for 60%) would blank every label
+        raise UsageError(f"--min-confidence is a probability from 0 to 1 (0.6 for 60%), got {args.min_confidence:g}")
     return fmt
 
 
