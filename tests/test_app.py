@@ -138,19 +138,25 @@ def test_http_api_unknown_paths_and_methods_get_a_json_error(live_server, method
 
 
 def test_every_link_of_the_manual_in_the_browser_opens(live_server):
-    """/readme and what it links to, followed link by link: the docs, the changelog, their pictures."""
-    reached, todo = set(), ["/readme"]
+    """/readme and what it links to, followed link by link: the docs, the changelog, their pictures,
+    and the heading each `#section` names."""
+    pages, todo, sections = {}, ["/readme"], set()
     while todo:
         path = posixpath.normpath(todo.pop())
-        if path in reached:
+        if path in pages:
             continue
-        reached.add(path)
         with urllib.request.urlopen(live_server + path, timeout=30) as response:  # a 404 raises
-            page = response.read().decode("utf-8", "replace")
-            if response.headers["content-type"].startswith("text/html"):
-                links = re.findall(r'(?:href|src)="([^"#]+)', page)
-                todo += [posixpath.join(posixpath.dirname(path), link) for link in links if "://" not in link]
-    assert {"/readme", "/CHANGELOG.md", "/docs/app-and-api.md", "/docs/images/look-inside.png"} <= reached, reached
+            html = response.headers["content-type"].startswith("text/html")
+            pages[path] = response.read().decode("utf-8", "replace") if html else ""
+        for link in re.findall(r'(?:href|src)="([^"]+)"', pages[path]):
+            target, _, section = link.partition("#")
+            if "://" not in target:
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), target)) if target else path
+                todo.append(target)
+                sections |= {(target, section)} if section else set()
+    assert {"/readme", "/CHANGELOG.md", "/docs/app-and-api.md", "/docs/images/look-inside.png"} <= set(pages)
+    assert len(sections) > 10 and all(f'id="{section}"' in pages[target] for target, section in sections), [
+        (target, section) for target, section in sections if f'id="{section}"' not in pages[target]]
 
 
 def test_gradio_hello_endpoint(client):

@@ -5,6 +5,7 @@ CHANGELOG.md, docs/images/), and the README's markdown source at /readme.md.
 Only the files of the manual are served, looked up by name: no path from a request reaches the
 file system. A copy installed without them (pip install .) says so instead.
 """
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -33,12 +34,25 @@ def page_html(path: Path) -> str:
 
     title = path.stem
     if path.exists():
-        body = MarkdownIt("commonmark", {"html": False}).enable("table").render(path.read_text(encoding="utf-8"))
+        markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+        markdown.core.ruler.push("heading_ids", heading_ids)
+        body = markdown.render(path.read_text(encoding="utf-8"))
     else:
         body = f"<p>{path.name} {NOT_INSTALLED}</p>"
     return (f"<!doctype html><html lang=en><meta charset=utf-8><title>tinyzoo: {title}</title>"
             f"<meta name=viewport content='width=device-width, initial-scale=1'><style>{PAGE_STYLE}</style>"
             f"<body>{body}</body></html>")
+
+
+def heading_ids(state) -> None:
+    """Each heading gets the id GitHub gives it, which the manual's links name (`#the-models`):
+    lower case, punctuation dropped, a hyphen for each space; a repeated one gets -1, -2, ..."""
+    seen = {}
+    for opening, inline in zip(state.tokens, state.tokens[1:]):
+        if opening.type == "heading_open":
+            slug = re.sub(r"[^\w\- ]", "", inline.content.strip().lower()).replace(" ", "-")
+            opening.attrSet("id", f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
 
 
 def add_manual_routes(api: FastAPI) -> None:
