@@ -214,6 +214,12 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     assert lesson_loss["visible"] and len(drawn_rows(lesson_loss)) > 100  # its gradient-descent steps
 
 
+def test_an_int8_file_does_not_claim_its_fp32_sources_parity_as_its_own(zoo):
+    summary = training_summary(zoo.get("fashion-cnn-int8").meta)
+    assert "| parity with PyTorch (of fp32 fashion-cnn) |" in summary and "gated on its accuracy" in summary
+    assert "| parity with PyTorch | max abs diff" in training_summary(zoo.get("fashion-cnn").meta)
+
+
 def test_every_trained_model_carries_its_history(zoo):
     for model_id in zoo.ids():
         meta = zoo.get(model_id).meta
