@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import gradio.processing_utils
 import gradio.state_holder
+import pytest
 import uvicorn
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -68,6 +69,20 @@ def test_check_event_inputs_runs_before_gradio_and_can_refuse():
     except ValueError as e:
         assert str(e) == "refused"
     assert seen == [["x"]]
+
+
+def test_a_components_own_refusal_is_a_message_not_a_traceback(caplog):
+    """A number typed past a slider's end: Gradio refuses it while preprocessing, and would print a
+    traceback for it unless the error says not to."""
+    with gr.Blocks() as blocks:
+        epoch = gr.Slider(1, 35, step=1)
+        shown = gr.Textbox()
+        epoch.change(lambda e: str(e), epoch, shown)
+    check_event_inputs(blocks, lambda block_fn, inputs: None)
+    with pytest.raises(gr.Error, match="Value 999 is greater than maximum value 35") as refused:
+        asyncio.run(blocks.preprocess_data(blocks.fns[0], [999], None))
+    assert refused.value.print_exception is False
+    assert [r.getMessage() for r in caplog.records] == ["refused input: Value 999 is greater than maximum value 35."]
 
 
 def test_gradio_reads_the_session_capacity_it_is_given():

@@ -35,6 +35,7 @@ from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S
 BODY_DEADLINE_S = float(BODY_DEADLINE.get())
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
+REFUSALS = logging.getLogger("tinyzoo.ui")  # the page's refusals: one plain line each (demo.web.ui.common)
 
 
 class TimedH11Protocol(H11Protocol):
@@ -97,13 +98,20 @@ class TimedH11Protocol(H11Protocol):
 
 def check_event_inputs(blocks: gr.Blocks, check) -> None:
     """`check(block_fn, inputs)` runs on every event's raw inputs before Gradio preprocesses them
-    (it raises to refuse); Gradio's own upload-folder check, which only launched apps get, is on."""
+    (it raises to refuse); Gradio's own upload-folder check, which only launched apps get, is on. A
+    component's own refusal while preprocessing (a number typed past a slider's end) is the user's
+    input: it stays a message on the page, and the log gets one line instead of a traceback."""
     blocks.has_launched = True
     preprocess_data = blocks.preprocess_data
 
     async def checked_preprocess_data(block_fn, inputs, *args, **kwargs):
         check(block_fn, inputs)
-        return await preprocess_data(block_fn, inputs, *args, **kwargs)
+        try:
+            return await preprocess_data(block_fn, inputs, *args, **kwargs)
+        except gr.Error as e:
+            e.print_exception = False
+            REFUSALS.warning("refused input: %s", e.message)
+            raise
 
     blocks.preprocess_data = checked_preprocess_data
 
