@@ -140,6 +140,15 @@ def test_stdout_appended_to_a_file_keeps_what_the_file_held(mixed_inputs, tmp_pa
     assert [row[:2] for row in csv.reader(held[1:])] == [[str(mixed_inputs / "in" / "a.png"), "7"]], held
 
 
+def test_resume_with_another_datasets_model_is_refused_not_mixed(mixed_inputs, tmp_path, capsys):
+    out, picture = str(tmp_path / "mixed.csv"), str(mixed_inputs / "in" / "a.png")
+    assert classify([picture, "--model", "fashion-cnn", "--out", out, "--workers", "1"]) == 0
+    written = open(out).read()
+    assert classify([picture, str(mixed_inputs / "in" / "sub"), "--model", "mnist-cnn", "--out", out, "--resume",
+                     "--workers", "1"]) == 2
+    assert "holds answers of another model" in capsys.readouterr().err and open(out).read() == written
+
+
 def test_a_local_run_never_loads_the_triton_client(tmp_path):
     """Its pydantic schemas and HTTP code were a third of the command's start-up: --backend triton only."""
     (tmp_path / "a.png").write_bytes(drawn_digit_png())

@@ -140,12 +140,12 @@ def load_model(zoo: ModelZoo, model_id: str) -> ImageClassifier:
     return model
 
 
-def open_results(args, fmt: str, top_k: int) -> tuple[Previous, RowWriter]:
+def open_results(args, fmt: str, top_k: int, labels: list[str]) -> tuple[Previous, RowWriter]:
     """--out opened and locked, what an earlier run left there (--resume), and the writer that
     appends after it (every engine writes through this)."""
     fd = 1 if args.out == "-" else open_output(args.out)
     try:
-        previous = take_previous(fd, args.out, fmt, row_fields(top_k)) if args.resume else clear(fd)
+        previous = take_previous(fd, args.out, fmt, row_fields(top_k), set(labels)) if args.resume else clear(fd)
         return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
     except BaseException:
         if fd != 1:

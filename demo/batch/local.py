@@ -130,7 +130,7 @@ def run(args, signals: Signals) -> int:
         model = load_model(zoo, args.model)
         top_k = min(args.top_k, len(model.labels))
         with signals.held():
-            previous, writer = open_results(args, fmt, top_k)
+            previous, writer = open_results(args, fmt, top_k, model.labels)
         pending = [item for item in items if item.name not in previous.names]
         in_workers = (pool is not None and args.backend == "local"
                       and requested_providers(args.provider)[0] == "CPUExecutionProvider")

@@ -90,9 +90,10 @@ class Previous:
         return any(item.name in self.failed for item in items)
 
 
-def take_previous(fd: int, out: str, fmt: str, fields: list[str]) -> Previous:
+def take_previous(fd: int, out: str, fmt: str, fields: list[str], labels=None) -> Previous:
     """Read what an earlier run wrote and cut the file after its last complete record (a
-    killed run may have left half a row). A file this command did not write is refused, untouched."""
+    killed run may have left half a row). A file this command did not write is refused, untouched,
+    and so is one holding a label outside `labels` (the model's): another model wrote it."""
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         return Previous()
     raw = read_all(fd)
@@ -105,6 +106,9 @@ def take_previous(fd: int, out: str, fmt: str, fields: list[str]) -> Previous:
         os.ftruncate(fd, cut)
     previous = Previous()
     for record in records:
+        if labels is not None and record[3] and record[3] not in labels:  # the top-1 label
+            raise UsageError(f"--resume: {out} holds answers of another model ({record[3]!r} is none of this "
+                             "model's labels); resume with the --model that wrote it, or choose another --out")
         previous.names.add(record[0])
         if record[-1]:
             previous.failed.add(record[0])

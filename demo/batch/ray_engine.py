@@ -121,7 +121,7 @@ def run_ray(args) -> int:
     started = time.perf_counter()
     tally, writer = Tally(), None
     try:
-        previous, writer = open_results(args, fmt, top_k)  # locked: a second run on --out refuses
+        previous, writer = open_results(args, fmt, top_k, model.labels)  # locked: a second run on --out refuses
         pending = [item for item in items if item.name not in previous.names]
         actors, gpus, provider = pool_size(ray, args)
         context = ray.data.DataContext.get_current()
