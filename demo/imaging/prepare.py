@@ -227,7 +227,7 @@ def to_grey(img: Image.Image) -> np.ndarray:
     grey = grey.astype(np.float32)
     opaque = alpha > 0.5
     if not opaque.any():
-        raise EmptyImageError("the image is fully transparent: nothing to classify")
+        raise EmptyImageError("the picture is fully transparent: there is nothing on it")
     ink_is_dark = float(np.average(grey, weights=alpha + 1e-6)) < 128  # dark ink goes on white paper
     background = 255.0 if ink_is_dark else 0.0
     return alpha * grey + (1 - alpha) * background

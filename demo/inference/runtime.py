@@ -228,9 +228,11 @@ class CharPredictor(OnnxModel):
         tokens = self.encode(text)
         feeds = {self.input_name: tokens, **self.zero_state()}
         for name, value in (state or {}).items():
-            if name not in feeds or np.shape(value) != feeds[name].shape:
-                raise InputError(f"{self.id}: state {name!r} must be one of {self.state_inputs} with shape "
-                                 f"{list(self.zero_state()[self.state_inputs[0]].shape)}")
+            if name not in self.state_inputs:
+                raise InputError(f"{self.id}: unknown state {name!r}; its state is {', '.join(self.state_inputs)}")
+            if np.shape(value) != feeds[name].shape:
+                raise InputError(f"{self.id}: state {name!r} has shape {list(np.shape(value))}, "
+                                 f"not {list(feeds[name].shape)} (as an answer of this model returned it)")
             feeds[name] = np.asarray(value, np.float32)
         logits, *final = self.session.run([self.output_name, *self.state_outputs], feeds)
         probs = softmax(logits[0])

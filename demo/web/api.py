@@ -1,5 +1,6 @@
 """The plain JSON HTTP API beside the app: `POST /api/classify?model=<id>` with image bytes,
 `POST /api/predict?model=<id>` with JSON for the sequence and tabular models, `GET /api/models`."""
+import json
 from typing import Annotated
 
 import numpy as np
@@ -169,7 +170,8 @@ def predict_json(model: CharPredictor | TabularModel, body: bytes) -> dict:
     try:
         payload = schema.model_validate_json(body)
     except ValidationError as e:
-        example = '{"text": "hello"}' if schema is TextRequest else '{"features": {"x": 1.0}}'
+        example = '{"text": "hello"}' if schema is TextRequest else json.dumps({"features": {
+            f.name: round((f.min + f.max) / 2, 2) for f in model.features}})
         raise InputError(f"{model.id} takes a JSON object like {example}: "
                          f"{validation_message(e, 'the body', frozenset({BY_NAME, IN_ORDER}))}") from None
     if isinstance(payload, FeaturesRequest):
