@@ -131,11 +131,15 @@ def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
 
     @guarded
     def classify_point(x, y):
-        """-> (each model's answer, then each model's map with the point marked)"""
+        """-> (each model's answer, then each model's map with the point marked); a point the models
+        refuse replaces the answer with why (the maps keep the last point), as the other lessons do."""
         answers, boards = [], []
         for model_id in spirals:
             model = zoo.get(model_id)
-            pred = model.predict([x, y])
+            try:
+                pred = model.predict([x, y])
+            except InputError as e:
+                return f"**Can't classify this point:** {refused(e)}", *(gr.skip() for _ in spirals)
             answers.append(f"`{model_id}`: class **{pred['label']}** ({pred['probabilities'][pred['label']]:.1%})")
             boards.append(spiral_boundary(model, (float(x), float(y))))
         return f"({float(x):g}, {float(y):g}) → " + " · ".join(answers), *boards
