@@ -70,6 +70,7 @@ def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
     seen_picture(inside, gallery)
     inside.locator(f"{gallery} button").first.click()
     inside.locator("#mnist-inside-message").get_by_text(f"says {predicted}").wait_for()
+    assert f"The mistake clicked, test image {first}." in inside.locator("#mnist-inside-message").inner_text()
 
 
 def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):  # noqa: F811

@@ -314,8 +314,12 @@ def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr
         return (True, *show(True, model_id, image), *model_parts(True, model_id))
 
     def pick(opened: bool, model_id: str, pictures: list, event: gr.SelectData):
+        """A mistake clicked: the panel looks inside it, and says which test image it is (the answer
+        above the panel stays the tab's own picture's)."""
         image = png_bytes(np.asarray(pictures[event.index]))
-        return (image, *show(True, model_id, image))
+        *views, message = show(True, model_id, image)
+        caption = event.value.get("caption") if isinstance(event.value, dict) else None
+        return (image, *views, f"The mistake clicked, test image {caption}. {message}" if caption else message)
 
     for listener, component, to_image in feeds:
         listener(fed(to_image), [is_open, model, component], [latest, *view], api_name=False,
