@@ -9,7 +9,7 @@ import logging
 
 from starlette.requests import ClientDisconnect, Request
 
-from demo.settings import MAX_BODY_BYTES
+from demo.settings import MAX_BODY_BYTES, MAX_BYTES
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
 
@@ -68,7 +68,8 @@ class LimitBody:
                 raise
 
     async def refuse(self, send) -> None:
-        body = json.dumps({"error": f"request body larger than {self.limit // 2**20} MiB"}).encode()
+        body = json.dumps({"error": f"request body larger than {self.limit // 2**20} MiB: one image file of at most "
+                                    f"{MAX_BYTES // 2**20} MiB per request"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
