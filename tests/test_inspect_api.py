@@ -89,7 +89,8 @@ def test_mistakes_endpoint(client):
     first = body["mistakes"][0]
     assert {"index", "true", "predicted", "confidence", "pixels", "true_label", "predicted_label"} <= set(first)
     assert client.get("/api/models/nope/mistakes").status_code == 404
-    assert client.get("/api/models/hello-rnn/mistakes").status_code == 400
+    refused = client.get("/api/models/hello-rnn/mistakes")
+    assert refused.status_code == 400 and "hello-rnn is a sequence-prediction model" in refused.json()["error"]
 
 
 def test_the_server_mounts_the_routes(zoo, seven):

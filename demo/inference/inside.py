@@ -186,6 +186,8 @@ def mistakes(zoo: ModelZoo, model_id: str) -> dict:
     decoded to [28][28] pixels: {"confusion": rows = true class, "mistakes": [...], ...}."""
     zoo.get(model_id)
     row = zoo.manifest["models"][model_id]
+    if row.get("task") != "image-classification":  # a confusion matrix of test images: image models only
+        raise InspectionError(f"{model_id} is a {row.get('task')} model: mistakes are kept for image classifiers")
     if not row.get("mistakes"):
         raise InspectionError(f"{model_id}: no confusion matrix shipped; run `tinyzoo export --inside {model_id}`")
     path = zoo.models_dir / row["mistakes"]
