@@ -247,7 +247,7 @@ def test_api_predict_sequence_and_tabular(stand_in, zoo):
     ("hello-rnn", b'{"features": [1]}', 400, "field 'text' is required"),
     ("hello-rnn", b'{"text": "hex"}', 400, "'x' not in the model's vocabulary"),
     ("hello-lstm", b'{"text": "he", "state": {"h0": [1, 2]}}', 400, "field 'state.h0[0]'"),
-    ("hello-lstm", b'{"text": "he", "state": {"h0": [[[1, 2]]]}}', 400, "state 'h0' has shape [1, 1, 2], not [1, 1, 8]"),
+    ("hello-lstm", b'{"text": "he", "state": {"h0": [[[1, 2]]]}}', 400, "'h0' has shape [1, 1, 2], not [1, 1, 8]"),
     ("hello-lstm", b'{"text": "he", "state": {"h9": [[[1, 2]]]}}', 400, "unknown state 'h9'; its state is h0, c0"),
     ("diabetes-mlp", b'{"features": true}', 400, 'a JSON object like {"features": {"npreg": '),
     ("diabetes-mlp", b'{"features": {"sex": 1}}', 400, "unknown field(s) sex"),
