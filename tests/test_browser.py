@@ -250,7 +250,7 @@ def test_newcomer_finds_explanations_captions_and_the_readme(page):
     readme = page.get_by_role("link", name="README")
     assert readme.get_attribute("target") == "_blank"  # a new tab: the drawing stays where it is
     shown = page.request.get(server_url(page) + readme.get_attribute("href"))
-    assert shown.headers["content-type"].startswith("text/html") and "<h1>tinyzoo</h1>" in shown.text()
+    assert shown.headers["content-type"].startswith("text/html") and '<h1 id="tinyzoo">tinyzoo</h1>' in shown.text()
     page.get_by_role("tab", name="Fashion").click()
     assert "Upload a photo of one piece of clothing" in page.inner_text("body")
     captions = page.locator("#fashion-examples").inner_text()
