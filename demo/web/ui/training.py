@@ -11,7 +11,8 @@ NONE = "none"
 METRICS = ("loss", "accuracy", "lr")
 TITLES = {"loss": "loss per epoch", "accuracy": "accuracy per epoch", "lr": "learning rate per epoch"}
 OVERLAID = " (overlaid)"
-SERIES = ("train", "val", "test", "lr", *(split + OVERLAID for split in ("train", "val", "test", "lr")))
+SPLITS = ("train", "val", "test", "lr")
+SERIES = (*SPLITS, *(split + OVERLAID for split in SPLITS))
 SERIES_COLOURS = dict(zip(SERIES, ("#2563eb", "#16a34a", "#f97316", "#2563eb",
                                    "#93c5fd", "#86efac", "#fdba74", "#93c5fd")))
 
@@ -46,8 +47,13 @@ def curve_plot(frame, metric: str, runs: str = "", **layout) -> gr.LinePlot:
                        visible=bool(len(frame)), **layout)
 
 
-def runs_named(first: str, second: str) -> str:
-    return f": {first}, and {second} overlaid" if second not in (NONE, first) else ""
+def overlaid(runs: dict, first: str, second: str) -> bool:
+    """Whether `second` is a run to draw over `first` (not "none", not the same, one that exists)."""
+    return second not in (NONE, first) and second in runs
+
+
+def runs_named(runs: dict, first: str, second: str) -> str:
+    return f": {first}, and {second} overlaid" if overlaid(runs, first, second) else ""
 
 
 def format_seconds(seconds: float) -> str:
@@ -123,7 +129,7 @@ def training_runs(zoo: ModelZoo) -> dict[str, dict]:
 
 def overlay(runs: dict, first: str, second: str):
     """-> (loss, accuracy, lr) frames of one run, or of two on the same axes."""
-    if second in (NONE, first) or second not in runs:
+    if not overlaid(runs, first, second):
         return curve_frames(runs[first]["history"])
     import pandas as pd  # a Gradio dependency
 
@@ -142,7 +148,7 @@ def training_tab(zoo: ModelZoo):
         """-> loss, accuracy, learning-rate plots (each hidden when nothing to show), the table."""
         if first not in runs:
             raise gr.Error(f"no run {str(first)[:40]!r}: pick one from the list", print_exception=False)
-        frames, named = overlay(runs, first, second), runs_named(first, second)
+        frames, named = overlay(runs, first, second), runs_named(runs, first, second)
         return (*(curve_plot(frame, metric, named) for frame, metric in zip(frames, METRICS)), runs[first]["summary"])
 
     first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
