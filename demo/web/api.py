@@ -7,9 +7,9 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.routing import Match
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
 from demo.inference.protocol import validation_message
