@@ -108,7 +108,7 @@ def answer_unknown_routes(api: FastAPI, prefixes=("/api", "/v2")) -> None:
         async def unknown(request: Request, rest: str):
             allowed = [m for m in ALL_METHODS
                        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
-            what = f"{request.method} {request.url.path}"
+            what = f"{request.method} {request.url.path[:120]}"  # a caller's long path is not echoed whole
             if allowed:
                 return error(405, f"{what}: this endpoint takes {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
             return error(404, f"{what}: no such endpoint (GET /api/models lists the models; docs/app-and-api.md "
