@@ -21,9 +21,12 @@ def usage() -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print(usage())
         return 0
+    if not argv:  # a usage error, as argparse treats a missing required argument
+        print(f"tinyzoo: name a command\n\n{usage()}", file=sys.stderr)
+        return 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"tinyzoo: unknown command {command!r}\n\n{usage()}", file=sys.stderr)

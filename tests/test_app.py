@@ -1,9 +1,11 @@
 """The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
 import base64
+import http.client
 import json
 import posixpath
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -108,6 +110,20 @@ def test_http_api_models(live_server, zoo):
     assert all(m["sha256"] and m["metadata"]["id"] == m["id"] for m in models)
     assert all(m["metadata"]["labels"] for m in models if m["task"] == "image-classification")
     assert all(m["metadata"]["sequence"]["idx_to_char"] for m in models if m["task"] == "sequence-prediction")
+
+
+@pytest.mark.parametrize("path, status, allow", [
+    ("/api/models", 200, None), ("/v2/health/ready", 200, None), ("/v2/models/mnist-cnn", 200, None),
+    ("/api/classify", 405, "POST"), ("/api/clasify", 404, None),
+])
+def test_head_is_answered_as_get_without_a_body(live_server, path, status, allow):
+    """`curl -I` and uptime checks: HEAD gets GET's status and headers, and no body."""
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(live_server).netloc, timeout=30)
+    connection.request("HEAD", path)
+    answer = connection.getresponse()
+    assert (answer.status, answer.getheader("Allow")) == (status, allow)
+    assert answer.getheader("content-type") == "application/json" and answer.read() == b""
+    connection.close()
 
 
 @pytest.mark.parametrize("query, body, status, message", [

@@ -31,6 +31,14 @@ def test_train_rejects_unknown_model_before_training(capsys):
     assert exit_.value.code == 2 and "unknown model 'mnist-transformer'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, code, stream", [([], 2, "err"), (["--help"], 0, "out"), (["serve"], 2, "err")])
+def test_the_command_line_without_a_known_command(argv, code, stream, capsys):
+    """A bare `tinyzoo` is a usage error (exit 2, usage on stderr), as argparse treats a missing
+    command; `tinyzoo --help` asked for the usage and succeeds."""
+    assert tinyzoo(argv) == code
+    assert "usage: tinyzoo <command>" in getattr(capsys.readouterr(), stream)
+
+
 def test_export_refuses_checkpoint_from_other_architecture(tmp_path):
     require_dataset("fashion")
     assert tinyzoo(["train", "fashion-softmax", "--dry-run", "--out-dir", str(tmp_path),

@@ -29,6 +29,25 @@ class LogClientDisconnect:
             log.warning("client %s:%s disconnected during %s %s", host, port, scope.get("method"), scope.get("path"))
 
 
+class AnswerHead:
+    """ASGI middleware: HEAD under /api and /v2 is answered as GET is, without the body (RFC 9110
+    asks a server to take HEAD wherever it takes GET; `curl -I` and uptime checks send it). FastAPI
+    registers a GET route for GET alone."""
+
+    def __init__(self, app, prefixes: tuple[str, ...] = ("/api/", "/v2/")):
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or not scope["path"].startswith(self.prefixes):
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class LimitBody:
     """ASGI middleware: a request body over `limit` bytes gets a 413 {"error"} at once, whether its
     Content-Length says so or a chunked body grows past it; the route sees a disconnect."""
