@@ -118,6 +118,19 @@ def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["folder"], "folder: no image or archive file in this folder (it holds 1 other file and 1 folder: --recursive"),
+    (["folder/inner"], "it holds 0 other files and 0 folders"),
+])
+def test_a_folder_with_no_image_is_a_usage_error_that_says_what_it_holds(tmp_path, capsys, monkeypatch, argv, message):
+    """Not "0 classified" and exit 0: a typo'd folder or one whose pictures sit a level down."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder" / "inner").mkdir(parents=True)
+    (tmp_path / "folder" / "notes.txt").write_text("not a picture")
+    assert classify(argv + ["--model", "mnist-cnn", "--out", "rows.csv"]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "rows.csv").exists()
+
+
 def test_stdout_output_parses_as_csv(mixed_inputs, capfd):
     assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--workers", "1"]) == 0
     rows = list(csv.DictReader(io.StringIO(capfd.readouterr().out)))

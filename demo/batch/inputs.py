@@ -71,7 +71,26 @@ def list_items(args: list[str], recursive: bool) -> list[Item]:
             if item.name not in seen:
                 seen.add(item.name)
                 items.append(item)
+    if not items:  # a run that would write nothing and exit 0 says why instead
+        raise UsageError(nothing_to_classify([path for path, _ in named], recursive))
     return items
+
+
+def nothing_to_classify(paths: list[str], recursive: bool) -> str:
+    """Why the named inputs gave no image: what a named folder holds instead."""
+    if not paths:
+        return "nothing to classify: no path came on standard input"
+    for folder in filter(os.path.isdir, paths):
+        try:
+            with os.scandir(folder) as entries:
+                inside = [entry.is_dir() for entry in entries]
+        except OSError:
+            continue
+        subfolders, others = sum(inside), len(inside) - sum(inside)
+        held = f"{others} other file{'s' * (others != 1)} and {subfolders} folder{'s' * (subfolders != 1)}"
+        hint = ": --recursive looks inside folders" if subfolders and not recursive else ""
+        return f"{folder}: no image or archive file in this folder (it holds {held}{hint})"
+    return f"nothing to classify in {', '.join(paths[:3])}"
 
 
 def stdin_paths(stream) -> list[str]:
