@@ -29,13 +29,13 @@ from gradio import processing_utils
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S
+from demo.web.refusals import refused
 
 # the whole request body must arrive within this many seconds after the head: a client trickling a
 # byte every few seconds stays under the idle timeout but not under this
 BODY_DEADLINE_S = float(BODY_DEADLINE.get())
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's format and level
-REFUSALS = logging.getLogger("tinyzoo.ui")  # the page's refusals: one plain line each (demo.web.ui.common)
 
 
 class TimedH11Protocol(H11Protocol):
@@ -110,7 +110,7 @@ def check_event_inputs(blocks: gr.Blocks, check) -> None:
             return await preprocess_data(block_fn, inputs, *args, **kwargs)
         except gr.Error as e:
             e.print_exception = False
-            REFUSALS.warning("refused input: %s", e.message)
+            refused(e.message)
             raise
 
     blocks.preprocess_data = checked_preprocess_data

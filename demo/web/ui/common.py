@@ -1,4 +1,4 @@
-"""What every tab shares: refusing a user's input in plain words, guarded handlers, table frames."""
+"""What every tab shares: guarded handlers (a refused input is a message), table frames, a log."""
 import functools
 import logging
 from pathlib import Path
@@ -6,9 +6,10 @@ from pathlib import Path
 import gradio as gr
 
 from demo.inference.runtime import InputError, ModelError
+from demo.web.refusals import refused
 
 STATIC = Path(__file__).resolve().parents[1] / "static"  # the pad's script and the page's CSS
-LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
+LOG = logging.getLogger("tinyzoo.ui")  # the refusals' logger: what a tab could not show, one plain line
 
 
 class Click(gr.EventData):
@@ -19,12 +20,6 @@ class Click(gr.EventData):
     def __init__(self, target, data):
         super().__init__(target, data)
         self.index = data.get("index") if isinstance(data, dict) else None
-
-
-def refused(error: Exception) -> str:
-    """A user's input was refused: one line in the server log (no traceback), the message for the page."""
-    LOG.warning("refused input: %s", error)
-    return str(error)
 
 
 def guarded(fn):

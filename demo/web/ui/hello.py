@@ -5,7 +5,7 @@ import math
 import gradio as gr
 
 from demo.inference.runtime import InputError, ModelError, ModelZoo, SequencePrediction
-from demo.web.ui.common import refused
+from demo.web.refusals import refused
 
 
 TABLE_HEADERS = ("#", "in", "out")  # short, so a phone shows every vocabulary column

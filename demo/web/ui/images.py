@@ -11,7 +11,8 @@ from demo.imaging.shift import shift_and_scale
 from demo.inference.pipeline import Prediction
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
-from demo.web.ui.common import STATIC, Click, refused
+from demo.web.refusals import refused
+from demo.web.ui.common import STATIC, Click
 from demo.web.ui.inside import inside_panel, wire_inside
 from demo.web.uploads import read_upload
 

@@ -6,7 +6,8 @@ import numpy as np
 from demo.inference import lessons as gd
 from demo.inference.runtime import InputError, ModelZoo
 from demo.web.ui.charts import Axes, Series, line_chart
-from demo.web.ui.common import Click, guarded, refused
+from demo.web.refusals import refused
+from demo.web.ui.common import Click, guarded
 from demo.web.ui.spiral_chart import spiral_boundary, spiral_point
 from demo.web.ui.stepper import BLUE, RED, stepper
 
