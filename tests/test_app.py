@@ -103,6 +103,14 @@ def test_http_api_classify(live_server):
     assert [t["label"] for t in body["top_k"]][0] == "7" and len(body["top_k"]) == 3
 
 
+def test_http_api_numbers_are_float32_digits(live_server):
+    """0.9999783, not 0.9999783039093018: the model's float32, without float64's widening digits."""
+    status, body = post(f"{live_server}/api/classify?model=mnist-cnn&top_k=5", drawn_digit_png())
+    numbers = [body["confidence"]] + [t["confidence"] for t in body["top_k"]]
+    assert status == 200 and all(repr(v) == str(np.float32(v)) for v in numbers), numbers
+    assert body["latency_ms"] == round(body["latency_ms"], 3)
+
+
 def test_http_api_models(live_server, zoo):
     with urllib.request.urlopen(f"{live_server}/api/models", timeout=30) as response:
         models = json.loads(response.read())["models"]

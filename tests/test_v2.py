@@ -230,6 +230,10 @@ def test_api_predict_sequence_and_tabular(stand_in, zoo):
     expected = zoo.get("hello-gru").predict("lo", zoo.get("hello-gru").predict("hello").state)
     assert code == 200 and second["output"] == expected.predicted
     np.testing.assert_allclose(second["state"]["h0"], expected.state["h0"], atol=ATOL)
+    # the state comes back as float32's shortest digits (0.9952741, not 0.9952740669250488): the same float32s
+    numbers = np.ravel(first["state"]["h0"]).tolist()
+    assert all(repr(v) == str(np.float32(v)) for v in numbers), numbers
+    np.testing.assert_allclose(numbers, np.ravel(zoo.get("hello-gru").predict("hello").state["h0"]), atol=ATOL)
     diabetes = zoo.get("diabetes-mlp")
     features = {f.name: (f.min + f.max) / 2 for f in diabetes.features}
     code, answer = post(base + "diabetes-mlp", json.dumps({"features": features}).encode())
@@ -311,6 +315,7 @@ def test_cli_on_triton_backend_writes_the_same_rows(stand_in, test_split, tmp_pa
 
 def test_cli_triton_backend_unreachable_is_one_line(tmp_path):
     nobody = f"127.0.0.1:{free_port()}"  # a port just found free: nothing listens there
+    (tmp_path / "7.png").write_bytes(drawn_digit_png())  # an input: a folder with none is refused first
     done = classify(str(tmp_path), "--model", "mnist-cnn", "--backend", "triton", "--triton-url", nobody)
     assert done.returncode == 2 and "did not answer" in done.stderr and "Traceback" not in done.stderr, done.stderr
     done = classify(str(tmp_path), "--model", "mnist-cnn", "--backend", "triton")

@@ -23,6 +23,7 @@ from demo.contract.graph_outputs import with_outputs
 from demo.contract.manifest import REBUILD_HINT
 from demo.imaging.prepare import candidate_pictures
 from demo.inference import pipeline
+from demo.inference.json_numbers import as_float32
 from demo.inference.pipeline import Prediction
 from demo.inference.runtime import ImageClassifier, ModelError, ModelZoo, session_options
 
@@ -173,9 +174,9 @@ def all_models(zoo: ModelZoo, image, dataset: str) -> list[dict]:
             prepared[model.meta.input] = candidate_pictures(image, model.meta.input)
         started = time.perf_counter()
         probs = pipeline.probabilities_of_seen(model, [prepared[model.meta.input]])[0]
-        latency_ms = (time.perf_counter() - started) * 1000
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
         top = int(probs.argmax())
-        rows.append({"model": model_id, "label": model.labels[top], "confidence": float(probs[top]),
+        rows.append({"model": model_id, "label": model.labels[top], "confidence": as_float32(probs[top]),
                      "latency_ms": latency_ms, "params": model.meta.measurements.params,
                      "precision": model.meta.precision})
     return rows

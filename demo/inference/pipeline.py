@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from demo.inference.candidates import read_best
+from demo.inference.json_numbers import as_float32
 from demo.settings import UNSURE_BELOW
 
 
@@ -47,7 +48,7 @@ class Prediction:
 def ranked(model, probs: np.ndarray, k: int) -> list[list[dict]]:
     """[N, classes] probabilities -> per row the top k as [{"label", "confidence"}], best first."""
     indices, confidences = best(probs, k)
-    return [[{"label": model.labels[i], "confidence": float(c)} for i, c in zip(row_i, row_c)]
+    return [[{"label": model.labels[i], "confidence": as_float32(c)} for i, c in zip(row_i, row_c)]
             for row_i, row_c in zip(indices.tolist(), confidences.tolist())]
 
 
@@ -63,7 +64,7 @@ def classify(model, source, k: int) -> Prediction:
     candidates = model.prepare(source).candidates
     probs, (chosen,) = read_best(model, [np.stack([c.seen for c in candidates])])
     top = ranked(model, probs, k)[0]
-    latency_ms = (time.perf_counter() - started) * 1000
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
     shown = candidates[chosen]
     return Prediction(model.id, top[0]["label"], top[0]["confidence"], top, model.provider, latency_ms,
                       shown.seen, shown.ink_box)

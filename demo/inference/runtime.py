@@ -16,6 +16,7 @@ import onnxruntime as ort
 from demo.contract import METADATA_KEY, ContractError, Feature, ModelMetadata, read_manifest
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT, SHA256_HEX, check_served_rows
 from demo.imaging.prepare import Preprocessed, preprocess
+from demo.inference.json_numbers import as_float32
 from demo.inference import pipeline
 from demo.inference.pipeline import Prediction
 from demo.settings import MODELS_DIR, PROVIDER, TOP_K
@@ -289,11 +290,12 @@ class TabularModel(OnnxModel):
         """-> {"value"} | {"probability", "label"} | {"label", "probabilities"} for one input."""
         out = self.run(self.validate(values))[0]
         if self.output == "value":
-            return {"value": float(out[0])}
+            return {"value": as_float32(out[0])}
         if self.output == "probability":
-            return {"probability": float(out[0]), "label": self.labels[int(out[0] >= 0.5)]}
+            return {"probability": as_float32(out[0]), "label": self.labels[int(out[0] >= 0.5)]}
         probs = softmax(out)
-        return {"label": self.labels[int(probs.argmax())], "probabilities": dict(zip(self.labels, map(float, probs)))}
+        return {"label": self.labels[int(probs.argmax())],
+                "probabilities": dict(zip(self.labels, map(as_float32, probs)))}
 
 
 MODEL_CLASSES = {cls.task: cls for cls in (ImageClassifier, CharPredictor, TabularModel)}

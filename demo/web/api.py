@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
+from demo.inference.json_numbers import float32_lists
 from demo.inference.protocol import validation_message
 from demo.inference.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
 from demo.settings import MAX_BYTES, PREDICT_MAX_BYTES, TOP_K
@@ -188,5 +189,5 @@ def predict_json(model: CharPredictor | TabularModel, body: bytes) -> dict:
         raise InputError(f"{model.id}: this state is too large for the model (its answer would be NaN or infinite); "
                          f"send a state a previous answer returned")
     return {"model": model.id, "input": pred.text, "output": pred.predicted,
-            "state": {name: value.tolist() for name, value in pred.state.items()},
-            "provider": pred.provider, "latency_ms": pred.latency_ms}
+            "state": {name: float32_lists(value) for name, value in pred.state.items()},
+            "provider": pred.provider, "latency_ms": round(pred.latency_ms, 3)}
