@@ -4,6 +4,9 @@ import http.client
 import json
 import posixpath
 import re
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -103,6 +106,20 @@ def test_http_api_classify(live_server):
     assert [t["label"] for t in body["top_k"]][0] == "7" and len(body["top_k"]) == 3
 
 
+@pytest.mark.parametrize("port, message", [("99999", "a port is a number from 0 to 65535"),
+                                           ("taken", "Address already in use")])
+def test_the_server_refuses_a_port_it_cannot_listen_on_in_one_line(port, message):
+    """Before the "serving" line, not after it (uvicorn's exit 3), and without a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1]) if port == "taken" else port
+        done = subprocess.run([sys.executable, "-m", "demo.cli", "demo", "--port", port], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "serving" not in done.stdout
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 6, done.stderr
+
+
 def test_http_api_numbers_are_float32_digits(live_server):
     """0.9999783, not 0.9999783039093018: the model's float32, without float64's widening digits."""
     status, body = post(f"{live_server}/api/classify?model=mnist-cnn&top_k=5", drawn_digit_png())
@@ -121,17 +138,20 @@ def test_http_api_models(live_server, zoo):
 
 
 @pytest.mark.parametrize("path, status, allow", [
-    ("/api/models", 200, None), ("/v2/health/ready", 200, None), ("/v2/models/mnist-cnn", 200, None),
-    ("/api/classify", 405, "POST"), ("/api/clasify", 404, None),
+    ("/api/models", 200, None), ("/v2", 200, None), ("/v2/health/ready", 200, None), ("/v2/models/mnist-cnn", 200, None),
+    ("/readme", 200, None), ("/docs/batch.md", 200, None), ("/api/classify", 405, "POST"), ("/api/clasify", 404, None),
 ])
 def test_head_is_answered_as_get_without_a_body(live_server, path, status, allow):
     """`curl -I` and uptime checks: HEAD gets GET's status and headers, and no body."""
-    connection = http.client.HTTPConnection(urllib.parse.urlsplit(live_server).netloc, timeout=30)
-    connection.request("HEAD", path)
-    answer = connection.getresponse()
-    assert (answer.status, answer.getheader("Allow")) == (status, allow)
-    assert answer.getheader("content-type") == "application/json" and answer.read() == b""
-    connection.close()
+    answers = {}
+    for method in ("GET", "HEAD"):
+        connection = http.client.HTTPConnection(urllib.parse.urlsplit(live_server).netloc, timeout=30)
+        connection.request(method, path)
+        answer = connection.getresponse()
+        answers[method] = answer.status, answer.getheader("Allow"), answer.getheader("content-type"), answer.read()
+        connection.close()
+    assert answers["HEAD"][:2] == (status, allow) and answers["HEAD"][2] == answers["GET"][2]
+    assert answers["HEAD"][3] == b"" and answers["GET"][3]
 
 
 @pytest.mark.parametrize("query, body, status, message", [

@@ -121,10 +121,10 @@ def image_model_row(args, provider: str | None) -> tuple[ModelZoo, dict]:
         # one thread per session: the decode workers (or Ray's actors) own the other cores
         zoo = open_zoo(args.models_dir, provider, args.backend, args.triton_url, threads=1)
         row = zoo.manifest["models"].get(args.model)
-        if row is None:
-            zoo.get(args.model)  # raises with the list of available ids
     except ModelError as e:
         raise UsageError(str(e)) from None
+    if row is None:
+        raise UsageError(zoo.unknown(args.model, "image-classification"))
     if row.get("task") != "image-classification":
         raise UsageError(f"{args.model} is a {row.get('task')} model; classify needs an image classifier")
     return zoo, row

@@ -4,6 +4,7 @@ CUDA is used only when a GPU is really there and the session really got the CUDA
 (`session.get_providers()`); otherwise CPU, quietly. The provider a session got is reported.
 """
 import ctypes
+import difflib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -324,12 +325,21 @@ class ModelZoo:
         rows = self.manifest["models"]
         return [i for i, row in rows.items() if task is None or row.get("task") == task]
 
+    def unknown(self, model_id: str, task: str | None = None) -> str:
+        """An id the manifest lacks -> the message: the likeliest meant (MNIST-CNN, mnist_cnn), and the
+        ids of `task` (all when None). A caller's long id is not echoed whole."""
+        ids = self.ids(task)
+        if not ids:
+            return f"unknown model {model_id[:60]!r}; available: none: {self.models_dir / MANIFEST_NAME} is missing or empty"
+        close = difflib.get_close_matches(model_id[:60].lower().replace("_", "-"), ids, n=1, cutoff=0.75)
+        meant = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown model {model_id[:60]!r}{meant}; available: {', '.join(ids)}"
+
     def get(self, model_id: str) -> ImageClassifier | CharPredictor | TabularModel:
         if model_id not in self._loaded:
             row = self.manifest["models"].get(model_id)
             if row is None:
-                known = ", ".join(self.ids()) or f"none: {self.models_dir / MANIFEST_NAME} is missing or empty"
-                raise ModelError(f"unknown model {model_id!r}; available: {known}")
+                raise ModelError(self.unknown(model_id))
             model_class = MODEL_CLASSES.get(row.get("task"))
             if model_class is None:
                 raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")

@@ -30,11 +30,12 @@ class LogClientDisconnect:
 
 
 class AnswerHead:
-    """ASGI middleware: HEAD under /api and /v2 is answered as GET is, without the body (RFC 9110
-    asks a server to take HEAD wherever it takes GET; `curl -I` and uptime checks send it). FastAPI
-    registers a GET route for GET alone."""
+    """ASGI middleware: HEAD to the API and the manual is answered as GET is, without the body
+    (RFC 9110 asks a server to take HEAD wherever it takes GET; `curl -I` and uptime checks send
+    it). FastAPI registers a GET route for GET alone; Gradio's own routes take HEAD already."""
 
-    def __init__(self, app, prefixes: tuple[str, ...] = ("/api/", "/v2/")):
+    def __init__(self, app, prefixes: tuple[str, ...] = ("/api/", "/v2", "/readme", "/README.md", "/CHANGELOG.md",
+                                                         "/docs/")):
         self.app = app
         self.prefixes = prefixes
 

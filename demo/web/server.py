@@ -5,6 +5,7 @@
     curl -s http://127.0.0.1:7860/api/models
 """
 import argparse
+import socket
 import sys
 
 import gradio as gr
@@ -56,13 +57,32 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyzoo demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=HOST.get(), help="bind address (env HOST)")
-    p.add_argument("--port", type=int, default=int(PORT.get()), help="port (env PORT)")
+    p.add_argument("--port", type=port_number, default=PORT.get(), help="port (env PORT)")  # argparse checks a str default too
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
     p.add_argument("--upload-cache-mb", type=int, default=int(UPLOAD_CACHE_MB.get()),
                    help="most MiB of uploads kept in Gradio's cache; the oldest go first (env TINYZOO_UPLOAD_CACHE_MB)")
     add_backend_arguments(p)
     return p
+
+
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text[:20]!r}")
+    return int(text)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything says "serving": a port in use or a host that
+    does not resolve is one plain line (uvicorn would log it after our "serving" line, exit 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a restart reuses the port
+        sock.bind(address)
+    except OSError as e:
+        raise ModelError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 def load_zoo(args) -> ModelZoo:
@@ -78,14 +98,15 @@ def load_zoo(args) -> ModelZoo:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        sock = listening_socket(args.host, args.port)
         zoo = load_zoo(args)
     except ModelError as e:  # the operator's mistake: one line, no traceback
         print(f"tinyzoo demo: {e}", file=sys.stderr)
         return 2
     providers = sorted({zoo.get(i).provider for i in zoo.ids()})
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
-          f"serving http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(zoo, args.upload_cache_mb * 2**20), host=args.host, port=args.port, log_level="warning",
-                http=TimedH11Protocol, timeout_keep_alive=KEEP_ALIVE_S,
-                h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+          f"serving http://{args.host}:{sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(create_app(zoo, args.upload_cache_mb * 2**20), log_level="warning", http=TimedH11Protocol,
+                            timeout_keep_alive=KEEP_ALIVE_S, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
