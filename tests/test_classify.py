@@ -112,6 +112,7 @@ def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
     (["x.png", "--model", "mnist-cnn", "--out", "results.xlsx"], ".csv or .jsonl"),
     (["x.png", "--model", "mnist-cnn", "--min-confidence", "60"], "from 0 to 1 (0.6 for 60%), got 60"),
     (["x.png", "--model", "mnist-cnn", "--min-confidence", "nan"], "from 0 to 1"),
+    (["x.png", "--model", "mnist-cnn", "--workers", "100000"], "--workers 100000: at most"),
 ])
 def test_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl"], default=None, help="override the format --out implies")
     p.add_argument("--top-k", type=int, default=3, help="how many labels per row (default 3)")
     p.add_argument("--batch-size", type=int, default=256, help="images per ONNX Runtime call (default 256)")
-    p.add_argument("--workers", type=int, default=0, help="decode processes (default: one per CPU; 1 = in-process)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="decode processes (default 0: one per CPU; 1 = in-process; at most 4 per CPU)")
     p.add_argument("--resume", action="store_true", help="skip inputs already in --out and append")
     p.add_argument("--recursive", action="store_true", help="walk directories (and ** in globs) recursively")
     p.add_argument("--min-confidence", type=float, default=0.0,

@@ -20,6 +20,8 @@ from demo.inference.backend import open_zoo
 from demo.inference.runtime import AnswerError, ImageClassifier, ModelError, ModelZoo
 from demo.settings import TRITON_MAX_BATCH
 
+WORKERS_PER_CPU = 4  # beyond this, more processes only add memory and pipes: decoding is CPU-bound
+
 
 def item_pictures(item: Item, input_spec: InputSpec) -> tuple[np.ndarray | None, str]:
     """-> (uint8 [K, H, W] the pictures the model may see, or None; the error row's message, or '')."""
@@ -109,10 +111,17 @@ def check_options(args) -> str:
     if args.resume and args.out == "-":
         raise UsageError("--resume needs an output file, not stdout")
     if args.top_k < 1 or args.batch_size < 1 or args.workers < 0:
-        raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0")
+        raise UsageError("--top-k and --batch-size must be >= 1, --workers >= 0 (0: one per CPU)")
+    if args.workers > max_workers():
+        raise UsageError(f"--workers {args.workers}: at most {max_workers()} on this machine "
+                         f"({WORKERS_PER_CPU} per CPU; each is a process with its own copy of the model)")
     if not 0 <= args.min_confidence <= 1:  # NaN included: 60 (for 60%) would blank every label
         raise UsageError(f"--min-confidence is a probability from 0 to 1 (0.6 for 60%), got {args.min_confidence:g}")
     return fmt
+
+
+def max_workers() -> int:
+    return max(8, WORKERS_PER_CPU * (os.cpu_count() or 1))
 
 
 def image_model_row(args, provider: str | None) -> tuple[ModelZoo, dict]:

@@ -152,7 +152,11 @@ def start_pool(workers: int) -> WorkerPool | None:
     if workers < 2:
         return None
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    return WorkerPool(workers, classify_chunk, context)
+    try:
+        return WorkerPool(workers, classify_chunk, context)
+    except OSError as e:
+        raise UsageError(f"cannot start {workers} worker processes ({e.strerror or e}): "
+                         "ask for fewer with --workers") from None
 
 
 def make_chunks(pending: list[Item], workers: int, args, model: ImageClassifier, top_k: int, model_ref):

@@ -71,8 +71,13 @@ class Worker:
 
 class WorkerPool:
     def __init__(self, size: int, work, context):
-        self.work, self.context = work, context
-        self.workers = [Worker(context, work) for _ in range(size)]
+        self.work, self.context, self.workers = work, context, []
+        try:
+            for _ in range(size):
+                self.workers.append(Worker(context, work))
+        except OSError:  # out of processes or file descriptors: the ones started go, not left waiting
+            self.close(kill=True)
+            raise
 
     def imap(self, tasks, split):
         """-> (task, result) in task order. A task whose worker died is run again as split(task)
