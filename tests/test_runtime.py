@@ -7,8 +7,11 @@ import pytest
 from PIL import Image
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError
+from demo.inference import runtime
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from tests.conftest import drawn_digit_png
+
+real_requested = runtime.requested_providers
 
 
 def test_fixed_fashion_test_image_gets_its_label(zoo, test_split):
@@ -41,6 +44,26 @@ def test_labels_and_names_come_from_metadata(zoo):
 def test_provider_is_what_the_session_got(zoo):
     model = zoo.get("mnist-softmax")
     assert model.provider == model.session.get_providers()[0] == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("gpu, providers, message", [
+    (False, ["CUDAExecutionProvider", "CPUExecutionProvider"], "the NVIDIA driver reports no GPU here"),
+    (True, ["CPUExecutionProvider"], "this ONNX Runtime has no CUDA provider"),
+    (True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "could not start it on this GPU"),
+])
+def test_cuda_asked_for_in_so_many_words_is_refused_where_it_cannot_run(zoo, monkeypatch, gpu, providers, message):
+    """--provider cuda on a machine where the session would get the CPU: one plain refusal; auto falls
+    back quietly. The last case: a GPU and a CUDA provider whose libraries this machine lacks (or
+    that a session given this one CPU provider cannot have)."""
+    monkeypatch.setattr(runtime, "gpu_present", lambda: gpu)
+    monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: providers)
+    monkeypatch.setattr(runtime, "requested_providers", lambda preference=None: (
+        real_requested(preference) if not gpu or "CUDAExecutionProvider" not in providers else ["CPUExecutionProvider"]))
+    row = zoo.manifest["models"]["mnist-softmax"]
+    with pytest.raises(ModelError, match=message):
+        runtime.ImageClassifier(zoo.models_dir / row["onnx"], row["sha256"], provider="cuda")
+    assert runtime.ImageClassifier(zoo.models_dir / row["onnx"], row["sha256"], provider="auto").provider \
+        == "CPUExecutionProvider"
 
 
 @pytest.mark.parametrize("batch, message", [

@@ -60,13 +60,31 @@ def gpu_present() -> bool:
     return False
 
 
-def requested_providers(preference: str | None = None) -> list:
-    """preference: 'auto' (default, env TINYZOO_PROVIDER), 'cpu' or 'cuda'."""
+CUDA_ALTERNATIVE = "--provider auto uses the CPU where CUDA cannot run, --provider cpu always"
+# ORT's own log: a CUDA provider that fails to load prints coloured C++ errors, then the session runs on
+# the CPU. What the session got is reported (get_providers), and a refusal of explicit CUDA is ours.
+ort.set_default_logger_severity(4)
+
+
+def provider_preference(preference: str | None = None) -> str:
+    """'auto' (default, env TINYZOO_PROVIDER), 'cpu' or 'cuda'."""
     preference = (preference or PROVIDER.get()).lower()
     if preference not in ("auto", "cpu", "cuda"):
         raise ValueError(f"provider must be auto, cpu or cuda, got {preference!r}")
-    wants_cuda = preference == "cuda" or (preference == "auto" and gpu_present())
-    if wants_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+    return preference
+
+
+def requested_providers(preference: str | None = None) -> list:
+    """The providers a session asks for. 'auto' takes CUDA where it can and the CPU quietly where it
+    cannot; 'cuda' asked for in so many words is refused where no GPU or CUDA provider is."""
+    preference = provider_preference(preference)
+    if preference == "cuda" and not gpu_present():
+        raise ModelError(f"CUDA was asked for, but the NVIDIA driver reports no GPU here: {CUDA_ALTERNATIVE}")
+    if preference == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModelError(f"CUDA was asked for, but this ONNX Runtime has no CUDA provider (pip install "
+                         f"'tinyzoo[cuda]'): {CUDA_ALTERNATIVE}")
+    if preference == "cuda" or (preference == "auto" and gpu_present()
+                                and "CUDAExecutionProvider" in ort.get_available_providers()):
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA/cuDNN from pip's nvidia-* wheels, when present
         # TF32 off: measured 1e-2 logit drift vs CPU with it on (argmax 99.99%); exact > fast for these nets
@@ -111,16 +129,19 @@ class OnnxModel:
         data = path.read_bytes()  # hash and load the same bytes: nothing can change in between
         if hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ModelError(f"{path}: sha256 does not match models/manifest.json (corrupt or replaced); {REBUILD_HINT}")
+        providers = requested_providers(provider)
         try:
             # from bytes, ORT has no folder to resolve external-data files against: such models fail here
-            self.session = ort.InferenceSession(data, sess_options=session_options(threads),
-                                                providers=requested_providers(provider))
+            self.session = ort.InferenceSession(data, sess_options=session_options(threads), providers=providers)
             raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         except Exception as e:  # ORT raises its own exception types for unreadable graphs
             if "external" in str(e).lower():
                 raise ModelError(f"{path}: refers to external data files; tinyzoo serves single-file models only; "
                                  f"{REBUILD_HINT}") from None
             raise ModelError(f"{path}: not a loadable ONNX model ({e}); {REBUILD_HINT}") from None
+        if provider_preference(provider) == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            raise ModelError(f"CUDA was asked for, but ONNX Runtime could not start it on this GPU (the CUDA 13 "
+                             f"runtime and cuDNN 9: pip install 'tinyzoo[cuda]'): {CUDA_ALTERNATIVE}")
         if not raw:
             raise ModelError(f"{path}: no '{METADATA_KEY}' metadata: not a tinyzoo export; {REBUILD_HINT}")
         try:
