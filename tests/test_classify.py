@@ -145,17 +145,34 @@ def test_stdout_output_parses_as_csv(mixed_inputs, capfd):
 
 
 def test_stdout_appended_to_a_file_keeps_what_the_file_held(mixed_inputs, tmp_path):
-    """`tinyzoo classify ... >> log`: the shell opened the file to append; the run adds its rows after."""
+    """`tinyzoo classify ... >> log`: the shell opened the file to append; the run adds its rows
+    after what it held, under the CSV header unless the file already starts with it."""
     log = tmp_path / "run.log"
     log.write_text("an earlier line\n")
+    for run in range(2):
+        with open(log, "a") as out:
+            done = subprocess.run([sys.executable, "-m", "demo.cli", "classify", str(mixed_inputs / "in" / "a.png"),
+                                   "--model", "mnist-cnn", "--workers", "1"], cwd=ROOT, stdout=out,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        if run == 0:  # the second run appends to a file that starts with the header: rows only
+            log.write_text("".join(log.read_text().splitlines(keepends=True)[1:]))
+    held = log.read_text().splitlines()
+    assert held[0].startswith("path,label,confidence,") and len(held) == 3, held
+    assert [row[:2] for row in csv.reader(held[1:])] == [[str(mixed_inputs / "in" / "a.png"), "7"]] * 2, held
+
+
+def test_stdout_after_other_lines_gets_the_header(mixed_inputs, tmp_path):
+    """`{ echo "# run 3"; tinyzoo classify ...; } > log.csv`: the rows come under their header."""
+    log = tmp_path / "log.csv"
+    log.write_text("# run 3\n")
     with open(log, "a") as out:
         done = subprocess.run([sys.executable, "-m", "demo.cli", "classify", str(mixed_inputs / "in" / "a.png"),
                                "--model", "mnist-cnn", "--workers", "1"], cwd=ROOT, stdout=out, stderr=subprocess.PIPE,
                               text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     held = log.read_text().splitlines()
-    assert held[0] == "an earlier line", held
-    assert [row[:2] for row in csv.reader(held[1:])] == [[str(mixed_inputs / "in" / "a.png"), "7"]], held
+    assert held[0] == "# run 3" and held[1].startswith("path,label,confidence,") and len(held) == 3, held
 
 
 def test_resume_with_another_datasets_model_is_refused_not_mixed(mixed_inputs, tmp_path, capsys):

@@ -155,7 +155,7 @@ def open_results(args, fmt: str, top_k: int, labels: list[str]) -> tuple[Previou
     fd = 1 if args.out == "-" else open_output(args.out)
     try:
         previous = take_previous(fd, args.out, fmt, row_fields(top_k), set(labels)) if args.resume else clear(fd)
-        return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=at_start(fd))
+        return previous, RowWriter(fd, args.out, fmt, row_fields(top_k), header=header_due(fd, row_fields(top_k)))
     except BaseException:
         if fd != 1:
             os.close(fd)
@@ -171,12 +171,33 @@ def clear(fd: int) -> Previous:
     return Previous()
 
 
-def at_start(fd: int) -> bool:
-    """Move to the end of the output; True when nothing is there yet (the CSV header is due)."""
+def header_due(fd: int, fields: list[str]) -> bool:
+    """Move to the end of the output; the CSV header is due unless the output already starts with it
+    (rows added to an earlier run's: `>> results.csv`, --resume). A log that holds other lines
+    (`{ echo "# run 3"; tinyzoo classify ...; } > log.csv`) gets the header before the rows."""
     try:
-        return os.lseek(fd, 0, os.SEEK_END) == 0
+        if os.lseek(fd, 0, os.SEEK_END) == 0:
+            return True
     except OSError:  # a pipe or a terminal
         return True
+    return first_line(fd) not in (None, ",".join(fields).encode())
+
+
+def first_line(fd: int) -> bytes | None:
+    """The output's first line; None where it can't be read back (the shell opened it write-only and
+    /proc does not reopen it)."""
+    try:
+        return os.pread(fd, 4096, 0).split(b"\n", 1)[0].rstrip(b"\r")
+    except OSError:
+        pass
+    try:
+        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.pread(reader, 4096, 0).split(b"\n", 1)[0].rstrip(b"\r")
+    finally:
+        os.close(reader)
 
 
 def summarize(tally: Tally, before: int, out: str, engine: str, provider: str) -> None:
