@@ -46,6 +46,18 @@ def test_provider_is_what_the_session_got(zoo):
     assert model.provider == model.session.get_providers()[0] == "CPUExecutionProvider"
 
 
+def test_a_float_picture_in_0_to_1_reads_as_the_same_picture_in_0_to_255(zoo):
+    """A float TIFF (mode F) scaled 0..1 was read as 0..255: all but black, so called blank."""
+    grey = np.asarray(Image.open(io.BytesIO(drawn_digit_png())).convert("L"), np.float32)
+    seen = []
+    for scale in (1 / 255, 1.0):
+        tiff = io.BytesIO()
+        Image.fromarray(grey * scale, mode="F").save(tiff, format="TIFF")
+        seen.append(zoo.get("mnist-cnn").prepare(tiff.getvalue()).seen)
+    np.testing.assert_allclose(seen[0].astype(int), seen[1].astype(int), atol=1)  # the 1/255 scaling's rounding
+    assert seen[0].max() > 200
+
+
 @pytest.mark.parametrize("gpu, providers, message", [
     (False, ["CUDAExecutionProvider", "CPUExecutionProvider"], "the NVIDIA driver reports no GPU here"),
     (True, ["CPUExecutionProvider"], "this ONNX Runtime has no CUDA provider"),

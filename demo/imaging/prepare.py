@@ -204,8 +204,10 @@ def _normalize_mode(img: Image.Image) -> Image.Image:
     if img.mode in ("L", "LA", "RGB", "RGBA"):
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16/32-bit grey: scale by the type's range
-        a = np.asarray(img, dtype=np.float64)
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if img.mode == "F" and a.max() <= 1:  # a float picture in 0..1, as a float array is taken
+            top = 1.0
         return Image.fromarray((np.clip(a, 0, top) * (255.0 / top)).astype(np.uint8))
     if img.mode in ("P", "PA"):  # palette may carry transparency
         return img.convert("RGBA")
