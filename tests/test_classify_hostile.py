@@ -378,6 +378,15 @@ def test_named_links_dirs_and_fifos_each_get_an_error_row(links, tmp_path):
                       "dir.png": "is a directory, not an image file", "fifo.png": "not a regular file"}
 
 
+def test_a_walked_folders_links_and_fifos_are_named_as_when_named(links, tmp_path):
+    out = tmp_path / "w.csv"
+    result = cli(links, "--model", "mnist-cnn", "--out", out, "--workers", "2")
+    assert result.returncode == 1 and b"Traceback" not in result.stderr, result.stderr
+    errors = {os.path.basename(r["path"]): r["error"] for r in read_csv(out)}
+    assert errors["dangling.png"] == "broken symbolic link (its target does not exist)"
+    assert errors["a.png"] == "symbolic link loop" and errors["fifo.png"] == "not a regular file"
+
+
 @pytest.mark.parametrize("pattern", ["{top}/d", "{top}/d/**/*.png", "{top}/**"])
 def test_directory_loops_end_and_give_each_file_once(links, tmp_path, pattern):
     out = tmp_path / "l.csv"

@@ -25,6 +25,7 @@ from demo.settings import MAX_BYTES
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 MEMBER_SEP = "::"  # archive.zip::inner/path.png
+BROKEN_LINK = "broken symbolic link (its target does not exist)"
 
 
 class UsageError(Exception):
@@ -124,7 +125,7 @@ def stat_error(path: str, e: OSError) -> str:
     if e.errno == errno.ELOOP:
         return "symbolic link loop"
     if e.errno == errno.ENOENT and os.path.islink(path):
-        return "broken symbolic link (its target does not exist)"
+        return BROKEN_LINK
     return f"cannot read: {e.strerror or e}"
 
 
@@ -153,7 +154,8 @@ def walk_entry(entry: os.DirEntry, recursive: bool, visited: set) -> list[Item]:
         if entry.is_dir():
             return walk(entry.path, recursive, visited) if recursive else []
         if not entry.is_file():  # a dangling symlink, a FIFO, a socket
-            return [Item(entry.path, error="not a regular file")] if wanted else []
+            broken = entry.is_symlink() and not os.path.exists(entry.path)
+            return [Item(entry.path, error=BROKEN_LINK if broken else "not a regular file")] if wanted else []
     except OSError as e:  # ELOOP and the like
         return [Item(entry.path, error=stat_error(entry.path, e))] if wanted else []
     if not wanted:

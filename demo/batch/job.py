@@ -200,9 +200,11 @@ def first_line(fd: int) -> bytes | None:
         os.close(reader)
 
 
-def summarize(tally: Tally, before: int, out: str, engine: str, provider: str) -> None:
-    """One line on stderr: what was done, at what rate, where (engine: "2 workers", "ray: 4 actors")."""
-    skipped = f", {before} already in {out}" if before else ""
+def summarize(tally: Tally, previous: Previous, out: str, engine: str, provider: str) -> None:
+    """One line on stderr: what was done, at what rate, where (engine: "2 workers", "ray: 4 actors").
+    Rows an earlier run left are counted apart, with their failures: they count in the exit status."""
+    failed_before = f" ({len(previous.failed)} of them failed)" if previous.failed else ""
+    skipped = f", {len(previous.names)} already in {out}{failed_before}" if previous.names else ""
     status = f"stopped by {signal.Signals(tally.signum).name}: " if tally.signum else ""
     rate = (tally.done + tally.failed) / max(tally.seconds, 1e-9)
     print(f"{status}{tally.done} classified, {tally.failed} failed{skipped}; {rate:,.0f} images/s; "

@@ -144,7 +144,7 @@ def run(args, signals: Signals) -> int:
         if writer:
             writer.close()
         close_archives()  # those the parent itself read (--workers 1)
-    summarize(tally, len(previous.names), args.out, f"{workers} worker{'s' if workers > 1 else ''}", model.provider)
+    summarize(tally, previous, args.out, f"{workers} worker{'s' if workers > 1 else ''}", model.provider)
     return exit_status(tally, previous, items)  # a resumed run tells what one run would
 
 

@@ -201,7 +201,10 @@ class RowWriter:
         return "".join(self.jsonl_line(row) for row in rows)
 
     def jsonl_line(self, row: list) -> str:
-        record = dict(zip(self.fields, row))
+        """One JSON object; an answer an error row (or --min-confidence) left out is null, not "", so
+        that each column holds one type: numbers or null, strings or null."""
+        record = {name: None if value == "" and name not in ("path", "error") else value
+                  for name, value in zip(self.fields, row)}
         line = json.dumps(record, ensure_ascii=False)
         if not is_utf8(line):  # a name that is not UTF-8: \udcXX escapes keep the line valid UTF-8
             line = json.dumps(record)

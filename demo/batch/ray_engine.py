@@ -151,5 +151,5 @@ def run_ray(args) -> int:
             ray.shutdown()
     tally.seconds = time.perf_counter() - started
     engine = f"ray: {actors} actor{'s' if actors > 1 else ''}{f' with {gpus:g} GPU each' if gpus else ''}"
-    summarize(tally, len(previous.names), args.out, engine, provider)
+    summarize(tally, previous, args.out, engine, provider)
     return exit_status(tally, previous, items)
