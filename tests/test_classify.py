@@ -84,12 +84,14 @@ def test_every_input_kind(mixed_inputs, tmp_path, monkeypatch, capsys):
     assert "corrupt or truncated" in rows[str(mixed_inputs / "broken.png")]["error"]
     assert "not an image" in rows[str(mixed_inputs / "fake.jpg")]["error"]
     assert rows[str(mixed_inputs / "fake.jpg")]["label"] is None  # JSONL: null, not "", where there is no answer
-    assert all(isinstance(v, float) or v is None for r in rows.values() for k, v in r.items() if k.endswith("confidence"))
+    confidences = [v for r in rows.values() for k, v in r.items() if k.endswith("confidence")]
+    assert all(isinstance(v, float) or v is None for v in confidences)
     assert rows[str(mixed_inputs / "notes.zip")]["error"].startswith("no image in this archive")
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{mixed_inputs / 'broken.png'}\n{mixed_inputs / 'fake.jpg'}\n"))
-    status = classify([str(mixed_inputs / "in"), "--recursive", str(mixed_inputs / "*.zip"), str(mixed_inputs / "batch.tar.gz"),
-                       "-", "--model", "mnist-cnn", "--out", str(out), "--workers", "2", "--resume"])
+    status = classify([str(mixed_inputs / "in"), "--recursive", str(mixed_inputs / "*.zip"),
+                       str(mixed_inputs / "batch.tar.gz"), "-", "--model", "mnist-cnn", "--out", str(out), "--workers", "2",
+                       "--resume"])
     failed = len([r for r in rows.values() if r["error"]])
     assert status == 1 and f"0 classified, 0 failed, {len(rows)} already in {out} ({failed} of them failed)" \
         in capsys.readouterr().err  # the exit status counts them: the summary says so
