@@ -138,7 +138,8 @@ def test_http_api_models(live_server, zoo):
 
 
 @pytest.mark.parametrize("path, status, allow", [
-    ("/api/models", 200, None), ("/v2", 200, None), ("/v2/health/ready", 200, None), ("/v2/models/mnist-cnn", 200, None),
+    ("/api/models", 200, None), ("/v2", 200, None), ("/v2/health/ready", 200, None),
+    ("/v2/models/mnist-cnn", 200, None),
     ("/readme", 200, None), ("/docs/batch.md", 200, None), ("/api/classify", 405, "POST"), ("/api/clasify", 404, None),
 ])
 def test_head_is_answered_as_get_without_a_body(live_server, path, status, allow):

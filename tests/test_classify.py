@@ -90,8 +90,8 @@ def test_every_input_kind(mixed_inputs, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{mixed_inputs / 'broken.png'}\n{mixed_inputs / 'fake.jpg'}\n"))
     status = classify([str(mixed_inputs / "in"), "--recursive", str(mixed_inputs / "*.zip"),
-                       str(mixed_inputs / "batch.tar.gz"), "-", "--model", "mnist-cnn", "--out", str(out), "--workers", "2",
-                       "--resume"])
+                       str(mixed_inputs / "batch.tar.gz"), "-", "--model", "mnist-cnn", "--out", str(out),
+                       "--workers", "2", "--resume"])
     failed = len([r for r in rows.values() if r["error"]])
     assert status == 1 and f"0 classified, 0 failed, {len(rows)} already in {out} ({failed} of them failed)" \
         in capsys.readouterr().err  # the exit status counts them: the summary says so
@@ -114,7 +114,7 @@ def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["x.png", "--model", "mnist-nope"], "unknown model"),
-    (["x.png", "--model", "MNIST_CNN"], "unknown model 'MNIST_CNN' (did you mean 'mnist-cnn'?); available: fashion-cnn"),
+    (["x.png", "--model", "MNIST_CNN"], "unknown model 'MNIST_CNN' (did you mean 'mnist-cnn'?); available: fash"),
     (["x.png", "--model", "m" * 5000], f"unknown model '{'m' * 60}'; available"),
     (["/no/such/file.png", "--model", "mnist-cnn"], "no such file"),
     (["/no/such/*.png", "--model", "mnist-cnn"], "no file matches"),

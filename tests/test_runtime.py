@@ -69,8 +69,9 @@ def test_cuda_asked_for_in_so_many_words_is_refused_where_it_cannot_run(zoo, mon
     that a session given this one CPU provider cannot have)."""
     monkeypatch.setattr(runtime, "gpu_present", lambda: gpu)
     monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: providers)
-    monkeypatch.setattr(runtime, "requested_providers", lambda preference=None: (
-        real_requested(preference) if not gpu or "CUDAExecutionProvider" not in providers else ["CPUExecutionProvider"]))
+    cuda_fails = gpu and "CUDAExecutionProvider" in providers  # the session then gets the CPU alone
+    monkeypatch.setattr(runtime, "requested_providers",
+                        lambda preference=None: ["CPUExecutionProvider"] if cuda_fails else real_requested(preference))
     row = zoo.manifest["models"]["mnist-softmax"]
     with pytest.raises(ModelError, match=message):
         runtime.ImageClassifier(zoo.models_dir / row["onnx"], row["sha256"], provider="cuda")

@@ -351,7 +351,8 @@ class ModelZoo:
         ids of `task` (all when None). A caller's long id is not echoed whole."""
         ids = self.ids(task)
         if not ids:
-            return f"unknown model {model_id[:60]!r}; available: none: {self.models_dir / MANIFEST_NAME} is missing or empty"
+            return (f"unknown model {model_id[:60]!r}; available: none: {self.models_dir / MANIFEST_NAME} "
+                    f"is missing or empty")
         close = difflib.get_close_matches(model_id[:60].lower().replace("_", "-"), ids, n=1, cutoff=0.75)
         meant = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown model {model_id[:60]!r}{meant}; available: {', '.join(ids)}"

@@ -57,7 +57,8 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyzoo demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=HOST.get(), help="bind address (env HOST)")
-    p.add_argument("--port", type=port_number, default=PORT.get(), help="port (env PORT)")  # argparse checks a str default too
+    # a str default goes through `type` too: a bad PORT is the same one-line error
+    p.add_argument("--port", type=port_number, default=PORT.get(), help="port (env PORT)")
     p.add_argument("--models-dir", default=None, help="folder with manifest.json and the .onnx files (env TINYZOO_MODELS)")
     p.add_argument("--provider", default=None, choices=["auto", "cpu", "cuda"], help="ONNX Runtime provider (env TINYZOO_PROVIDER)")
     p.add_argument("--upload-cache-mb", type=int, default=int(UPLOAD_CACHE_MB.get()),
