@@ -91,10 +91,17 @@ def test_bad_tensor_gets_a_clear_error(zoo, batch, message):
         zoo.get("mnist-cnn").run(batch)
 
 
+def jpeg_of_a_digit() -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(drawn_digit_png())).convert("RGB").save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("data, message", [
     (b"this is not an image", "not an image"),
     (b"", "empty file"),
     (drawn_digit_png()[:200], "corrupt or truncated"),
+    (jpeg_of_a_digit()[:1200], "the file ends before the picture does"),  # not Pillow's "(N bytes not processed)"
 ])
 def test_non_image_gets_a_clear_error(zoo, data, message):
     with pytest.raises(ImageInputError, match=message):

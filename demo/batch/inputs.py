@@ -220,7 +220,9 @@ def archive_items(path: str) -> list[Item]:
         for item in (zip_items(path) if path.lower().endswith(".zip") else tar_items(path)):
             items.append(item)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
-        items.append(Item(path, error=f"unreadable archive: {e}"))
+        not_zip = isinstance(e, zipfile.BadZipFile) and "not a zip" in str(e)
+        why = "not a zip file, whatever its name says" if not_zip else e
+        items.append(Item(path, error=f"unreadable archive: {why}"))
     return items or [Item(path, error=f"no image in this archive (no member ends in {', '.join(IMAGE_SUFFIXES)})")]
 
 

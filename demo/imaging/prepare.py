@@ -102,12 +102,19 @@ def open_image(source, reduce_to: int | None = None, grey: bool = False) -> Imag
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageInputError(f"image too large: more than {MAX_PIXELS:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageInputError(f"corrupt or truncated image: {e}") from None
+            raise ImageInputError(f"corrupt or truncated image: {_decoder_words(e)}") from None
         except Exception as e:  # a broken field sends Pillow's decoders down paths that raise anything
             raise ImageInputError(f"corrupt image: it could not be decoded ({str(e)[:120] or type(e).__name__})") from None
         img = _upright(img)
     _check_size(img.size)
     return reduce(_normalize_mode(img), reduce_to)
+
+
+def _decoder_words(e: Exception) -> str:
+    """Pillow's reason in a reader's words where it counts bytes it did not process."""
+    if "truncated" in str(e).lower():
+        return "the file ends before the picture does (cut off while copying or downloading?)"
+    return str(e)
 
 
 def draft(img: Image.Image, reduce_to: int | None, grey: bool = False) -> None:

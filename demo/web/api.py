@@ -43,7 +43,8 @@ async def image_body(request: Request) -> bytes | JSONResponse:
                           "(curl --data-binary @digit.png), not a multipart form (curl -F)")
     body = await read_body(request, MAX_BYTES)
     if body is None:
-        return error(413, f"body larger than {MAX_BYTES // 2**20} MiB")
+        return error(413, f"request body larger than {MAX_BYTES // 2**20} MiB: one image file of at most "
+                          f"{MAX_BYTES // 2**20} MiB per request")
     if not body:
         return error(400, "empty body: send the image file's bytes as the request body")
     return body
@@ -95,7 +96,7 @@ def build_api(zoo: ModelZoo) -> FastAPI:
     return api
 
 
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 def answer_unknown_routes(api: FastAPI, prefixes=("/api", "/v2")) -> None:
@@ -156,7 +157,8 @@ def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
             return error(400, f"{model} is an image classifier: POST the image's bytes to /api/classify?model={model}")
         body = await read_body(request, PREDICT_MAX_BYTES)
         if body is None:
-            return error(413, f"body larger than {PREDICT_MAX_BYTES // 2**10} KiB")
+            return error(413, f"request body larger than {PREDICT_MAX_BYTES // 2**20} MiB: a JSON body of at most "
+                              f"{PREDICT_MAX_BYTES // 2**20} MiB per request")
         try:
             return await run_in_threadpool(predict_json, onnx_model, body)
         except InputError as e:
