@@ -294,6 +294,23 @@ def test_upload_cache_is_bounded_by_size(server):
     assert cached_bytes(cache) - before <= CACHE_LIMIT_MB * 2**20
 
 
+@pytest.mark.parametrize("head", [
+    b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"POST /api/classify?model=" + b"m" * 100_000 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    b"GET /api/models HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 3000,  # never ends: no blank line
+], ids=["one long header", "a long query", "many headers"])
+def test_a_request_head_over_16_kib_is_refused_whole_or_in_pieces(server, head):
+    url, _, log_path = server
+    s = half_sent(url, head)
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    s.close()
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 431") and b"larger than 16 KiB" in rest, answer[:300]
+    assert models_answer(url) and "Traceback" not in log_path.read_text()
+
+
 def raw_request(url: str, method: str, path: str, body=b"", headers=None, chunked=False) -> tuple[int, dict]:
     conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
     try:

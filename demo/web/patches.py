@@ -18,6 +18,7 @@ version when it moves.
   traceback. `write_pictures_once` writes each content once, atomically.
 """
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -28,7 +29,7 @@ import h11
 from gradio import processing_utils
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S
+from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S, MAX_HEAD_BYTES
 from demo.web.refusals import refused
 
 # the whole request body must arrive within this many seconds after the head: a client trickling a
@@ -50,6 +51,8 @@ class TimedH11Protocol(H11Protocol):
         self._arm(HEAD_TIMEOUT_S)
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_long(data):
+            return self._refuse_head()
         super().data_received(data)
         state = self.conn.their_state
         if state is h11.SEND_BODY:
@@ -65,6 +68,20 @@ class TimedH11Protocol(H11Protocol):
     def connection_lost(self, exc) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def _head_too_long(self, data: bytes) -> bool:
+        """The head so far (h11's unread bytes and these) holds no blank line within MAX_HEAD_BYTES.
+        h11's own limit covers a head that arrives in pieces, not one that arrives whole."""
+        head = self.conn.trailing_data[0] + data
+        return len(head) > MAX_HEAD_BYTES and b"\r\n\r\n" not in head[:MAX_HEAD_BYTES + 4]
+
+    def _refuse_head(self) -> None:
+        body = json.dumps({"error": f"request head (the request line and its headers) larger than "
+                                    f"{MAX_HEAD_BYTES // 2**10} KiB"}).encode()
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        self._disarm()
+        self.transport.close()
 
     def _arm(self, seconds: float) -> None:
         if self.read_timer is not None:
