@@ -185,6 +185,18 @@ def test_stdout_after_other_lines_gets_the_header(mixed_inputs, tmp_path):
     assert held[0] == "# run 3" and held[1].startswith("path,label,confidence,") and len(held) == 3, held
 
 
+@pytest.mark.parametrize("written, asked", [("csv", "jsonl"), ("jsonl", "csv")])
+def test_resume_in_the_other_format_names_the_format_the_file_holds(mixed_inputs, tmp_path, capsys, written, asked):
+    out = tmp_path / f"rows.{written}"
+    seven = str(mixed_inputs / "in" / "a.png")
+    assert classify([seven, "--model", "mnist-cnn", "--out", str(out), "--workers", "1"]) == 0
+    held = out.read_bytes()
+    capsys.readouterr()
+    assert classify([seven, "--model", "mnist-cnn", "--out", str(out), "--format", asked, "--resume"]) == 2
+    assert f"holds {written.upper()} rows; resume with --format {written}" in capsys.readouterr().err
+    assert out.read_bytes() == held
+
+
 def test_resume_with_another_datasets_model_is_refused_not_mixed(mixed_inputs, tmp_path, capsys):
     out, picture = str(tmp_path / "mixed.csv"), str(mixed_inputs / "in" / "a.png")
     assert classify([picture, "--model", "fashion-cnn", "--out", out, "--workers", "1"]) == 0

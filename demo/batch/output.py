@@ -97,6 +97,10 @@ def take_previous(fd: int, out: str, fmt: str, fields: list[str], labels=None) -
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         return Previous()
     raw = read_all(fd)
+    other = "jsonl" if fmt == "csv" else "csv"
+    if raw and looks_like_start(raw[:200], other, fields):
+        raise UsageError(f"--resume: {out} holds {other.upper()} rows; resume with --format {other}, "
+                         f"or write {fmt.upper()} to another --out")
     cut = csv_complete_end(raw) if fmt == "csv" else raw.rfind(b"\n") + 1
     parse = csv_records if fmt == "csv" else jsonl_records
     records = parse(raw[:cut], out, fields)
