@@ -256,6 +256,8 @@ def test_api_predict_sequence_and_tabular(stand_in, zoo):
     ("diabetes-mlp", b'{"features": true}', 400, 'a JSON object like {"features": {"npreg": '),
     ("diabetes-mlp", b'{"features": {"sex": 1}}', 400, "unknown field(s) sex"),
     ("spiral-mlp", b'{"features": [1e9, 0]}', 400, "must be between"),
+    ("hello-rnn", b'{"text": true}', 400, "valid string (got true)"),  # JSON's spelling, not Python's True
+    ("spiral-mlp", b'{"features": [1e400, 0]}', 400, "(got a number beyond float range)"),
 ])
 def test_api_predict_errors(stand_in, model_id, body, status, fragment):
     code, answer = post(f"http://{stand_in}/api/predict?model={model_id}", body)

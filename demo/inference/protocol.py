@@ -5,6 +5,7 @@ Binary tensor extension: the JSON header's length is in `Inference-Header-Conten
 binary input says its `binary_data_size` and the bytes follow the header in input order,
 little-endian, row-major; a BYTES element is a 4-byte little-endian length and then its bytes.
 """
+import json
 import math
 import struct
 from dataclasses import dataclass
@@ -92,6 +93,16 @@ def field_path(loc: tuple, union_tags: frozenset = frozenset()) -> str:
     return path
 
 
+def as_sent(value) -> str:
+    """A refused value as the caller wrote it: JSON's true and null, not Python's True and None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "a number beyond float range"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def validation_message(error: ValidationError, what: str = "the request", union_tags: frozenset = frozenset()) -> str:
     """pydantic's errors in plain words, each naming its field: "inputs[0].name: Input should be a
     valid string (got [1])"; a body that is not JSON says where it stopped."""
@@ -106,7 +117,7 @@ def validation_message(error: ValidationError, what: str = "the request", union_
         elif e["type"] == "missing":
             problems.append(f"field {path!r} is required")
         else:
-            got = repr(e.get("input"))
+            got = as_sent(e.get("input"))
             where = f"field {path!r}" if path else what
             problems.append(f"{where}: {e['msg']} (got {got[:80]}{'...' if len(got) > 80 else ''})")
     return "; ".join(problems[:5])
