@@ -90,6 +90,24 @@ def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):
     page.context.close()
 
 
+def test_an_upload_removed_hands_the_panel_back_to_the_drawing(browser, server, digits):  # noqa: F811
+    """Draw, take an example, open the panel, remove the example: the answer and the panel both go
+    back to the drawing (the panel said "Draw or upload something")."""
+    page = open_app(browser, server)
+    draw(page, digits[0])
+    drawn = headline(page)
+    example = (int(drawn) + 1) % 10  # the gallery holds one test picture per class, in class order
+    page.locator("#mnist-examples .thumbnail-item").nth(example).click()
+    page.wait_for_function(f"() => {headline_of()} === '{example}'")
+    open_inside(page)
+    message = page.locator("#mnist-inside-message")
+    message.get_by_text(f"says {example} (").wait_for()
+    page.locator("#mnist-upload").get_by_label("Remove Image").first.click()
+    message.get_by_text(f"says {drawn} (").wait_for()
+    assert headline(page) == drawn
+    page.context.close()
+
+
 def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     page = open_app(browser, server, PHONE)
     draw(page, digits[1], touch=True)

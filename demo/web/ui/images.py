@@ -13,7 +13,7 @@ from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
 from demo.web.refusals import refused
 from demo.web.ui.common import STATIC, Click
-from demo.web.ui.inside import inside_panel, wire_inside
+from demo.web.ui.inside import UNCHANGED, inside_panel, wire_inside
 from demo.web.uploads import read_upload
 
 
@@ -197,9 +197,12 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
         shift_and_scale_panel(zoo, ids, pad)
     uploaded = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
                               dict(model=model, pad=pad, upload=upload, found=found), [label, seen, info])
-    # whole drawings (pen-up, Clear): the panel is too heavy to follow every stroke
-    feeds = [(pad.release, pad, pad_image), (pad.clear, pad, pad_image)] if sketch else []
-    wire_inside(zoo, dataset, model, inside, feeds + [(uploaded.then, upload, lambda picture: picture)])
+    # whole drawings (pen-up, Clear): the panel is too heavy to follow every stroke. An upload removed
+    # hands the panel back to the drawing, as the answer above it goes back to it
+    feeds = [(pad.release, pad, pad_image), (pad.clear, pad, pad_image),
+             (upload.clear, pad, pad_image)] if sketch else []
+    after_upload = (lambda picture: UNCHANGED if picture is None else picture) if sketch else (lambda picture: picture)
+    wire_inside(zoo, dataset, model, inside, feeds + [(uploaded.then, upload, after_upload)])
 
 
 def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: list):

@@ -282,6 +282,9 @@ def inside_panel(dataset: str) -> tuple[gr.Accordion, dict]:
     return accordion, parts
 
 
+UNCHANGED = object()  # a feed's value that leaves the panel as it is (another feed answers for it)
+
+
 def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr.Accordion, dict],
                 feeds: list[tuple[Callable, gr.components.Component, Callable]]) -> None:
     """Computed only while open. feeds: (event listener, component, value -> image or None) for each
@@ -302,6 +305,8 @@ def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr
                 image = to_image(value)
             except ImageInputError as e:
                 return (None, *[gr.skip()] * (len(view) - 1), f"**Can't look inside:** {e}")
+            if image is UNCHANGED:
+                return (gr.skip(),) * (1 + len(view))
             return (image, *show(opened, model_id, image))
         return take
 
