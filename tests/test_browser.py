@@ -359,6 +359,9 @@ def test_spiral_shows_both_models_side_by_side_and_a_click_moves_both(page):
     page.wait_for_function("""([a, b]) => document.querySelector('#spiral-linear-board img').src !== a
         && document.querySelector('#spiral-mlp-board img').src !== b""", arg=before)
     assert "(0.5, 0.2)" not in page.locator("#spiral-out").inner_text()  # the clicked point, by both models
+    page.locator("#spiral-x input").fill("-0.3")
+    page.locator("#spiral-x input").press("Enter")  # Enter answers, as in the other lessons' boxes
+    page.locator("#spiral-out").get_by_text("(-0.3, ").wait_for()
 
 
 def pick(page, elem_id: str, option: str):

@@ -136,6 +136,8 @@ def test_lessons_tab_endpoints(live_server):
     text, linear_board, mlp_board = client.predict(0.5, 0.2, api_name="/predict_spiral")
     assert text.startswith("(0.5, 0.2) → `spiral-linear`: class **") and "`spiral-mlp`: class **" in text
     assert linear_board and mlp_board
+    text, *_ = client.predict(100, 0.4, api_name="/predict_spiral")  # answered, and said to be off the maps
+    assert text.startswith("(100, 0.4) → `spiral-linear`") and "off the maps" in text
     text, *_ = client.predict(2000, 0.2, api_name="/predict_spiral")  # the old answer is not left standing
     assert text.startswith("**Can't classify this point:** spiral-linear: x") and "between -1000 and 1000" in text
 

@@ -8,7 +8,7 @@ from demo.inference.runtime import InputError, ModelZoo
 from demo.web.ui.charts import Axes, Series, line_chart
 from demo.web.refusals import refused
 from demo.web.ui.common import Click, guarded
-from demo.web.ui.spiral_chart import spiral_boundary, spiral_point
+from demo.web.ui.spiral_chart import SPIRAL_VIEW, spiral_boundary, spiral_point
 from demo.web.ui.stepper import BLUE, RED, stepper
 
 
@@ -143,10 +143,13 @@ def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
                 return f"**Can't classify this point:** {refused(e)}", *(gr.skip() for _ in spirals)
             answers.append(f"`{model_id}`: class **{pred['label']}** ({pred['probabilities'][pred['label']]:.1%})")
             boards.append(spiral_boundary(model, (float(x), float(y))))
-        return f"({float(x):g}, {float(y):g}) → " + " · ".join(answers), *boards
+        off_map = max(abs(float(x)), abs(float(y))) > SPIRAL_VIEW
+        note = (f" — off the maps (they show x, y in [-{SPIRAL_VIEW:g}, {SPIRAL_VIEW:g}]): far from every "
+                "training point, both models only extrapolate") if off_map else ""
+        return f"({float(x):g}, {float(y):g}) → " + " · ".join(answers) + note, *boards
 
     text, *pictures = classify_point(0.5, 0.2)
-    px, py = gr.Number(value=0.5, label="x"), gr.Number(value=0.2, label="y")
+    px, py = gr.Number(value=0.5, label="x", elem_id="spiral-x"), gr.Number(value=0.2, label="y", elem_id="spiral-y")
     out = gr.Markdown(text, elem_id="spiral-out")
     with gr.Row():
         boards = [gr.Image(picture, interactive=False, label=f"{model_id}: decision regions (x, y in [-1.2, 1.2])",
@@ -163,5 +166,7 @@ def spiral_lesson(zoo: ModelZoo, spirals: list[str]):
         return x, y, *classify_point(x, y)
 
     gr.Button("classify").click(classify_point, [px, py], [out, *boards], api_name="predict_spiral")
+    for box in (px, py):  # Enter in either box, as in the other lessons' boxes
+        box.submit(classify_point, [px, py], [out, *boards], api_name=False)
     for board in boards:  # every map shares the same axes, so a click on either is the same point
         board.select(clicked, None, [px, py, out, *boards], api_name=False)
