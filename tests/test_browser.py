@@ -569,6 +569,13 @@ def test_linear_stepper_steps_like_pytorch_and_diverges_at_a_large_rate(page, zo
     page.wait_for_function("() => document.querySelector('#linear-play').innerText.trim() === 'play'")
     page.locator("#linear-reset").click()
     page.locator("#linear-status").get_by_text("epoch 0 at").wait_for()
+    rate.fill(f"{lesson.lr:g}")  # the shipped rate converges: playing stops there too, not thousands of epochs on
+    rate.press("Enter")
+    page.locator("#linear-play").click()
+    page.locator("#linear-status").get_by_text("converged: the loss no longer moves").wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#linear-play').innerText.trim() === 'play'")
+    page.locator("#linear-reset").click()
+    page.locator("#linear-status").get_by_text("epoch 0 at").wait_for()
 
 
 def test_logistic_stepper_plays_and_pauses(page):

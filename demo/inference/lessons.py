@@ -90,6 +90,11 @@ def loss_over_w(lesson: GDLesson, ws: np.ndarray, b: float) -> np.ndarray:
     return np.array([loss(lesson, float(w), b) for w in ws])
 
 
+def finished(path) -> bool:
+    """No step will change what the learner sees: the loss overflowed, or it no longer moves."""
+    return verdict(path).split(":")[0] in ("diverged", "converged")
+
+
 def verdict(path) -> str:
     """How a run is going, in a learner's words, from its last losses."""
     losses = [row[3] for row in path]

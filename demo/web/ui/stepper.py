@@ -116,9 +116,9 @@ def wire_stepper(lesson: gd.GDLesson, state, knobs, buttons, views):
         return view(lesson, advance(lesson, path, rate, steps), rate)
 
     def tick(path, rate, steps):
-        """A step while playing; a run whose loss overflowed stops playing (no step moves it)."""
+        """A step while playing; a run that overflowed or converged stops playing (no step moves it)."""
         shown = step(path, rate, steps)
-        if np.isfinite(shown[0][-1][3]):
+        if not gd.finished([r[:4] for r in shown[0]]):
             return *shown, gr.skip(), gr.skip()
         return *shown, gr.Timer(active=False), gr.Button("play")
 
