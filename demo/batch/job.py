@@ -187,17 +187,17 @@ def first_line(fd: int) -> bytes | None:
     """The output's first line; None where it can't be read back (the shell opened it write-only and
     /proc does not reopen it)."""
     try:
-        return os.pread(fd, 4096, 0).split(b"\n", 1)[0].rstrip(b"\r")
+        start = os.pread(fd, 4096, 0)
     except OSError:
-        pass
-    try:
-        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.pread(reader, 4096, 0).split(b"\n", 1)[0].rstrip(b"\r")
-    finally:
-        os.close(reader)
+        try:
+            reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            start = os.pread(reader, 4096, 0)
+        finally:
+            os.close(reader)
+    return start.split(b"\n", 1)[0].rstrip(b"\r")
 
 
 def summarize(tally: Tally, previous: Previous, out: str, engine: str, provider: str) -> None:

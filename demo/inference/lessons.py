@@ -90,16 +90,20 @@ def loss_over_w(lesson: GDLesson, ws: np.ndarray, b: float) -> np.ndarray:
     return np.array([loss(lesson, float(w), b) for w in ws])
 
 
+DIVERGED = "diverged: the loss overflowed — press reset, then try a lower learning rate"
+CONVERGED = "converged: the loss no longer moves"
+
+
 def finished(path) -> bool:
     """No step will change what the learner sees: the loss overflowed, or it no longer moves."""
-    return verdict(path).split(":")[0] in ("diverged", "converged")
+    return verdict(path) in (DIVERGED, CONVERGED)
 
 
 def verdict(path) -> str:
     """How a run is going, in a learner's words, from its last losses."""
     losses = [row[3] for row in path]
     if not np.isfinite(losses[-1]):  # no step can come back from here, whatever the rate
-        return "diverged: the loss overflowed — press reset, then try a lower learning rate"
+        return DIVERGED
     if len(losses) > 3 and losses[-1] > 10 * max(losses[0], 1e-12):
         return "diverging: each step overshoots further, the loss grows — lower the learning rate"
     if len(losses) < 3:
@@ -108,5 +112,5 @@ def verdict(path) -> str:
     if len(w_moves) >= 2 and np.all(w_moves[1:] * w_moves[:-1] < 0):
         return "oscillating: w jumps back and forth across the minimum"
     if losses[-1] < 1e-4 or abs(losses[-1] - losses[-2]) < 1e-7:
-        return "converged: the loss no longer moves"
+        return CONVERGED
     return "converging: the loss falls step by step"

@@ -16,7 +16,7 @@ from demo.inference.json_numbers import float32_lists
 from demo.inference.protocol import validation_message
 from demo.inference.runtime import CharPredictor, ImageClassifier, InputError, ModelError, ModelZoo, TabularModel
 from demo.settings import MAX_BYTES, PREDICT_MAX_BYTES, TOP_K
-from demo.web.connections import read_body
+from demo.web.connections import read_body, too_large
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -43,8 +43,7 @@ async def image_body(request: Request) -> bytes | JSONResponse:
                           "(curl --data-binary @digit.png), not a multipart form (curl -F)")
     body = await read_body(request, MAX_BYTES)
     if body is None:
-        return error(413, f"request body larger than {MAX_BYTES // 2**20} MiB: one image file of at most "
-                          f"{MAX_BYTES // 2**20} MiB per request")
+        return error(413, too_large(MAX_BYTES, "one image file", MAX_BYTES))
     if not body:
         return error(400, "empty body: send the image file's bytes as the request body")
     return body
@@ -157,8 +156,7 @@ def add_predict_route(api: FastAPI, zoo: ModelZoo) -> None:
             return error(400, f"{model} is an image classifier: POST the image's bytes to /api/classify?model={model}")
         body = await read_body(request, PREDICT_MAX_BYTES)
         if body is None:
-            return error(413, f"request body larger than {PREDICT_MAX_BYTES // 2**20} MiB: a JSON body of at most "
-                              f"{PREDICT_MAX_BYTES // 2**20} MiB per request")
+            return error(413, too_large(PREDICT_MAX_BYTES, "a JSON body", PREDICT_MAX_BYTES))
         try:
             return await run_in_threadpool(predict_json, onnx_model, body)
         except InputError as e:

@@ -88,11 +88,15 @@ class LimitBody:
                 raise
 
     async def refuse(self, send) -> None:
-        body = json.dumps({"error": f"request body larger than {self.limit // 2**20} MiB: one image file of at most "
-                                    f"{MAX_BYTES // 2**20} MiB per request"}).encode()
+        body = json.dumps({"error": too_large(self.limit, "one image file", MAX_BYTES)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def too_large(limit: int, one: str, most: int) -> str:
+    """A 413's message: the cap, and what one request may carry (the cap may allow for a form's headers)."""
+    return f"request body larger than {limit // 2**20} MiB: {one} of at most {most // 2**20} MiB per request"
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -3,7 +3,7 @@ shows. Gradio's own checks of a component's value (demo.web.patches) and the app
 (demo.web.ui) refuse through this one function."""
 import logging
 
-LOG = logging.getLogger("tinyzoo.ui")  # no handler: Python prints a warning as one plain line on stderr
+LOG = logging.getLogger("tinyzoo.ui")  # the page's log, no handler: Python prints a warning as one plain line
 
 
 def refused(error: Exception | str) -> str:

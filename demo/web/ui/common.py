@@ -1,6 +1,5 @@
-"""What every tab shares: guarded handlers (a refused input is a message), table frames, a log."""
+"""What every tab shares: guarded handlers (a refused input is a message), table frames."""
 import functools
-import logging
 from pathlib import Path
 
 import gradio as gr
@@ -9,7 +8,6 @@ from demo.inference.runtime import InputError, ModelError
 from demo.web.refusals import refused
 
 STATIC = Path(__file__).resolve().parents[1] / "static"  # the pad's script and the page's CSS
-LOG = logging.getLogger("tinyzoo.ui")  # the refusals' logger: what a tab could not show, one plain line
 
 
 class Click(gr.EventData):

@@ -5,7 +5,8 @@ import gradio as gr
 from demo.contract import ModelMetadata
 from demo.contract.histories import read_histories
 from demo.inference.runtime import ModelZoo
-from demo.web.ui.common import LOG, guarded, pd_frame
+from demo.web.refusals import LOG
+from demo.web.ui.common import guarded, pd_frame
 
 NONE = "none"
 METRICS = ("loss", "accuracy", "lr")
