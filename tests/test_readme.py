@@ -134,6 +134,15 @@ def test_measured_tables_name_command_date_commit_machine(doc):
         assert match["machine"].startswith(MACHINES), f"{doc.name}:{start + 1}: machine should be one of {MACHINES}"
 
 
+@pytest.mark.parametrize("doc", [README, *DOCS], ids=lambda p: p.name)
+def test_no_block_left_out(doc):
+    """Two blank lines in a row are where a table or a list was dropped (a move of text between
+    files lost two tables that way, leaving their '> Measured:' lines over nothing)."""
+    lines = doc.read_text().splitlines()
+    doubled = [i + 1 for i in range(1, len(lines)) if not lines[i].strip() and not lines[i - 1].strip()]
+    assert not doubled, f"{doc.name}: two blank lines in a row at line(s) {doubled}: a block left out?"
+
+
 def test_benchmarks_doc_has_measured_tables():
     assert measured_tables(ROOT / "docs" / "benchmarks.md"), "docs/benchmarks.md holds the measured tables"
 
