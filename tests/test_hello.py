@@ -62,7 +62,9 @@ def test_hidden_state_round_trip(zoo, model_id):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("help", r"'p' not in the model's vocabulary; allowed characters: 'e', 'h', 'l', 'o'"),
+    ("help", r"'p' not in the model's vocabulary; allowed characters: 'e', 'h', 'l', 'o'$"),
+    ("Hello", r"'H' not in the model's vocabulary; allowed characters: 'e', 'h', 'l', 'o' "
+              r"\(it knows no capitals: try 'hello'\)"),
     ("", "type some text"),
     ("l" * 257, "257 characters; the limit is 256"),
 ])

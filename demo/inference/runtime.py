@@ -237,8 +237,10 @@ class CharPredictor(OnnxModel):
             raise InputError(f"{self.id}: text is {len(text)} characters; the limit is {self.max_length}")
         unknown = sorted(set(text) - set(self.vocab))
         if unknown:
+            lower = text.lower()  # "Hello": the course's vocabulary is lowercase, and a learner types capitals
+            hint = f" (it knows no capitals: try {lower!r})" if set(lower) <= set(self.vocab) else ""
             raise InputError(f"{self.id}: {', '.join(map(repr, unknown))} not in the model's vocabulary; "
-                             f"allowed characters: {', '.join(map(repr, self.vocab))}")
+                             f"allowed characters: {', '.join(map(repr, self.vocab))}{hint}")
         return np.array([[self.char_to_index[c] for c in text]], dtype=np.int64)
 
     def zero_state(self, batch: int = 1) -> dict[str, np.ndarray]:
