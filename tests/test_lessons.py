@@ -103,7 +103,7 @@ GOOD = {"npreg": 2, "glu": 150, "bp": 70, "skin": 30, "bmi": 35.0, "ped": 0.5, "
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"glu": 900}, r"glu \(plasma glucose.*\) must be between 40 and 250, got 900"),
+    ({"glu": 900}, r"glu, plasma glucose \(mg/dl, 2 h OGTT\), must be between 40 and 250, got 900$"),
     ({"age": float("nan")}, "age must be a finite number"),
     ({"bmi": "heavy"}, "bmi must be a finite number, got 'heavy'"),
     ({"skin": None}, "missing skin"),
@@ -130,7 +130,7 @@ def test_lessons_tab_endpoints(live_server):
     assert "P(y=1 | x=3)" in answer
     assert "P(diabetes)" in client.predict(*GOOD.values(), api_name="/predict_diabetes")
     # the model's own range check names the field (from the metadata's features)
-    assert "glu (plasma glucose (mg/dl, 2 h OGTT)) must be between 40 and 250, got 900" in client.predict(
+    assert "glu, plasma glucose (mg/dl, 2 h OGTT), must be between 40 and 250, got 900" in client.predict(
         *{**GOOD, "glu": 900}.values(), api_name="/predict_diabetes")
     assert "missing skin" in client.predict(*{**GOOD, "skin": None}.values(), api_name="/predict_diabetes")
     text, linear_board, mlp_board = client.predict(0.5, 0.2, api_name="/predict_spiral")

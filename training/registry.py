@@ -143,7 +143,7 @@ def _feature(name: str, low: float, high: float, help_: str) -> Feature:
     return Feature(name, float(low), float(high), help_)
 
 
-_LINE = (_feature("x", -1e6, 1e6, "any number"),)
+_LINE = (_feature("x", -1e6, 1e6, "the input value"),)
 _PLANE = (_feature("x", -1e3, 1e3, "horizontal coordinate"), _feature("y", -1e3, 1e3, "vertical coordinate"))
 _SPIRAL = {"epochs": 2000, "lr": 0.01, "weight_decay": 1e-4}  # full-batch Adam, as the course
 

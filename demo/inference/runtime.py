@@ -301,7 +301,7 @@ class TabularModel(OnnxModel):
             if number is None or not np.isfinite(number):
                 raise InputError(f"{self.id}: {feature.name} must be a finite number, got {value!r}")
             if not feature.min <= number <= feature.max:
-                raise InputError(f"{self.id}: {feature.name} ({feature.help}) must be between "
+                raise InputError(f"{self.id}: {feature.name}, {feature.help}, must be between "
                                  f"{feature.min:g} and {feature.max:g}, got {number:g}")
             row.append(number)
         return np.array([row], np.float32)
