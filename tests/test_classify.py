@@ -112,6 +112,15 @@ def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
     assert row["label"] == ("" if below else "7") and row["top1_label"] == "7" and "top5_label" in row
 
 
+def test_top_k_past_the_classes_lists_them_all_and_says_so(mixed_inputs, tmp_path, capsys):
+    out = tmp_path / "k.csv"
+    assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--out", str(out), "--top-k", "12",
+                     "--workers", "1"]) == 0
+    [row] = read_rows(out)
+    assert "top10_label" in row and "top11_label" not in row
+    assert "note: --top-k 12: mnist-cnn has 10 classes, so each row lists all 10" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["x.png", "--model", "mnist-nope"], "unknown model"),
     (["x.png", "--model", "MNIST_CNN"], "unknown model 'MNIST_CNN' (did you mean 'mnist-cnn'?); available: fash"),

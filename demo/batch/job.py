@@ -200,6 +200,15 @@ def first_line(fd: int) -> bytes | None:
     return start.split(b"\n", 1)[0].rstrip(b"\r")
 
 
+def labels_per_row(requested: int, model: ImageClassifier) -> int:
+    """--top-k, at most the model's classes: past them every row lists all, and stderr says so."""
+    classes = len(model.labels)
+    if requested > classes:
+        print(f"note: --top-k {requested}: {model.id} has {classes} classes, so each row lists all {classes}",
+              file=sys.stderr)
+    return min(requested, classes)
+
+
 def summarize(tally: Tally, previous: Previous, out: str, engine: str, provider: str) -> None:
     """One line on stderr: what was done, at what rate, where (engine: "2 workers", "ray: 4 actors").
     Rows an earlier run left are counted apart, with their failures: they count in the exit status."""

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from demo.batch.inputs import Item, UsageError, close_archives, list_items
-from demo.batch.job import (Tally, check_options, error_row, exit_status, filled, image_model_row, load_model,
-                            open_results, read_items, result_rows, summarize)
+from demo.batch.job import (Tally, check_options, error_row, exit_status, filled, image_model_row, labels_per_row,
+                            load_model, open_results, read_items, result_rows, summarize)
 from demo.batch.output import Row, RowWriter
 from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec
@@ -128,7 +128,7 @@ def run(args, signals: Signals) -> int:
         with signals.held():
             pool = start_pool(workers)
         model = load_model(zoo, args.model)
-        top_k = min(args.top_k, len(model.labels))
+        top_k = labels_per_row(args.top_k, model)
         with signals.held():
             previous, writer = open_results(args, fmt, top_k, model.labels)
         pending = [item for item in items if item.name not in previous.names]

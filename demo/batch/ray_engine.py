@@ -28,8 +28,8 @@ import numpy as np
 
 from demo.batch.inputs import Item, UsageError, list_items
 from demo.batch.output import Row, RowWriter
-from demo.batch.job import (Tally, check_options, exit_status, filled, image_model_row, load_model, open_results,
-                            read_items, result_rows, summarize)
+from demo.batch.job import (Tally, check_options, exit_status, filled, image_model_row, labels_per_row, load_model,
+                            open_results, read_items, result_rows, summarize)
 from demo.inference.backend import open_zoo
 
 CONNECT_TIMEOUT_S = 10
@@ -110,7 +110,7 @@ def run_ray(args) -> int:
     fmt = check_options(args)
     zoo, _ = image_model_row(args, "cpu")  # the driver only checks the file; the actors run it
     model = load_model(zoo, args.model)
-    top_k = min(args.top_k, len(model.labels))
+    top_k = labels_per_row(args.top_k, model)
     items = list_items(args.paths, args.recursive)
 
     try:
