@@ -3,6 +3,7 @@
 Raw HTTP only (what an attacker sends, not what gradio_client would build), against a server of
 our own with its own Gradio cache folder, so the FIFO and the symlink can be planted in it.
 """
+import gzip
 import http.client
 import json
 import os
@@ -346,6 +347,19 @@ def test_a_request_body_is_at_most_one_upload(server, chunked):
     status, body = raw_request(url, "POST", "/gradio_api/upload", two_file_form("big", size), headers, chunked)
     assert status == 413 and "larger than" in body["error"]
     assert models_answer(url)
+    assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.parametrize("path", ["/api/classify?model=mnist-cnn", "/api/predict?model=hello-rnn",
+                                  "/v2/models/mnist-cnn/infer", "/gradio_api/upload"])
+def test_a_compressed_body_is_refused_as_such(server, path):
+    """Read as sent, a gzipped PNG was refused as 'not an image'; no route decompresses a body."""
+    url, _, log_path = server
+    status, body = raw_request(url, "POST", path, gzip.compress(drawn_digit_png()), {"Content-Encoding": "gzip"})
+    assert status == 415 and body["error"].startswith("Content-Encoding 'gzip' is not accepted"), body
+    status, _ = raw_request(url, "POST", "/api/classify?model=mnist-cnn", drawn_digit_png(),
+                            {"Content-Encoding": "identity"})
+    assert status == 200
     assert "Traceback" not in log_path.read_text()
 
 

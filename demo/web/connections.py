@@ -49,6 +49,28 @@ class AnswerHead:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+class RefuseEncodedBody:
+    """ASGI middleware: a body sent with a Content-Encoding (gzip, br, ...) gets a 415 {"error"} that
+    says so. No route decompresses one, and read as sent, a gzipped PNG would be refused as "not an
+    image", which misleads; an image file is compressed already, and a JSON body is small."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = dict(scope.get("headers", ()))
+        encoding = headers.get(b"content-encoding", b"").strip().lower()
+        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        if scope["type"] != "http" or encoding in (b"identity", b"") or not has_body:
+            return await self.app(scope, receive, send)
+        shown = encoding.decode("latin-1")[:40]
+        body = json.dumps({"error": f"Content-Encoding {shown!r} is not accepted: send the body's own bytes "
+                                    "(an image file is compressed already)"}).encode()
+        await send({"type": "http.response.start", "status": 415,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
 class LimitBody:
     """ASGI middleware: a request body over `limit` bytes gets a 413 {"error"} at once, whether its
     Content-Length says so or a chunked body grows past it; the route sees a disconnect."""

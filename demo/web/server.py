@@ -49,6 +49,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
     app.add_middleware(connections.LimitBody)
+    app.add_middleware(connections.RefuseEncodedBody)
     app.add_middleware(connections.AnswerHead)
     app.add_middleware(connections.LogClientDisconnect)  # outermost: sees disconnects from every route
     return app
