@@ -433,6 +433,15 @@ def test_hello_epoch_slider_shows_the_prediction_at_that_epoch(page):
     box.press("Enter")
     out.get_by_text("epoch 35 of 35").wait_for()
     assert "ohlol" in out.inner_text() and "5 of 5 positions right" in out.inner_text()
+    box.fill("1")
+    box.press("Enter")
+    out.get_by_text("epoch 1 of 35").wait_for()
+    box.fill("999")  # past the end reads as the end, not an error toast per keystroke
+    box.press("Enter")
+    out.get_by_text("epoch 35 of 35").wait_for()
+    box.blur()  # Gradio's box clamps what it shows when it loses focus
+    page.wait_for_function("document.querySelector('#hello-epoch input[type=number]').value === '35'")
+    assert page.locator(".toast-wrap .toast-body, [data-testid='toast-body']").count() == 0
 
 
 def test_training_lists_every_model_and_overlays_two_runs(page, zoo):

@@ -116,7 +116,7 @@ class TimedH11Protocol(H11Protocol):
 def check_event_inputs(blocks: gr.Blocks, check) -> None:
     """`check(block_fn, inputs)` runs on every event's raw inputs before Gradio preprocesses them
     (it raises to refuse); Gradio's own upload-folder check, which only launched apps get, is on. A
-    component's own refusal while preprocessing (a number typed past a slider's end) is the user's
+    component's own refusal while preprocessing (a dropdown value not among its choices) is the user's
     input: it stays a message on the page, and the log gets one line instead of a traceback."""
     blocks.has_launched = True
     preprocess_data = blocks.preprocess_data

@@ -1,5 +1,6 @@
 """What every tab shares: guarded handlers (a refused input is a message), table frames."""
 import functools
+import math
 from pathlib import Path
 
 import gradio as gr
@@ -18,6 +19,19 @@ class Click(gr.EventData):
     def __init__(self, target, data):
         super().__init__(target, data)
         self.index = data.get("index") if isinstance(data, dict) else None
+
+
+class ClampingSlider(gr.Slider):
+    """gr.Slider whose number typed past an end reads as that end. Gradio's own box clamps it only
+    when it loses focus; until then every keystroke past the end raised "Value 999 is greater than
+    maximum value 35" as an error toast. A value that is no number at all is still refused."""
+
+    is_template = True  # render with gr.Slider's front end
+
+    def preprocess(self, payload: float) -> float:
+        if isinstance(payload, (int, float)) and math.isfinite(payload):
+            payload = min(max(payload, self.minimum), self.maximum)
+        return super().preprocess(payload)
 
 
 def guarded(fn):

@@ -6,6 +6,7 @@ import gradio as gr
 
 from demo.inference.runtime import InputError, ModelError, ModelZoo, SequencePrediction
 from demo.web.refusals import refused
+from demo.web.ui.common import ClampingSlider
 
 
 TABLE_HEADERS = ("#", "in", "out")  # short, so a phone shows every vocabulary column
@@ -44,7 +45,7 @@ def epoch_view(zoo: ModelZoo, model_id: str, epoch: int) -> str:
 def epoch_slider(zoo: ModelZoo, model, first: str):
     """A slider over the training history: the prediction after each epoch ("heeee" … "ohlol")."""
     epochs = len(zoo.get(first).meta.train.history)
-    slider = gr.Slider(1, epochs, value=1, step=1, label="training epoch: the prediction after it",
+    slider = ClampingSlider(1, epochs, value=1, step=1, label="training epoch: the prediction after it",
                        elem_id="hello-epoch")
     shown = gr.Markdown(epoch_view(zoo, first, 1), elem_id="hello-epoch-out")
     slider.change(lambda m, e: epoch_view(zoo, m, e), [model, slider], [shown], api_name=False,

@@ -12,7 +12,7 @@ from demo.inference.pipeline import Prediction
 from demo.inference.runtime import InputError, ModelError, ModelZoo
 from demo.settings import TOP_K
 from demo.web.refusals import refused
-from demo.web.ui.common import STATIC, Click
+from demo.web.ui.common import STATIC, ClampingSlider, Click
 from demo.web.ui.inside import UNCHANGED, inside_panel, wire_inside
 from demo.web.uploads import read_upload
 
@@ -270,9 +270,9 @@ def shift_and_scale_panel(zoo: ModelZoo, ids: list[str], pad) -> None:
                     "no re-centring, and compare: the dense models (softmax, MLP) lose the digit within a few "
                     "pixels; the convolutional ones keep it longer (`python -m bench.shift` has the table).")
         with gr.Row():
-            dx = gr.Slider(-8, 8, value=0, step=1, label="move right (px of 28)", elem_id="shift-dx", min_width=120)
-            dy = gr.Slider(-8, 8, value=0, step=1, label="move down (px)", elem_id="shift-dy", min_width=120)
-            scale = gr.Slider(0.5, 1.5, value=1.0, step=0.05, label="scale", elem_id="shift-scale", min_width=120)
+            dx = ClampingSlider(-8, 8, value=0, step=1, label="move right (px of 28)", elem_id="shift-dx", min_width=120)
+            dy = ClampingSlider(-8, 8, value=0, step=1, label="move down (px)", elem_id="shift-dy", min_width=120)
+            scale = ClampingSlider(0.5, 1.5, value=1.0, step=0.05, label="scale", elem_id="shift-scale", min_width=120)
         with gr.Row():
             moved = gr.Image(label="what every model gets", interactive=False, height=150, buttons=[],
                              elem_classes=["seen-pixels"], elem_id="shift-seen", min_width=110)

@@ -7,7 +7,7 @@ from demo.inference import lessons as gd
 from demo.inference.runtime import InputError, ModelZoo
 from demo.web.ui.charts import Axes, Series, line_chart
 from demo.web.refusals import refused
-from demo.web.ui.common import Click, guarded
+from demo.web.ui.common import ClampingSlider, Click, guarded
 from demo.web.ui.spiral_chart import SPIRAL_VIEW, spiral_boundary, spiral_point
 from demo.web.ui.stepper import BLUE, RED, stepper
 
@@ -93,7 +93,7 @@ def logistic_lesson(zoo: ModelZoo):
             plot = gr.Image(logistic_chart(logistic, 2.5), label=caption(2.5), interactive=False, buttons=[],
                             elem_id="logistic-plot", elem_classes=["chart"], format="png")
         with gr.Column(min_width=240):
-            x = gr.Slider(0, 10, value=2.5, step=0.05, label="x", elem_id="logistic-x")
+            x = ClampingSlider(0, 10, value=2.5, step=0.05, label="x", elem_id="logistic-x")
             out = gr.Markdown(text, elem_id="logistic-out")
     x.change(logistic_answer, [x], [plot, out], api_name="predict_logistic", show_progress="hidden",
              trigger_mode="always_last")

@@ -7,6 +7,7 @@ from PIL import Image
 
 from demo.inference import lessons as gd
 from demo.web.ui.charts import Axes, Series, line_chart
+from demo.web.ui.common import ClampingSlider
 
 PRINTOUT_ROWS = 12
 BLUE, ORANGE, RED, GREY = (31, 119, 180), (255, 127, 14), (214, 39, 40), (150, 150, 150)
@@ -85,7 +86,7 @@ def stepper(lesson: gd.GDLesson, name: str):
                 "each step here equals PyTorch's. Try a small rate (slow), a large one (oscillates), larger still "
                 "(diverges).", elem_classes=["intro"])
     with gr.Row():
-        lr = gr.Slider(*LR_RANGE[lesson.kind], value=lesson.lr, step=0.001, label="learning rate",
+        lr = ClampingSlider(*LR_RANGE[lesson.kind], value=lesson.lr, step=0.001, label="learning rate",
                        elem_id=f"{name}-lr", min_width=220)
         per_click = gr.Radio([1, 10, 100], value=1, label="steps per click", elem_id=f"{name}-steps", min_width=160)
     with gr.Row():
