@@ -250,6 +250,10 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     mlp_history = zoo.get("fashion-mlp").meta.train.history
     assert [r["loss"] for r in rows if r["split"] == "test (overlaid)"] == [h["test_loss"] for h in mlp_history]
     assert loss["label"] == "loss per epoch: fashion-cnn, and fashion-mlp overlaid"
+    loss, accuracy, lr, _ = client.predict("fashion-cnn", "hello-rnn", api_name="/training_curves")
+    assert loss["label"] == "loss per epoch: fashion-cnn, and hello-rnn overlaid"
+    assert accuracy["label"] == "accuracy per epoch: fashion-cnn (hello-rnn logged none)"
+    assert lr["label"] == "learning rate per epoch: fashion-cnn (hello-rnn logged none)"
     cnn_lr = [r["lr"] for r in drawn_rows(lr) if r["split"] == "lr"]
     assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-2)  # the plot rounds to 3 digits
     loss, _, _, summary = client.predict("fashion-cnn-step", "fashion-cnn-onecycle", api_name="/training_curves")

@@ -53,8 +53,17 @@ def overlaid(runs: dict, first: str, second: str) -> bool:
     return second not in (NONE, first) and second in runs
 
 
-def runs_named(runs: dict, first: str, second: str) -> str:
-    return f": {first}, and {second} overlaid" if overlaid(runs, first, second) else ""
+def runs_named(frame, first: str, second: str) -> str:
+    """A chart title's runs: both when both are drawn in it; a run that logged nothing of this chart's
+    kind (the char RNN, no accuracy) is named as such, not as overlaid."""
+    splits = [str(split) for split in frame["split"]]
+    drawn = {first: any(not s.endswith(OVERLAID) for s in splits), second: any(s.endswith(OVERLAID) for s in splits)}
+    if all(drawn.values()):
+        return f": {first}, and {second} overlaid"
+    if not any(drawn.values()):
+        return ""
+    shown, missing = (first, second) if drawn[first] else (second, first)
+    return f": {shown} ({missing} logged none)"
 
 
 def format_seconds(seconds: float) -> str:
@@ -149,8 +158,9 @@ def training_tab(zoo: ModelZoo):
         """-> loss, accuracy, learning-rate plots (each hidden when nothing to show), the table."""
         if first not in runs:
             raise gr.Error(f"no run {str(first)[:40]!r}: pick one from the list", print_exception=False)
-        frames, named = overlay(runs, first, second), runs_named(runs, first, second)
-        return (*(curve_plot(frame, metric, named) for frame, metric in zip(frames, METRICS)), runs[first]["summary"])
+        frames, two = overlay(runs, first, second), overlaid(runs, first, second)
+        return (*(curve_plot(frame, metric, runs_named(frame, first, second) if two else "")
+                  for frame, metric in zip(frames, METRICS)), runs[first]["summary"])
 
     first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
     with gr.Row():
