@@ -333,4 +333,6 @@ def wire_inside(zoo: ModelZoo, dataset: str, model: gr.Dropdown, panel: tuple[gr
     model.change(model_parts, [is_open, model], of_model, api_name=False, show_progress="hidden")
     accordion.expand(open_panel, [model, latest], [is_open, *view, *of_model], api_name=False)
     accordion.collapse(lambda: False, None, is_open, api_name=False)
-    parts["mistakes"].select(pick, [is_open, model, shown], [latest, *view], api_name=False)
+    # the answer lands at the panel's top, a screen or more above the gallery clicked: it is brought into view
+    parts["mistakes"].select(pick, [is_open, model, shown], [latest, *view], api_name=False).then(
+        None, js=f"() => document.getElementById('{dataset}-inside-message')?.scrollIntoView({{block: 'start'}})")
