@@ -118,6 +118,10 @@ def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     page.locator("#mnist-inside-layers figcaption").first.wait_for()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390 + 1  # nothing forces a sideways scroll
+    page.locator("#mnist-inside-table td").first.wait_for()
+    table = page.evaluate("() => { const t = document.querySelector('#mnist-inside-table .inside-table'); "
+                          "return [t.scrollWidth, t.clientWidth]; }")
+    assert table[0] <= table[1] + 1, table  # every model's answer in view, no scroll inside the table either
     page.context.close()
 
 
