@@ -72,7 +72,8 @@ def test_where_it_fails_and_a_mistake_goes_through_the_inside_view(inside):
     inside.locator("#mnist-inside-message").get_by_text(f"says {predicted}").wait_for()
     assert f"The mistake clicked, test image {first}." in inside.locator("#mnist-inside-message").inner_text()
     # the answer is at the panel's top, far above the gallery: the page brings it into view
-    inside.wait_for_function("""() => { const r = document.querySelector('#mnist-inside-message').getBoundingClientRect();
+    inside.wait_for_function("""() => {
+        const r = document.querySelector('#mnist-inside-message').getBoundingClientRect();
         return r.top > -2 && r.top < window.innerHeight; }""")
 
 

@@ -64,11 +64,8 @@ class RefuseEncodedBody:
         if scope["type"] != "http" or encoding in (b"identity", b"") or not has_body:
             return await self.app(scope, receive, send)
         shown = encoding.decode("latin-1")[:40]
-        body = json.dumps({"error": f"Content-Encoding {shown!r} is not accepted: send the body's own bytes "
-                                    "(an image file is compressed already)"}).encode()
-        await send({"type": "http.response.start", "status": 415,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await refuse_unread(send, 415, f"Content-Encoding {shown!r} is not accepted: send the body's own bytes "
+                                       "(an image file is compressed already)")
 
 
 class LimitBody:
@@ -110,10 +107,14 @@ class LimitBody:
                 raise
 
     async def refuse(self, send) -> None:
-        body = json.dumps({"error": too_large(self.limit, "one image file", MAX_BYTES)}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await refuse_unread(send, 413, too_large(self.limit, "one image file", MAX_BYTES))
+
+
+async def refuse_unread(send, status: int, message: str) -> None:
+    """A JSON {"error"} answer to a request whose body is left unread: the connection closes after it."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": json.dumps({"error": message}).encode()})
 
 
 def too_large(limit: int, one: str, most: int) -> str:

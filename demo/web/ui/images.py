@@ -270,7 +270,8 @@ def shift_and_scale_panel(zoo: ModelZoo, ids: list[str], pad) -> None:
                     "no re-centring, and compare: the dense models (softmax, MLP) lose the digit within a few "
                     "pixels; the convolutional ones keep it longer (`python -m bench.shift` has the table).")
         with gr.Row():
-            dx = ClampingSlider(-8, 8, value=0, step=1, label="move right (px of 28)", elem_id="shift-dx", min_width=120)
+            dx = ClampingSlider(-8, 8, value=0, step=1, label="move right (px of 28)", elem_id="shift-dx",
+                                min_width=120)
             dy = ClampingSlider(-8, 8, value=0, step=1, label="move down (px)", elem_id="shift-dy", min_width=120)
             scale = ClampingSlider(0.5, 1.5, value=1.0, step=0.05, label="scale", elem_id="shift-scale", min_width=120)
         with gr.Row():
