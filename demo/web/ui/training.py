@@ -45,6 +45,7 @@ def curve_plot(frame, metric: str, runs: str = "", **layout) -> gr.LinePlot:
     padding = pd.DataFrame({"epoch": [1] * len(missing), "split": missing, metric: [float("nan")] * len(missing)})
     return gr.LinePlot(pd.concat([frame, padding], ignore_index=True), x="epoch", y=metric, color="split",
                        color_map=SERIES_COLOURS, colors_in_legend=present, label=f"{TITLES[metric]}{runs}",
+                       color_title="run" if metric == "lr" else "split",  # a rate is no train/val/test split
                        visible=bool(len(frame)), **layout)
 
 
