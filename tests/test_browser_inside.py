@@ -106,9 +106,11 @@ def test_an_upload_removed_hands_the_panel_back_to_the_drawing(browser, server, 
     open_inside(page)
     message = page.locator("#mnist-inside-message")
     message.get_by_text(f"says {example} (").wait_for()
+    assert page.locator("#mnist-examples .thumbnail-item.selected").count() == 1
     page.locator("#mnist-upload").get_by_label("Remove Image").first.click()
     message.get_by_text(f"says {drawn} (").wait_for()
     assert headline(page) == drawn
+    page.locator("#mnist-examples .thumbnail-item.selected").wait_for(state="detached")  # no example marked as shown
     page.context.close()
 
 

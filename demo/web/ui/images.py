@@ -154,6 +154,8 @@ def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload
         return examples[index]
 
     gallery.select(pick, None, [upload], api_name=False)
+    # the example's highlight goes with the picture: an upload removed leaves no example marked as shown
+    upload.clear(lambda: gr.Gallery(selected_index=None), None, [gallery], api_name=False, show_progress="hidden")
 
 
 def model_choices(zoo: ModelZoo, ids: list[str]) -> list[tuple[str, str]]:
