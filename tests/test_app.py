@@ -210,6 +210,9 @@ def test_gradio_hello_endpoint(client):
     predicted, table, info = client.predict("hello-rnn", "hello", api_name="/predict_hello")
     assert predicted == "ohlol" and "hello-rnn" in info
     assert table["headers"] == ["#", "in", "out", "e", "h", "l", "o"] and len(table["data"]) == 5
+    probabilities = [row[3:] for row in table["data"]]
+    assert all(len(p) == 4 and p[1] == "." for row in probabilities for p in row), probabilities  # "0.70", never "0.7"
+    assert all(abs(sum(map(float, row)) - 1) <= 0.02 for row in probabilities)
 
 
 def test_gradio_hello_endpoint_names_allowed_characters(client):

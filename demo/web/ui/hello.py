@@ -13,8 +13,9 @@ TABLE_HEADERS = ("#", "in", "out")  # short, so a phone shows every vocabulary c
 
 
 def probability_table(pred: SequencePrediction) -> list[list]:
-    """One row per position: input char, predicted char, then P(next = c) for each vocab char."""
-    return [[i + 1, pred.text[i], pred.predicted[i], *[round(float(p), 2) for p in row]]
+    """One row per position: input char, predicted char, then P(next = c) for each vocab char, each
+    with two decimals (as numbers, 0.70 showed as "0.7" and 0.996 as "1")."""
+    return [[i + 1, pred.text[i], pred.predicted[i], *[f"{float(p):.2f}" for p in row]]
             for i, row in enumerate(pred.probabilities)]
 
 
