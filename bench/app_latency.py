@@ -1,5 +1,6 @@
 """End-to-end latency of a live `python -m demo` server on localhost: gradio_client vs the plain
-HTTP API, for a dataset-size PNG and a 300 px photo-like upload. p50/p99 of sequential requests.
+HTTP API, for a dataset-size PNG and a 300 px photo-like upload, and `GET /api/models` (every
+model's description, ~170 KB). p50/p99 of sequential requests.
 
     python -m bench.app_latency [--n-gradio 200] [--n-http 1000]
 """
@@ -68,6 +69,23 @@ def time_http(port: int, body: bytes, n: int) -> list[float]:
     return samples
 
 
+def time_get(port: int, path: str, n: int) -> list[float]:
+    """GET `path` n times on one keep-alive connection (10 warm-up calls first)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    samples = []
+    for i in range(n + 10):
+        t0 = time.perf_counter()
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path}: HTTP {response.status}")
+        if i >= 10:
+            samples.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    return samples
+
+
 def time_gradio_rest(port: int, data: bytes, n: int) -> list[float]:
     """The Gradio server's own path without gradio_client's client-side machinery:
     POST /gradio_api/upload, POST /gradio_api/call/<api_name>, GET the result stream."""
@@ -130,6 +148,8 @@ def main() -> None:
         # gradio_client's own floor: a 1-weight model, number in, number out, nothing to upload
         rows = [("gradio_client, floor (linear-regression: number in, number out)", "none", args.n_gradio,
                  *percentiles(time_gradio(client, args.n_gradio, 4, api_name="/predict_linear")))]
+        rows.append(("HTTP API (keep-alive), GET /api/models", "none", args.n_http // 10,
+                     *percentiles(time_get(port, "/api/models", args.n_http // 10))))
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in uploads.items():
                 path = Path(tmp) / "upload.png"

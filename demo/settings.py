@@ -51,6 +51,7 @@ PREDICT_MAX_BYTES = 2**20  # /api/predict: a sentence or a few numbers, plus a c
 HEAD_TIMEOUT_S = 10.0  # from the first byte (or the connection) to the end of the request head
 BODY_IDLE_TIMEOUT_S = 10.0  # longest silence in the middle of a body
 KEEP_ALIVE_S = 5  # uvicorn's own idle timeout between requests
+SHUTDOWN_GRACE_S = 5  # SIGTERM / Ctrl-C: requests under way get this long (an open page's stream never ends)
 MAX_HEAD_BYTES = 16 * 2**10  # a longer request head gets a 431 (demo/web/patches.py)
 MAX_BODY_BYTES = MAX_BYTES + 2**20  # one image upload plus room for a multipart form's headers
 SESSION_CAPACITY = 256  # Gradio sessions kept in memory (its default is 10,000)

@@ -4,9 +4,11 @@ import http.client
 import json
 import posixpath
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,10 +18,11 @@ import pytest
 from gradio_client import Client, handle_file
 
 from demo.imaging.prepare import ImageInputError
+from demo.settings import SHUTDOWN_GRACE_S
 from demo.web.ui.images import pad_image
 from demo.web.ui.spiral_chart import SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, spiral_boundary, spiral_point
 from demo.web.ui.training import training_summary
-from tests.conftest import ROOT, drawn_digit_png, post
+from tests.conftest import ROOT, drawn_digit_png, post, running_server
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,23 @@ def test_the_server_refuses_a_port_it_cannot_listen_on_in_one_line(port, message
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "serving" not in done.stdout
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 6, done.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_server_stops_while_a_page_is_open(tmp_path, stop):
+    """An open page holds an event stream that never ends: Ctrl-C waited on it forever (a second
+    Ctrl-C forced it), and uvicorn's cancellation was a 40-line traceback."""
+    with open(tmp_path / "server.log", "w") as log, running_server(log) as (url, proc):
+        page = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+        page.request("GET", "/gradio_api/heartbeat/test-open-page")
+        assert page.getresponse().status == 200  # the stream is open: its body never ends
+        started = time.monotonic()
+        proc.send_signal(stop)
+        code = proc.wait(30)
+        page.close()
+    assert time.monotonic() - started < SHUTDOWN_GRACE_S + 10
+    assert code == (130 if stop == signal.SIGINT else -signal.SIGTERM)
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
 def test_http_api_numbers_are_float32_digits(live_server):

@@ -12,6 +12,9 @@ version when it moves.
   and runs a check on every event's raw inputs before Gradio's own preprocessing.
 - Gradio: the per-session state store's capacity is a `launch()` argument, which a mounted app
   never calls; `bound_sessions` sets the attribute launch() would.
+- uvicorn: a request still open when the shutdown grace period ends (an open page's event stream
+  never ends) is cancelled, and logged with a 40-line traceback of the cancellation.
+  `quiet_cancelled_requests` makes that one line.
 - Gradio: an output picture is written to a path named by its content's hash, truncated and
   written again each time the same picture comes back; a browser still fetching it then read a
   shorter file, and the server logged h11's "Too little data for declared Content-Length" with a
@@ -111,6 +114,18 @@ class TimedH11Protocol(H11Protocol):
     def _close_if_reading(self) -> None:
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
             self.transport.close()  # a handler waiting on the body gets http.disconnect
+
+
+class _CancelledAtShutdown(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args, record.exc_info = "a request still open at shutdown was cancelled", (), None
+        return True
+
+
+def quiet_cancelled_requests() -> None:
+    """uvicorn's "Exception in ASGI application" for a request its shutdown cancelled: one line, no traceback."""
+    logging.getLogger("uvicorn.error").addFilter(_CancelledAtShutdown())
 
 
 def check_event_inputs(blocks: gr.Blocks, check) -> None:

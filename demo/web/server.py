@@ -12,14 +12,15 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from demo.settings import HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, SESSION_CAPACITY, UPLOAD_CACHE_MB
+from demo.settings import (HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, SESSION_CAPACITY, SHUTDOWN_GRACE_S,
+                           UPLOAD_CACHE_MB)
 from demo.web import connections
 from demo.web.api import answer_unknown_routes, build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.inference.backend import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
-from demo.web.patches import TimedH11Protocol, bound_sessions, write_pictures_once
+from demo.web.patches import TimedH11Protocol, bound_sessions, quiet_cancelled_requests, write_pictures_once
 from demo.web.ui import APP_READY_JS, app_css, build_ui
 from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
@@ -109,6 +110,11 @@ def main(argv=None) -> int:
     print(f"tinyzoo: {len(zoo.ids())} models from {zoo.models_dir} on {', '.join(providers)}; "
           f"serving http://{args.host}:{sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(create_app(zoo, args.upload_cache_mb * 2**20), log_level="warning", http=TimedH11Protocol,
-                            timeout_keep_alive=KEEP_ALIVE_S, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
-    uvicorn.Server(config).run(sockets=[sock])
+                            timeout_keep_alive=KEEP_ALIVE_S, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    quiet_cancelled_requests()  # after Config, which sets up uvicorn's loggers
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises Ctrl-C again once it has shut down: the stop asked for
+        return 130
     return 0
