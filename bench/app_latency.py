@@ -163,7 +163,10 @@ def main() -> None:
                         gradio, args.n_gradio, "mnist-cnn", handle_file(str(path)), api_name="/classify_mnist_upload"))))
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     print(f"\nlocalhost, {os.cpu_count()} CPU cores, model mnist-cnn on CPUExecutionProvider, sequential requests")
     print_table(["client", "upload", "requests", "p50 ms", "p99 ms"],
                 [(client_name, upload, n, f"{p50:.2f}", f"{p99:.2f}") for client_name, upload, n, p50, p99 in rows],
