@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = json.loads((ROOT / "models" / "manifest.json").read_text())["models"]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-MACHINES = ("2-core x86-64 CPU (the project's dev/CI machine)", "one NVIDIA H100 (lent)")
+MACHINES = ("2-core x86-64 CPU (the project's dev/CI machine)", "2-core AMD EPYC x86-64 CPU (the dev/CI machine since",
+            "one NVIDIA H100 (lent)")
 MEASURED = re.compile(r"> Measured: `[^`]+` · (?P<date>\d{4}-\d\d-\d\d) · (?P<commit>[0-9a-f]{7,40}) · (?P<machine>.+)")
 MEASURED_CELL = re.compile(r"\d\s?(%|ms\b|µs\b)")  # a percentage or a time: a figure someone measured
 MAX_README_LINES = 200
