@@ -165,6 +165,21 @@ def test_app_gradient_descent_steps_equal_pytorchs(zoo, model_id, module, loss_f
     assert [tuple(row) for row in fresh] == list(lesson.recorded)
 
 
+def test_a_blown_up_run_is_charted_as_its_growth(zoo):
+    """Over w, a blown-up run's curve was drawn at b ≈ 1e18 on a 1e36 scale: it is charted as log10
+    loss per epoch instead, up to the overflow; a run still in the landscape keeps its chart over w."""
+    from demo.inference import lessons as gd
+    from demo.web.ui.stepper import advance, growth_chart, loss_chart, start_path
+
+    lesson = gd.GDLesson.from_results(zoo.get("linear-regression").meta.measurements.results)
+    as_array = np.asarray
+    for rate, steps in ((0.25, 400), (0.2, 60)):  # overflowed; grown a thousandfold
+        path = advance(lesson, start_path(lesson), rate, steps)
+        assert (as_array(loss_chart(lesson, path)) == as_array(growth_chart(lesson, path))).all()
+    shipped = advance(lesson, start_path(lesson), lesson.lr, 50)
+    assert not np.array_equal(as_array(loss_chart(lesson, shipped)), as_array(growth_chart(lesson, shipped)))
+
+
 def test_gradient_descent_shows_slow_oscillating_and_diverging_rates(zoo):
     """The learning rates the stepper offers show each behaviour on the course's line (the MSE's
     curvature along w is 2·mean(x²) ≈ 11: steps above 2/11 overshoot without end)."""

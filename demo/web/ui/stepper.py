@@ -14,10 +14,15 @@ BLUE, ORANGE, RED, GREY = (31, 119, 180), (255, 127, 14), (214, 39, 40), (150, 1
 LR_RANGE = {"linear": (0.001, 0.25), "logistic": (0.01, 5.0)}  # linear diverges above 2/11 (its curvature)
 
 
+BLOWN_UP = 1e3  # a loss this many times its start: the run has left the landscape the chart shows
+
+
 def loss_chart(lesson: gd.GDLesson, path) -> Image.Image:
     """The loss over w with b held at its current value (the course's grid search), and the (w, loss)
-    of every step taken so far, the latest one larger."""
+    of every step taken so far, the latest one larger; once the run has blown up, its growth."""
     _, w_now, b_now, loss_now, _ = path[-1]
+    if not np.isfinite(loss_now) or loss_now > BLOWN_UP * max(path[0][3], 1e-12):
+        return growth_chart(lesson, path)
     ws_taken = [row[1] for row in path if np.isfinite(row[1])]
     low, high = (-1.0, 5.0) if lesson.kind == "linear" else (-1.0, 8.0)
     low, high = max(min(low, *ws_taken) - 0.5, -60.0), min(max(high, *ws_taken) + 0.5, 60.0)
@@ -30,6 +35,17 @@ def loss_chart(lesson: gd.GDLesson, path) -> Image.Image:
               Series((w_now,), (loss_now,), RED, "now", "points")]
     name = "MSE" if lesson.kind == "linear" else "BCE"
     return line_chart(series, Axes((low, high), (0.0, top), "w", name))
+
+
+def growth_chart(lesson: gd.GDLesson, path) -> Image.Image:
+    """A blown-up run's loss per epoch on a log scale, where each step's overshoot multiplying the
+    loss shows as a straight climb. Over w, the curve would be drawn at a b of 1e18 on a 1e36 scale."""
+    rows = [(float(r[0]), float(np.log10(r[3]))) for r in path if np.isfinite(r[3]) and r[3] > 0]
+    epochs, logs = zip(*rows)
+    name = "MSE" if lesson.kind == "linear" else "BCE"
+    series = [Series(epochs, logs, RED, f"log10 {name} per epoch: the run blew up", "path", 1)]
+    return line_chart(series, Axes((0.0, max(epochs[-1], 1.0)), (min(logs), max(max(logs), min(logs) + 1)),
+                                   "epoch", f"log10 {name}"))
 
 
 def fit_chart(lesson: gd.GDLesson, w: float, b: float) -> Image.Image:
@@ -96,7 +112,7 @@ def stepper(lesson: gd.GDLesson, name: str):
     state, loss_img, fit_img, text, status = view(lesson, path, lesson.lr)
     status_md = gr.Markdown(status, elem_id=f"{name}-status")
     with gr.Row():
-        loss_view = gr.Image(loss_img, label="loss over w, and the steps taken", interactive=False, buttons=[],
+        loss_view = gr.Image(loss_img, label="the loss: over w, and the steps taken", interactive=False, buttons=[],
                              elem_id=f"{name}-loss", elem_classes=["chart"], format="png", min_width=280)
         fit_view = gr.Image(fit_img, label="the model on the training points", interactive=False, buttons=[],
                             elem_id=f"{name}-fit", elem_classes=["chart"], format="png", min_width=280)
