@@ -112,6 +112,12 @@ def test_min_confidence_and_top_k(mixed_inputs, tmp_path):
     assert row["label"] == ("" if below else "7") and row["top1_label"] == "7" and "top5_label" in row
 
 
+def test_rows_to_dev_null_need_no_format(mixed_inputs):
+    """A timing run: `--out /dev/null` has no .csv or .jsonl to go by; it was a usage error."""
+    assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--out", os.devnull,
+                     "--workers", "1"]) == 0
+
+
 def test_top_k_past_the_classes_lists_them_all_and_says_so(mixed_inputs, tmp_path, capsys):
     out = tmp_path / "k.csv"
     assert classify([str(mixed_inputs / "in" / "a.png"), "--model", "mnist-cnn", "--out", str(out), "--top-k", "12",

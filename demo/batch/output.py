@@ -31,7 +31,7 @@ class OutputError(UsageError):
 def output_format(out: str, requested: str | None) -> str:
     if requested:
         return requested
-    if out == "-":
+    if out in ("-", os.devnull):  # a timing run's rows go nowhere: no suffix to ask for
         return "csv"
     suffix = Path(out).suffix.lower()
     if suffix not in (".csv", ".jsonl"):
