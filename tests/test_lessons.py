@@ -114,6 +114,14 @@ def test_bad_form_input_is_rejected_clearly(zoo, change, message):
         zoo.get("diabetes-mlp").predict({**GOOD, **change})
 
 
+@pytest.mark.parametrize("model_id", ["linear-regression", "logistic-regression"])
+def test_a_regressions_x_out_of_range_names_its_bounds(zoo, model_id):
+    """Its metadata called x "any number" beside bounds of ±1e6."""
+    message = r"^[a-z-]+: x, the input value, must be between -1e\+06 and 1e\+06, got 1e\+09$"
+    with pytest.raises(InputError, match=message):
+        zoo.get(model_id).predict([1e9])
+
+
 def test_diabetes_form_accepts_raw_values(zoo):
     pred = zoo.get("diabetes-mlp").predict(GOOD)
     assert 0 <= pred["probability"] <= 1 and pred["label"] in ("No", "Yes")
