@@ -47,7 +47,7 @@ def epoch_slider(zoo: ModelZoo, model, first: str):
     """A slider over the training history: the prediction after each epoch ("heeee" … "ohlol")."""
     epochs = len(zoo.get(first).meta.train.history)
     slider = ClampingSlider(1, epochs, value=1, step=1, label="training epoch: the prediction after it",
-                       elem_id="hello-epoch")
+                            elem_id="hello-epoch")
     shown = gr.Markdown(epoch_view(zoo, first, 1), elem_id="hello-epoch-out")
     slider.change(lambda m, e: epoch_view(zoo, m, e), [model, slider], [shown], api_name=False,
                   show_progress="hidden", trigger_mode="always_last")

@@ -12,8 +12,6 @@ from demo.web.ui.common import ClampingSlider
 PRINTOUT_ROWS = 12
 BLUE, ORANGE, RED, GREY = (31, 119, 180), (255, 127, 14), (214, 39, 40), (150, 150, 150)
 LR_RANGE = {"linear": (0.001, 0.25), "logistic": (0.01, 5.0)}  # linear diverges above 2/11 (its curvature)
-
-
 BLOWN_UP = 1e3  # a loss this many times its start: the run has left the landscape the chart shows
 
 
@@ -103,7 +101,7 @@ def stepper(lesson: gd.GDLesson, name: str):
                 "(diverges).", elem_classes=["intro"])
     with gr.Row():
         lr = ClampingSlider(*LR_RANGE[lesson.kind], value=lesson.lr, step=0.001, label="learning rate",
-                       elem_id=f"{name}-lr", min_width=220)
+                            elem_id=f"{name}-lr", min_width=220)
         per_click = gr.Radio([1, 10, 100], value=1, label="steps per click", elem_id=f"{name}-steps", min_width=160)
     with gr.Row():
         step_button = gr.Button("step", variant="primary", elem_id=f"{name}-step", min_width=80)

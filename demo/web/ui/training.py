@@ -57,14 +57,13 @@ def overlaid(runs: dict, first: str, second: str) -> bool:
 def runs_named(frame, first: str, second: str) -> str:
     """A chart title's runs: both when both are drawn in it; a run that logged nothing of this chart's
     kind (the char RNN, no accuracy) is named as such, not as overlaid."""
-    splits = [str(split) for split in frame["split"]]
-    drawn = {first: any(not s.endswith(OVERLAID) for s in splits), second: any(s.endswith(OVERLAID) for s in splits)}
-    if all(drawn.values()):
+    overlaid_rows = [str(split).endswith(OVERLAID) for split in frame["split"]]
+    first_drawn, second_drawn = not all(overlaid_rows), any(overlaid_rows)
+    if first_drawn and second_drawn:
         return f": {first}, and {second} overlaid"
-    if not any(drawn.values()):
-        return ""
-    shown, missing = (first, second) if drawn[first] else (second, first)
-    return f": {shown} ({missing} logged none)"
+    if first_drawn:
+        return f": {first} ({second} logged none)"
+    return f": {second} ({first} logged none)" if second_drawn else ""
 
 
 def format_seconds(seconds: float) -> str:
