@@ -91,6 +91,14 @@ def test_non_utf8_names_from_stdin(nasty, tmp_path):
     assert sorted(paths(read_jsonl(tmp_path / "s.jsonl"))) == sorted(listing.splitlines())
 
 
+def test_a_stdin_line_with_a_nul_byte_is_an_error_row(nasty, tmp_path):
+    listing = os.fsencode(nasty / "plain.png") + b"\n" + os.fsencode(tmp_path / "a\0b.png") + b"\n"
+    result = cli("-", "--model", "mnist-cnn", "--out", tmp_path / "s.csv", input=listing)
+    rows = read_csv(tmp_path / "s.csv")
+    assert result.returncode == 1 and b"Traceback" not in result.stderr, result.stderr
+    assert [r["label"] for r in rows] == ["7", ""] and "NUL byte" in rows[1]["error"]
+
+
 def complete_output(nasty, tmp_path, fmt) -> tuple[Path, bytes]:
     out = tmp_path / f"full.{fmt}"
     assert classify([str(nasty), "--model", "mnist-cnn", "--out", str(out), "--workers", "1", "--top-k", "1"]) == 0
@@ -335,6 +343,58 @@ def test_tar_links_and_devices_are_error_rows(tmp_path):
     assert all("not a file" in r["error"] for r in rows.values())
 
 
+def digit_tar(path: Path, names: list[str], **kw) -> bytes:
+    with tarfile.open(path, "w", **kw) as t:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.size = len(DIGIT)
+            t.addfile(info, io.BytesIO(DIGIT))
+    return path.read_bytes()
+
+
+def test_a_tar_broken_after_its_first_member_keeps_it_and_says_so(tmp_path):
+    """tarfile ends its member list quietly at a bad header after the first: cut, or a checksum."""
+    whole = digit_tar(tmp_path / "six.tar", [f"m{i}.png" for i in range(6)])
+    second = tarfile.BLOCKSIZE + -(-len(DIGIT) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    (tmp_path / "cut.tar").write_bytes(whole[:second + 300])
+    checksum = bytearray(whole)
+    checksum[second + 148:second + 156] = b"9999999\0"  # the second header's checksum field
+    (tmp_path / "checksum.tar").write_bytes(checksum)
+    (tmp_path / "text.tar").write_bytes(b"not a tar at all " * 100)
+    out = tmp_path / "t.csv"
+    names = ["cut.tar", "checksum.tar", "text.tar", "six.tar"]
+    assert classify([*(str(tmp_path / n) for n in names), "--model", "mnist-cnn", "--out", str(out)]) == 1
+    rows = {Path(r["path"]).name: r for r in read_csv(out)}
+    assert [rows[f"{n}::m0.png"]["label"] for n in ("cut.tar", "checksum.tar")] == ["7", "7"]
+    for broken in ("cut.tar", "checksum.tar"):
+        assert "damaged header where the next member should be" in rows[broken]["error"]
+    assert rows["text.tar"]["error"] == "unreadable archive: not a tar archive (or a damaged one), whatever its name says"
+    assert sum(name.startswith("six.tar::") for name in rows) == 6 and "six.tar" not in rows
+    assert len(rows) == 2 * 2 + 1 + 6
+
+
+def test_members_of_one_name_each_get_a_row(tmp_path):
+    archive = tmp_path / "twice.zip"
+    with zipfile.ZipFile(archive, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        z.writestr("a.png", DIGIT)
+        z.writestr("a.png", b"not a picture")
+    out = tmp_path / "z.csv"
+    assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out)]) == 1
+    rows = read_csv(out)
+    assert [(r["path"], r["label"]) for r in rows] == [(f"{archive}::a.png", "7"), (f"{archive}::a.png#2", "")]
+    assert "not an image" in rows[1]["error"]
+
+
+def test_a_path_longer_than_csvs_field_limit_resumes(tmp_path):
+    archive = tmp_path / "long.tar"
+    digit_tar(archive, ["d/" * 70_000 + "x.png"], format=tarfile.PAX_FORMAT)  # a 140 KB member name
+    out = tmp_path / "long.csv"
+    assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out)]) == 0
+    written = out.read_bytes()
+    assert classify([str(archive), "--model", "mnist-cnn", "--out", str(out), "--resume"]) == 0
+    assert out.read_bytes() == written
+
+
 def test_archive_members_stream_into_batches(tmp_path, monkeypatch):
     """The first rows are written after one batch of members is read, not the whole archive."""
     archive = tmp_path / "many.zip"
@@ -451,6 +511,8 @@ def test_closed_pipe_is_one_line_exit_2(nasty):
     ("text.jsonl", b"hello\n"),
     ("other.jsonl", b'{"a": 1}\n'),
     ("list.jsonl", b"[1, 2]\n"),
+    ("deep.jsonl", b"[" * 100_000 + b"]" * 100_000 + b"\n"),  # deeper than json's parser recurses
+    ("huge-field.csv", ",".join(row_fields(3)).encode() + b"\r\n" + b"x" * 200_000 + b"\r\n"),
 ])
 def test_broken_resume_files_are_refused_untouched(nasty, tmp_path, name, content):
     out = tmp_path / name

@@ -106,6 +106,8 @@ def stdin_paths(stream) -> list[str]:
 def named_items(path: str, recursive: bool, literal: bool, walked: set) -> list[Item]:
     """One named path -> its Items: a file, an archive's members, a folder's images, or an error
     row. walked: (st_dev, st_ino) of the folders listed so far in this run, each listed once."""
+    if "\0" in path:  # only a line on stdin can hold one
+        return [Item(path, error="the name holds a NUL byte: no file can be named so")]
     try:
         st = os.stat(path)
     except OSError as e:
@@ -220,19 +222,37 @@ def archive_items(path: str) -> list[Item]:
         for item in (zip_items(path) if path.lower().endswith(".zip") else tar_items(path)):
             items.append(item)
     except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
-        not_zip = isinstance(e, zipfile.BadZipFile) and "not a zip" in str(e)
-        why = "not a zip file, whatever its name says" if not_zip else e
-        items.append(Item(path, error=f"unreadable archive: {why}"))
+        items.append(Item(path, error=f"unreadable archive: {archive_words(e)}"))
     return items or [Item(path, error=f"no image in this archive (no member ends in {', '.join(IMAGE_SUFFIXES)})")]
+
+
+def archive_words(e: Exception) -> str:
+    """zipfile's and tarfile's reasons in a reader's words (tarfile's opening error lists each
+    decompressor it tried, in its own exception names)."""
+    if isinstance(e, zipfile.BadZipFile) and "not a zip" in str(e):
+        return "not a zip file, whatever its name says"
+    if isinstance(e, tarfile.ReadError) and "could not be opened" in str(e):
+        return "not a tar archive (or a damaged one), whatever its name says"
+    if isinstance(e, EOFError) or "unexpected end of data" in str(e):
+        return "it ends part-way through a member (cut off while copying or downloading?)"
+    return str(e)
+
+
+def member_name(path: str, member: str, seen: dict) -> str:
+    """archive::member, made unique: a second 'a.png' in one archive is 'a.png#2' (each member is
+    read, and each row has a path of its own). seen: the names so far in this archive, counted."""
+    seen[member] = seen.get(member, 0) + 1
+    return f"{path}{MEMBER_SEP}{member}" + (f"#{seen[member]}" if seen[member] > 1 else "")
 
 
 def zip_items(path: str):
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
+    seen = {}
     for index, info in enumerate(members):
         if info.is_dir() or not is_image_name(info.filename):
             continue
-        name = f"{path}{MEMBER_SEP}{info.filename}"
+        name = member_name(path, info.filename, seen)
         if info.flag_bits & 0x1:
             yield Item(name, error="archive member is encrypted (password-protected): not supported")
         elif info.file_size > MAX_BYTES:
@@ -246,17 +266,28 @@ TAR_KINDS = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link",
 
 
 def tar_items(path: str):
+    seen = {}
     with tarfile.open(path) as archive:
         for member in archive:  # headers only: the data of a compressed tar is skipped, not kept
             if member.isdir() or not is_image_name(member.name):
                 continue
-            name = f"{path}{MEMBER_SEP}{member.name}"
+            name = member_name(path, member.name, seen)
             if not member.isfile():
                 yield Item(name, error=f"archive member is {TAR_KINDS.get(member.type, 'a special entry')}, not a file")
             elif member.size > MAX_BYTES:
                 yield Item(name, error=f"archive member {TOO_LARGE} (per its header): not read")
             else:
                 yield Item(name, path, "tar", member.offset_data, member.size)
+        if broken_off(archive):
+            yield Item(path, error="unreadable archive: a damaged header where the next member should be "
+                                   "(cut off, or not all of it is a tar)")
+
+
+def broken_off(archive: tarfile.TarFile) -> bool:
+    """tarfile ends its member list quietly at a header it can't read (cut short, a bad checksum)
+    after the first: a whole archive has only zero blocks there, its end marker."""
+    archive.fileobj.seek(archive.offset)
+    return bool(archive.fileobj.read(tarfile.BLOCKSIZE).strip(b"\0"))
 
 
 # --- reading one item (in whichever process prepares it) -------------------------------------

@@ -146,7 +146,13 @@ def looks_like_start(raw: bytes, fmt: str, fields: list[str]) -> bool:
 
 
 def csv_records(raw: bytes, out: str, fields: list[str]) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(raw.decode("utf-8", "surrogateescape"), newline="")))
+    # a path can be longer than csv's default field limit (a tar member's name, 128 KiB and more),
+    # and no field is longer than the file
+    csv.field_size_limit(max(csv.field_size_limit(), len(raw)))
+    try:
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8", "surrogateescape"), newline="")))
+    except csv.Error as e:
+        raise UsageError(f"--resume: {out} can't be read as CSV ({e}): not a file this command wrote") from None
     if not rows:
         return []
     check_columns(rows[0], out, fields, "its header")
@@ -162,7 +168,7 @@ def jsonl_records(raw: bytes, out: str, fields: list[str]) -> list[list]:
     for number, line in enumerate(raw.splitlines(), 1):
         try:
             record = json.loads(line.decode("utf-8", "surrogateescape"))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             raise UsageError(f"--resume: {out} line {number} is not JSON: not a file this command wrote") from None
         check_columns(list(record) if isinstance(record, dict) else [], out, fields, f"line {number}")
         records.append(list(record.values()))
