@@ -170,18 +170,26 @@ def half_sent(url: str, request: bytes) -> socket.socket:
     return s
 
 
-def closed_by_server(s: socket.socket) -> bool:
-    """Waits (up to the socket's 60 s timeout) for the server to drop the connection."""
+def sent_before_closing(s: socket.socket) -> bytes | None:
+    """Waits (up to the socket's 60 s timeout) for the server to drop the connection -> what it sent
+    first; None if it never closed."""
+    received = b""
     try:
-        while s.recv(4096):
-            pass
-        return True
+        while chunk := s.recv(4096):
+            received += chunk
+        return received
     except ConnectionResetError:
-        return True
+        return received
     except TimeoutError:
-        return False
+        return None
     finally:
         s.close()
+
+
+def timed_out_answer(sent: bytes | None) -> str:
+    """A 408 with a JSON {"error"} -> its message."""
+    assert sent is not None and sent.startswith(b"HTTP/1.1 408 "), sent
+    return json.loads(sent.partition(b"\r\n\r\n")[2])["error"]
 
 
 def test_idle_and_half_sent_connections_time_out(server):
@@ -206,15 +214,24 @@ def test_idle_and_half_sent_connections_time_out(server):
     threading.Thread(target=slowloris, daemon=True).start()
     assert models_answer(url)  # the stalled connections hold nothing up
     with ThreadPoolExecutor(len(stalled) + 1) as pool:
-        closed = dict(zip([*stalled, "slowloris"], pool.map(closed_by_server, [*stalled.values(), drip])))
+        sent = dict(zip([*stalled, "slowloris"], pool.map(sent_before_closing, [*stalled.values(), drip])))
     dripping.set()
-    assert all(closed.values()), closed
+    assert None not in sent.values(), sent  # every one was closed
+    # a request begun and left unfinished is answered; a connection with no request under way is only closed
+    for name in ("half a request head", "slowloris"):
+        assert "the request head did not arrive within 10 s" in timed_out_answer(sent[name])
+    # here the body's deadline (4 s) comes before its stall timeout (10 s)
+    assert f"body did not arrive within {BODY_DEADLINE_S} s" in timed_out_answer(sent["a head and half a body"])
+    assert sent["connects and says nothing"] == b""
+    assert sent["a keep-alive connection left idle"].startswith(b"HTTP/1.1 200 ")
+    assert b"HTTP/1.1 408" not in sent["a keep-alive connection left idle"]
     assert models_answer(url)
 
 
 def test_a_trickled_body_is_cut_off_at_the_deadline(server):
     """A byte a second never stalls long enough for the idle timeout; the body deadline ends it."""
-    url, _, _ = server
+    url, _, log_path = server
+    logged_before = len(log_path.read_text())
     trickles = [half_sent(url, b"POST /api/classify?model=mnist-cnn HTTP/1.1\r\nHost: x\r\n"
                                b"Content-Length: 1000\r\n\r\n\x89") for _ in range(8)]
     stop = threading.Event()
@@ -229,10 +246,13 @@ def test_a_trickled_body_is_cut_off_at_the_deadline(server):
     for s in trickles:
         threading.Thread(target=trickle, args=(s,), daemon=True).start()
     with ThreadPoolExecutor(len(trickles)) as pool:  # each waits up to 60 s, far past the deadline
-        closed = list(pool.map(closed_by_server, trickles))
+        sent = list(pool.map(sent_before_closing, trickles))
     stop.set()
-    assert all(closed), closed
+    for answer in sent:
+        assert f"did not arrive within {BODY_DEADLINE_S} s" in timed_out_answer(answer)
     assert models_answer(url)
+    log = log_path.read_text()[logged_before:]
+    assert log.count("gave up on a request from") == len(trickles) and "disconnected during" not in log
 
 
 def test_a_crafted_gallery_select_is_a_message(server):

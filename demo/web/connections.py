@@ -25,6 +25,8 @@ class LogClientDisconnect:
         try:
             await self.app(scope, receive, send)
         except ClientDisconnect:
+            if scope.get("tinyzoo.timed_out"):  # the server gave up on the body, and logged it
+                return
             host, port = scope.get("client") or ("?", "?")
             log.warning("client %s:%s disconnected during %s %s", host, port, scope.get("method"), scope.get("path"))
 

@@ -79,10 +79,14 @@ class TimedH11Protocol(H11Protocol):
         return len(head) > MAX_HEAD_BYTES and b"\r\n\r\n" not in head[:MAX_HEAD_BYTES + 4]
 
     def _refuse_head(self) -> None:
-        body = json.dumps({"error": f"request head (the request line and its headers) larger than "
-                                    f"{MAX_HEAD_BYTES // 2**10} KiB"}).encode()
-        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        self._answer_and_close(b"431 Request Header Fields Too Large", "request head (the request line and its "
+                               f"headers) larger than {MAX_HEAD_BYTES // 2**10} KiB")
+
+    def _answer_and_close(self, status: bytes, message: str) -> None:
+        """A JSON {"error"} written straight to the socket (no handler has answered), then close."""
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
+                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (status, len(body), body))
         self._disarm()
         self.transport.close()
 
@@ -102,18 +106,35 @@ class TimedH11Protocol(H11Protocol):
         if self.flow.read_paused:  # we stopped reading (the handler is behind), not the client
             self._arm(BODY_IDLE_TIMEOUT_S)
             return
-        self._close_if_reading()
+        if self.conn.their_state is h11.SEND_BODY:
+            self._close_if_reading(f"the request body stalled: nothing arrived for {BODY_IDLE_TIMEOUT_S:g} s")
+        else:
+            self._close_if_reading(f"the request head did not arrive within {HEAD_TIMEOUT_S:g} s")
 
     def _body_timed_out(self) -> None:
         self.body_timer = None
         if self.flow.read_paused:  # the handler is behind: give the client the time it is made to wait
             self.body_timer = self.loop.call_later(BODY_IDLE_TIMEOUT_S, self._body_timed_out)
             return
-        self._close_if_reading()
+        self._close_if_reading(f"the request body did not arrive within {BODY_DEADLINE_S:g} s")
 
-    def _close_if_reading(self) -> None:
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
-            self.transport.close()  # a handler waiting on the body gets http.disconnect
+    def _close_if_reading(self, why: str) -> None:
+        """A request still arriving is answered 408 and closed (a handler waiting on its body gets
+        http.disconnect); an idle keep-alive connection, nothing of a request sent, is only closed."""
+        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY) or self.transport.is_closing():
+            return
+        started = self.conn.their_state is h11.SEND_BODY or self.conn.trailing_data[0]
+        if not started:
+            self.transport.close()
+            return
+        host, port = self.client or ("?", "?")
+        log.warning("gave up on a request from %s:%s: %s", host, port, why)
+        if self.cycle is not None and self.conn.their_state is h11.SEND_BODY:
+            self.cycle.scope["tinyzoo.timed_out"] = True  # the handler's disconnect is ours, not the client's
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # no answer has started
+            self._answer_and_close(b"408 Request Timeout", f"{why}: send the whole request at once")
+        else:
+            self.transport.close()
 
 
 class _CancelledAtShutdown(logging.Filter):
