@@ -37,9 +37,10 @@ class Transport(asyncio.Transport):
 def test_uvicorn_h11_protocol_keeps_what_the_read_deadlines_use():
     protocol = h11_protocol()
     protocol.connection_made(Transport())  # uvicorn sets up its flow control here
-    for name in ("conn", "flow", "loop"):
+    for name in ("conn", "flow", "loop", "client", "cycle"):
         assert hasattr(protocol, name), f"{UVICORN}: H11Protocol has no {name!r}; TimedH11Protocol reads it"
-    assert hasattr(protocol.conn, "their_state"), f"{UVICORN}: H11Protocol.conn is no h11 connection"
+    for name in ("their_state", "our_state", "trailing_data"):
+        assert hasattr(protocol.conn, name), f"{UVICORN}: H11Protocol.conn is no h11 connection (no {name})"
     assert hasattr(protocol.flow, "read_paused"), f"{UVICORN}: H11Protocol.flow has no read_paused"
     for hook in ("connection_made", "data_received", "connection_lost"):
         assert hook in vars(TimedH11Protocol) and hasattr(H11Protocol, hook), f"{UVICORN}: no {hook} to extend"
