@@ -255,6 +255,23 @@ def test_a_trickled_body_is_cut_off_at_the_deadline(server):
     assert log.count("gave up on a request from") == len(trickles) and "disconnected during" not in log
 
 
+@pytest.mark.parametrize("route, body", [
+    ("call/no-such-endpoint", {"data": []}),
+    ("run/predict", {"data": []}),
+    ("queue/join", {"data": [], "fn_index": 999, "session_hash": "abc"}),
+    ("queue/join", {"data": [], "fn_index": -1, "session_hash": "abc"}),
+])
+def test_an_event_no_page_defines_is_a_404(server, route, body):
+    url, _, log_path = server
+    request = urllib.request.Request(f"{url}/gradio_api/{route}", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 404
+    assert "GET /gradio_api/info lists" in json.loads(refused.value.read())["detail"]
+    assert "Traceback" not in log_path.read_text()
+
+
 def test_a_crafted_gallery_select_is_a_message(server):
     """The examples gallery's select event with event_data a browser never sends: an error message,
     no "list index out of range", no traceback."""

@@ -15,6 +15,9 @@ version when it moves.
 - uvicorn: a request still open when the shutdown grace period ends (an open page's event stream
   never ends) is cancelled, and logged with a 40-line traceback of the cancellation.
   `quiet_cancelled_requests` makes that one line.
+- Gradio: an event no page defines (`/gradio_api/call/<unknown name>`, a `fn_index` past the last)
+  raised KeyError or FnIndexInferError out of `route_utils.get_fn`: a 500 with a traceback.
+  `answer_unknown_events` makes it a 404 naming what was asked for.
 - Gradio: an output picture is written to a path named by its content's hash, truncated and
   written again each time the same picture comes back; a browser still fetching it then read a
   shorter file, and the server logged h11's "Too little data for declared Content-Length" with a
@@ -29,7 +32,8 @@ from pathlib import Path
 
 import gradio as gr
 import h11
-from gradio import processing_utils
+from fastapi import HTTPException
+from gradio import processing_utils, route_utils
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from demo.settings import BODY_DEADLINE, BODY_IDLE_TIMEOUT_S, HEAD_TIMEOUT_S, MAX_HEAD_BYTES
@@ -167,6 +171,23 @@ def check_event_inputs(blocks: gr.Blocks, check) -> None:
             raise
 
     blocks.preprocess_data = checked_preprocess_data
+
+
+def answer_unknown_events() -> None:
+    """An api_name or fn_index that names no event -> 404 {"detail"} (Gradio's own shape), not a 500."""
+    get_fn = route_utils.get_fn
+    if getattr(get_fn, "answers_unknown", False):  # a second app in this process
+        return
+
+    def known_fn(blocks, api_name, body):
+        try:
+            return get_fn(blocks, api_name, body)
+        except (route_utils.FnIndexInferError, KeyError):
+            asked = f"fn_index {body.fn_index!r}" if body.fn_index is not None else f"api_name {str(api_name)[:60]!r}"
+            raise HTTPException(404, f"no event has {asked}: GET /gradio_api/info lists the API's endpoints") from None
+
+    known_fn.answers_unknown = True
+    route_utils.get_fn = known_fn
 
 
 def bound_sessions(blocks: gr.Blocks, capacity: int) -> None:

@@ -20,7 +20,8 @@ from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.inference.backend import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
-from demo.web.patches import TimedH11Protocol, bound_sessions, quiet_cancelled_requests, write_pictures_once
+from demo.web.patches import (TimedH11Protocol, answer_unknown_events, bound_sessions, quiet_cancelled_requests,
+                               write_pictures_once)
 from demo.web.ui import APP_READY_JS, app_css, build_ui
 from demo.web.upload_cache import BoundUploadCache
 from demo.web.uploads import guard_file_inputs
@@ -36,6 +37,7 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
     # every API caller is a session, and under load that was ~130 KB each
     bound_sessions(ui, SESSION_CAPACITY)
+    answer_unknown_events()
     write_pictures_once()  # a picture being served is never rewritten under the reader
     # run_history off: the server would otherwise keep a record of every call (memory grew ~130 KB
     # per Gradio request under load); nobody here needs to replay runs
