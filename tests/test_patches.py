@@ -7,6 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 import gradio.processing_utils
+import gradio.queueing
+import gradio.route_utils
+import gradio.routes
 import gradio.state_holder
 import pytest
 import uvicorn
@@ -114,3 +117,12 @@ def test_gradio_writes_each_output_picture_once(tmp_path, monkeypatch):
     assert again == first and os.stat(again).st_ino == inode  # not rewritten
     assert Path(first).read_bytes() == Path(expected).read_bytes()
     assert Path(first).relative_to(tmp_path / "patched") == Path(expected).relative_to(tmp_path / "stock")
+
+
+def test_gradio_finds_an_events_function_through_route_utils():
+    params = list(inspect.signature(gradio.route_utils.get_fn).parameters)
+    assert params == ["blocks", "api_name", "body"], f"{GRADIO}: route_utils.get_fn takes {params}"
+    assert hasattr(gradio.route_utils, "FnIndexInferError"), f"{GRADIO}: route_utils has no FnIndexInferError"
+    for module in (gradio.routes, gradio.queueing):
+        assert "route_utils.get_fn(" in inspect.getsource(module), \
+            f"{GRADIO}: {module.__name__} no longer calls route_utils.get_fn"
