@@ -21,7 +21,7 @@ from demo.imaging.prepare import ImageInputError
 from demo.settings import SHUTDOWN_GRACE_S
 from demo.web.ui.images import pad_image
 from demo.web.ui.spiral_chart import SPIRAL_COLORS, SPIRAL_LEGEND, SPIRAL_MARGIN, SPIRAL_PIXELS, spiral_boundary, spiral_point
-from demo.web.ui.training import training_summary
+from demo.web.ui.training import comparable, training_runs, training_summary
 from tests.conftest import ROOT, drawn_digit_png, post, running_server
 
 
@@ -274,9 +274,9 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     assert [r["loss"] for r in rows if r["split"] == "test (overlaid)"] == [h["test_loss"] for h in mlp_history]
     assert loss["label"] == "loss per epoch: fashion-cnn, and fashion-mlp overlaid"
     loss, accuracy, lr, _ = client.predict("fashion-cnn", "hello-rnn", api_name="/training_curves")
-    assert loss["label"] == "loss per epoch: fashion-cnn, and hello-rnn overlaid"
-    assert accuracy["label"] == "accuracy per epoch: fashion-cnn (hello-rnn logged none)"
-    assert lr["label"] == "learning rate per epoch: fashion-cnn (hello-rnn logged none)"
+    for chart, title in ((loss, "loss per epoch"), (accuracy, "accuracy per epoch"), (lr, "learning rate per epoch")):
+        assert chart["label"] == title, chart["label"]  # a char RNN's curves are not drawn over a Fashion CNN's
+        assert not any(r["split"].endswith("(overlaid)") for r in drawn_rows(chart))
     cnn_lr = [r["lr"] for r in drawn_rows(lr) if r["split"] == "lr"]
     assert lr["visible"] and [h["lr"] for h in zoo.get("fashion-cnn").meta.train.history] == pytest.approx(cnn_lr, rel=1e-2)  # the plot rounds to 3 digits
     loss, _, _, summary = client.predict("fashion-cnn-step", "fashion-cnn-onecycle", api_name="/training_curves")
@@ -286,6 +286,17 @@ def test_gradio_training_overlays_two_runs_and_plots_the_learning_rate(client, z
     assert {"val", "val (overlaid)"} <= {r["split"] for r in drawn_rows(loss)} and "--dropout 0.1" in summary
     lesson_loss, *_ = client.predict("linear-regression", "none", api_name="/training_curves")
     assert lesson_loss["visible"] and len(drawn_rows(lesson_loss)) > 100  # its gradient-descent steps
+
+
+def test_a_run_is_overlaid_only_with_runs_on_the_same_data(zoo):
+    runs = training_runs(zoo)
+    fashion = comparable(runs, "fashion-cnn")
+    assert {"fashion-mlp", "fashion-resnet-int8", "fashion-cnn-step", "fashion-cnn-onecycle"} <= set(fashion)
+    assert not any(run.startswith(("mnist-", "hello-", "spiral-")) for run in fashion)
+    assert set(comparable(runs, "hello-rnn")) == {"hello-emb", "hello-gru", "hello-lstm"}
+    assert comparable(runs, "linear-regression") == []  # logistic regression's log-loss is no yardstick for it
+    assert comparable(runs, "spiral-mlp") == []  # no per-epoch log: nothing to draw a second run against
+    assert "spiral-mlp" not in comparable(runs, "spiral-linear")
 
 
 def test_an_int8_file_does_not_claim_its_fp32_sources_parity_as_its_own(zoo):

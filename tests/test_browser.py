@@ -209,7 +209,7 @@ def test_seen_picture_is_a_picture_not_a_strip(page, digits):
     assert_caption_clear(page, "#mnist-seen", "img")
     page.get_by_role("tab", name="Fashion").click()
     page.locator("#fashion-examples img").first.click()
-    page.locator("#fashion-info").get_by_text("provider").wait_for()
+    page.locator("#fashion-info").get_by_text("for test-set example #19 ").wait_for()  # an example, not an upload
     for shown in ("#fashion-seen img", "#fashion-upload img"):
         wait_picture(page, shown)
     assert_caption_clear(page, "#fashion-seen", "img")
@@ -458,6 +458,9 @@ def test_training_lists_every_model_and_overlays_two_runs(page, zoo):
     assert page.locator("#training-lr").is_visible()  # the schedule, plotted
     pick(page, "training-other", "fashion-mlp")  # the overlay's frames are checked in test_app
     page.wait_for_function(OVERLAID_CURVE_DRAWN, timeout=30_000)  # its curves drawn, not empty axes
+    pick(page, "training-run", "spiral-mlp")  # no per-epoch log: no overlay stays, and no chart is left showing
+    page.wait_for_function("document.querySelector('#training-other input').value === 'none'")
+    page.locator("#training-loss").wait_for(state="hidden")
     assert page.locator(".toast-body").count() == 0
 
 

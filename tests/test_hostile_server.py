@@ -3,6 +3,7 @@
 Raw HTTP only (what an attacker sends, not what gradio_client would build), against a server of
 our own with its own Gradio cache folder, so the FIFO and the symlink can be planted in it.
 """
+import base64
 import gzip
 import http.client
 import json
@@ -289,10 +290,10 @@ def test_a_crafted_gallery_select_is_a_message(server):
     assert "Traceback" not in log_path.read_text()
 
 
-def queued_event(url: str, fn_index: int, trigger: int, event_data) -> dict:
+def queued_event(url: str, fn_index: int, trigger: int, event_data, data: list = ()) -> dict:
     """Join Gradio's queue as the browser does for an event, then read the stream -> the completion message."""
     session = uuid.uuid4().hex
-    join = json.dumps({"data": [], "event_data": event_data, "fn_index": fn_index, "trigger_id": trigger,
+    join = json.dumps({"data": list(data), "event_data": event_data, "fn_index": fn_index, "trigger_id": trigger,
                        "session_hash": session}).encode()
     request = urllib.request.Request(url + "/gradio_api/queue/join", join, {"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).read()
@@ -302,6 +303,33 @@ def queued_event(url: str, fn_index: int, trigger: int, event_data) -> dict:
             if message.get("msg") == "process_completed":
                 return message
     raise AssertionError("the queue stream ended without a completion")
+
+
+NOT_SENT_BY_A_PAGE = [(None, "nothing (null)"), (float("nan"), "NaN"), ("abc", "'abc'"), ([1], "a JSON list")]
+
+
+@pytest.mark.parametrize("value, described", NOT_SENT_BY_A_PAGE)
+def test_a_value_no_control_sends_is_refused_naming_the_input(server, value, described):
+    """NaN, null, text or a list where a slider's number or a model's id goes: "input <label>: what it
+    needs, got what", not a Python exception's text, and no traceback."""
+    url, _, log_path = server
+    image = {"url": "data:image/png;base64," + base64.b64encode(drawn_digit_png()).decode(), "meta": {"_type": "gradio.FileData"}}
+    with urllib.request.urlopen(url + "/config", timeout=10) as response:
+        config = json.loads(response.read())
+    epoch = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "hello-epoch")
+    fn_index = next(i for i, dep in enumerate(config["dependencies"])
+                    if any(target == epoch for target, _ in dep["targets"]) and dep["inputs"][-1] == epoch)
+    cases = [(gradio_call(url, "predict_logistic", [value])[1]["error"], 'input "x": a number is needed'),
+             (queued_event(url, fn_index, epoch, None, ["hello-rnn", value])["output"]["error"],
+              'input "training epoch: the prediction after it": a number is needed')]
+    if not isinstance(value, str):  # text is a model's id to check against the list (Gradio's own message)
+        cases.append((gradio_call(url, "classify_mnist_upload", [value, image])[1]["error"],
+                      'input "model (test accuracy)": text is needed'))
+    for error, needed in cases:
+        assert error == f"{needed}, got {described}", error
+    left_out = gradio_call(url, "classify_mnist_upload", ["mnist-cnn"])[1]["error"]
+    assert left_out == "this call takes 2 inputs (model (test accuracy), or upload a handwritten digit), got 1"
+    assert "Traceback" not in log_path.read_text()
 
 
 def test_client_disconnect_is_one_log_line(server):

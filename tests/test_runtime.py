@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError
 from demo.inference import runtime
@@ -113,6 +113,22 @@ def test_blank_picture_is_empty_not_a_guess(zoo):
     Image.new("L", (100, 100), 255).save(buf, format="PNG")
     with pytest.raises(EmptyImageError, match="blank"):
         zoo.get("mnist-cnn").classify(buf.getvalue())
+
+
+@pytest.mark.parametrize("radius", [6, 20, 60])
+def test_a_dot_is_no_digit(zoo, radius):
+    """One click on the pad: a round dot, scaled up to the digit box, read as a confident 0."""
+    dot = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(dot).ellipse((140 - radius, 100 - radius, 140 + radius, 100 + radius), fill=0)
+    with pytest.raises(EmptyImageError, match="only a dot"):
+        zoo.get("mnist-cnn").classify(dot)
+
+
+def test_a_digit_drawn_with_a_fat_pen_is_no_dot(zoo):
+    """A short 1 with a marker as wide as a third of its length: still strokes, still read."""
+    one = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(one).line((140, 90, 140, 190), fill=0, width=34)
+    assert zoo.get("mnist-cnn").classify(one).label == "1"
 
 
 def test_unknown_model_names_the_available_ones(zoo):

@@ -13,14 +13,14 @@ Imports run one way: training -> export -> contract <- demo.
     manifest.py   models/manifest.json and models/examples/examples.json: read, write, sha256
 """
 from demo.contract.datasets import DATASETS, DataNotFoundError, dataset_available, dataset_info, load_split
-from demo.contract.manifest import read_examples, read_manifest, sha256_file, update_manifest
+from demo.contract.manifest import Example, read_examples, read_manifest, sha256_file, update_manifest
 from demo.contract.schema import (METADATA_KEY, SCHEMA_VERSION, Calibration, ContractError, Feature, InputSpec,
                                   Inspection, Tap,
                                   MeasuredWith, Measurements, ModelMetadata, Parity, Provenance, Quantization,
                                   SequenceSpec, TensorNames, TrainSummary, Variant)
 from demo.contract.tensors import normalize
 
-__all__ = ["DATASETS", "DataNotFoundError", "dataset_available", "dataset_info", "load_split", "read_examples",
+__all__ = ["DATASETS", "DataNotFoundError", "dataset_available", "dataset_info", "load_split", "Example", "read_examples",
            "read_manifest", "sha256_file", "update_manifest", "METADATA_KEY", "SCHEMA_VERSION", "Calibration",
            "ContractError", "Feature", "InputSpec", "Inspection", "Tap", "MeasuredWith", "Measurements", "ModelMetadata", "Parity",
            "Provenance", "Quantization", "SequenceSpec", "TensorNames", "TrainSummary", "Variant", "normalize"]

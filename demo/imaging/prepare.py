@@ -23,13 +23,15 @@ from demo.contract import InputSpec, normalize
 from demo.settings import DECODE_BUDGET_BYTES, DECODE_WAIT_S, MAX_BYTES, MAX_PIXELS
 
 from demo.imaging.photo import (GARMENT_SIDE, WORK_SIDE, Found, Paper, digit_candidates, find_garment, is_clean,
-                                normalize_width, read_paper, room_needed)
+                                normalize_width, read_paper, room_needed, stroke_width)
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"  # to a user, a phone's MPO is a JPEG
 MIN_INK_CONTRAST = 24  # grey levels between background and the darkest/brightest stroke
 INK_THRESHOLD = 0.2  # fraction of the stroke's peak that counts as ink for cropping
 DIGIT_BOX = 20  # MNIST: digit fitted into 20x20, then centred by mass in 28x28
+MIN_DIGIT_LENGTH = 2.5  # strokes: a digit is at least this many times as long as its stroke is wide (a "1"
+# drawn with a fat pen is 5 or more, a round dot 2): scaled up to 20 px, a dot reads as a confident 0
 EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                   5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                   8: Image.Transpose.ROTATE_90}  # EXIF Orientation -> the transpose that makes it upright
@@ -375,6 +377,8 @@ def _clean_pictures(img: Image.Image, grey: np.ndarray, recipe: str, size: tuple
             raise
         return _photo_pictures(img, None, recipe, size)
     top, bottom, left, right = _bbox(ink)
+    if recipe == "mnist-digit" and max(bottom - top, right - left) < MIN_DIGIT_LENGTH * stroke_width(ink):
+        raise EmptyImageError("only a dot: a digit's strokes are longer than they are thick (draw the whole digit)")
     return [(RECIPES[recipe](ink, size), (left, top, right, bottom))]
 
 

@@ -153,8 +153,8 @@ def quiet_cancelled_requests() -> None:
     logging.getLogger("uvicorn.error").addFilter(_CancelledAtShutdown())
 
 
-def check_event_inputs(blocks: gr.Blocks, check) -> None:
-    """`check(block_fn, inputs)` runs on every event's raw inputs before Gradio preprocesses them
+def check_event_inputs(blocks: gr.Blocks, *checks) -> None:
+    """Each `check(block_fn, inputs)` runs on every event's raw inputs before Gradio preprocesses them
     (it raises to refuse); Gradio's own upload-folder check, which only launched apps get, is on. A
     component's own refusal while preprocessing (a dropdown value not among its choices) is the user's
     input: it stays a message on the page, and the log gets one line instead of a traceback."""
@@ -162,7 +162,8 @@ def check_event_inputs(blocks: gr.Blocks, check) -> None:
     preprocess_data = blocks.preprocess_data
 
     async def checked_preprocess_data(block_fn, inputs, *args, **kwargs):
-        check(block_fn, inputs)
+        for check in checks:
+            check(block_fn, inputs)
         try:
             return await preprocess_data(block_fn, inputs, *args, **kwargs)
         except gr.Error as e:

@@ -20,11 +20,12 @@ from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
 from demo.imaging.budget import return_large_frees_to_the_os
 from demo.inference.backend import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
-from demo.web.patches import (TimedH11Protocol, answer_unknown_events, bound_sessions, quiet_cancelled_requests,
-                               write_pictures_once)
+from demo.web.patches import (TimedH11Protocol, answer_unknown_events, bound_sessions, check_event_inputs,
+                               quiet_cancelled_requests, write_pictures_once)
 from demo.web.ui import APP_READY_JS, app_css, build_ui
 from demo.web.upload_cache import BoundUploadCache
-from demo.web.uploads import guard_file_inputs
+from demo.web.event_values import checked_values
+from demo.web.uploads import checked_file_paths
 from demo.web.v2 import build_v2_router
 from demo.web.inspect_api import build_inspect_router
 from demo.web.manual import add_manual_routes
@@ -49,7 +50,8 @@ def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.defa
     add_manual_routes(api)  # /readme, the docs it links to, /readme.md
     app = gr.mount_gradio_app(api, ui, path="/", max_file_size=MAX_BYTES, show_error=True,
                               footer_links=["api"], css=app_css(), js=APP_READY_JS, run_history=False)
-    guard_file_inputs(ui)  # mounting never "launches" the Blocks: no caller may name a server path
+    # mounting never "launches" the Blocks: no caller may name a server path, or send what no control sends
+    check_event_inputs(ui, checked_file_paths, checked_values)
     app.add_middleware(BoundUploadCache, limit_bytes=upload_cache_bytes)
     app.add_middleware(connections.LimitBody)
     app.add_middleware(connections.RefuseEncodedBody)

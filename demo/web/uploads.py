@@ -20,7 +20,6 @@ from gradio.utils import get_upload_folder
 from demo.imaging.errors import ImageInputError
 from demo.imaging.read import READ_FLAGS, read_regular_file
 from demo.settings import MAX_BYTES
-from demo.web.patches import check_event_inputs
 
 # one message whatever the path: existing, missing, a directory or a device all read the same,
 # so a caller learns nothing about the server's files
@@ -79,18 +78,14 @@ def named_paths(value) -> Iterator:
             yield from named_paths(item)
 
 
-def guard_file_inputs(blocks: gr.Blocks) -> None:
-    """Check every path in every event's inputs before Gradio moves or opens it; also turn on
-    Gradio's own upload-folder check, which only launched apps get, as a second layer."""
-
-    def check(block_fn, inputs) -> None:
-        for path in named_paths(inputs):
-            if path is not None:
-                try:
-                    checked_upload(path)
-                except UploadRefused:
-                    log.warning("refused a %s input naming %.200r: not a file in the upload folder",
-                                block_fn.api_name or "Gradio", path)
-                    raise
-
-    check_event_inputs(blocks, check)
+def checked_file_paths(block_fn, inputs) -> None:
+    """Every path in an event's inputs, checked before Gradio moves or opens it (for
+    patches.check_event_inputs, which also turns on Gradio's own upload-folder check)."""
+    for path in named_paths(inputs):
+        if path is not None:
+            try:
+                checked_upload(path)
+            except UploadRefused:
+                log.warning("refused a %s input naming %.200r: not a file in the upload folder",
+                            block_fn.api_name or "Gradio", path)
+                raise

@@ -1,11 +1,13 @@
 """The Digits and Fashion tabs: the drawing pad, uploads, the examples gallery and the answer."""
 import base64
 import binascii
+import filecmp
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from demo.contract import read_examples
+from demo.contract import Example, read_examples
 from demo.imaging.prepare import EmptyImageError, ImageInputError, open_image
 from demo.imaging.shift import shift_and_scale
 from demo.inference.pipeline import Prediction
@@ -41,23 +43,24 @@ class UploadedImage(gr.Image):
         raise gr.Error("no image data in the upload")
 
 
-INPUT_NAMES = {"pad": "your drawing", "upload": "the uploaded picture"}  # what the answer line says it is for
+DRAWING, UPLOADED = "your drawing", "the uploaded picture"  # what the answer line says it is for
 
 
-def prediction_outputs(pred: Prediction, source: str):
+def prediction_outputs(pred: Prediction, input_name: str):
     """-> (label dict for gr.Label, enlarged seen image, info markdown naming the input answered)."""
     probs = {p["label"]: p["confidence"] for p in pred.top_k}
     seen = Image.fromarray(pred.seen)  # 28x28; the page scales it up with hard pixel edges (CSS)
     verdict = f"unsure: maybe **{pred.label}**" if pred.unsure else f"**{pred.label}**"
-    info = (f"{verdict} ({pred.confidence:.1%}) for {INPUT_NAMES[source]} · model `{pred.model}` · "
+    info = (f"{verdict} ({pred.confidence:.1%}) for {input_name} · model `{pred.model}` · "
             f"provider `{pred.provider}` · {pred.latency_ms:.1f} ms")
     return probs, seen, info
 
 
 def make_classifier(zoo: ModelZoo, empty_message: str):
-    """One handler shape for every image input: (model id, image, source) -> (label, seen, info, ink box or None)."""
+    """One handler shape for every image input: (model id, image, what the answer line calls it) ->
+    (label, seen, info, ink box or None)."""
 
-    def classify(model_id: str, image, source: str):
+    def classify(model_id: str, image, input_name: str):
         if image is None:
             return {}, None, empty_message, None
         try:
@@ -68,16 +71,16 @@ def make_classifier(zoo: ModelZoo, empty_message: str):
             return {}, None, f"**Can't use this image:** {refused(e)}", None
         except (InputError, ModelError) as e:
             raise gr.Error(refused(e), print_exception=False) from None
-        return (*prediction_outputs(pred, source), pred.ink_box)
+        return (*prediction_outputs(pred, input_name), pred.ink_box)
 
     return classify
 
 
-def example_images(zoo: ModelZoo, dataset: str) -> list[str]:
+def example_images(zoo: ModelZoo, dataset: str) -> list[Example]:
     """The committed test-set pictures, one per class (models/examples, `tinyzoo export --examples`):
     the app shows them without the dataset on this machine."""
     try:
-        return [str(e.path) for e in read_examples(zoo.models_dir, dataset)]
+        return read_examples(zoo.models_dir, dataset)
     except ValueError as e:  # a broken index costs the examples, not the app
         print(f"tinyzoo: no {dataset} examples: {e}", flush=True)
         return []
@@ -136,13 +139,12 @@ def image_upload(dataset: str, title: str) -> "UploadedImage":
                          height=220, elem_classes=["upload-preview"])
 
 
-def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload) -> None:
+def examples_gallery(examples: list[Example], dataset: str, class_names: list[str], upload) -> None:
     """The committed test-set pictures, one per class in class order, each captioned with its class;
     a click puts the picture in the upload box."""
-    examples = example_images(zoo, dataset)
     if not examples:
         return
-    gallery = gr.Gallery(list(zip(examples, class_names)), label="test-set examples (click one)", columns=10,
+    gallery = gr.Gallery([(str(e.path), name) for e, name in zip(examples, class_names)], label="test-set examples (click one)", columns=10,
                          height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
                          elem_classes=["examples"])
 
@@ -151,7 +153,7 @@ def examples_gallery(zoo: ModelZoo, dataset: str, class_names: list[str], upload
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(examples):
             raise gr.Error(f"no example {str(index)[:20]!r} here: pick one of the {len(examples)} pictures",
                            print_exception=False)
-        return examples[index]
+        return str(examples[index].path)
 
     gallery.select(pick, None, [upload], api_name=False)
     # the example's highlight goes with the picture: an upload removed leaves no example marked as shown
@@ -194,11 +196,13 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
         upload = image_upload(dataset, f"or upload {title}")
     found = gr.Image(label="where the ink was found" if sketch else "where the garment was found",
                      interactive=False, height=240, visible=False, elem_id=f"{dataset}-found")  # photos
-    examples_gallery(zoo, dataset, zoo.get(ids[0]).labels, upload)
+    examples = example_images(zoo, dataset)
+    examples_gallery(examples, dataset, zoo.get(ids[0]).labels, upload)
     if sketch:
         shift_and_scale_panel(zoo, ids, pad)
     uploaded = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
-                              dict(model=model, pad=pad, upload=upload, found=found), [label, seen, info])
+                              dict(model=model, pad=pad, upload=upload, found=found, examples=examples),
+                              [label, seen, info])
     # whole drawings (pen-up, Clear): the panel is too heavy to follow every stroke. An upload removed
     # hands the panel back to the drawing, as the answer above it goes back to it
     feeds = [(pad.release, pad, pad_image), (pad.clear, pad, pad_image),
@@ -220,7 +224,7 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
             drawing = pad_image(drawn)
         except ImageInputError as e:
             return {}, None, f"**Can't use this drawing:** {refused(e)}", "pad"
-        return (*classify(model_id, drawing, "pad")[:3], "pad")
+        return (*classify(model_id, drawing, DRAWING)[:3], "pad")
 
     def drop_upload(uploaded):
         """Drawing means the drawing is the question now: the photo and its box leave the page."""
@@ -229,7 +233,7 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
     def show_upload(model_id: str, uploaded):
         if uploaded is None:  # removed: .clear shows the pad's answer again
             return (gr.skip(),) * (len(outputs) + 1) + (None,)
-        *answer, box = classify(model_id, uploaded, "upload")
+        *answer, box = classify(model_id, uploaded, upload_name(uploaded, parts["examples"]))
         return (*answer, "upload", box)
 
     def rerun(model_id: str, drawing, uploaded, active: str):
@@ -248,6 +252,15 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
                   trigger_mode="always_last", show_progress="hidden")
         pad.input(drop_upload, [upload], [upload, found], api_name=False, show_progress="hidden")
     return uploaded
+
+
+def upload_name(path: str, examples: list[Example]) -> str:
+    """What the answer line calls an upload: a gallery example (a click puts its file in the upload
+    box) by its number in the test set."""
+    for example in examples:
+        if Path(path).name == example.path.name and filecmp.cmp(path, example.path, shallow=False):
+            return f"test-set example #{example.test_index}"
+    return UPLOADED
 
 
 def shifted_answers(zoo: ModelZoo, ids: list[str], drawn, dx: int, dy: int, scale: float):

@@ -49,9 +49,19 @@ def curve_plot(frame, metric: str, runs: str = "", **layout) -> gr.LinePlot:
                        visible=bool(len(frame)), **layout)
 
 
+def comparable(runs: dict, first: str) -> list[str]:
+    """The runs that may be drawn over `first`: another run with a per-epoch log, on the same data
+    with the same kind of output (a Fashion CNN's curves are no yardstick for a char RNN's). A
+    run with no log of its own has none: its charts would show only the other run's."""
+    if not runs[first]["history"]:
+        return []
+    kind = runs[first]["kind"]
+    return [run for run, entry in runs.items() if run != first and entry["history"] and entry["kind"] == kind]
+
+
 def overlaid(runs: dict, first: str, second: str) -> bool:
-    """Whether `second` is a run to draw over `first` (not "none", not the same, one that exists)."""
-    return second not in (NONE, first) and second in runs
+    """Whether `second` is a run to draw over `first`."""
+    return second in comparable(runs, first)
 
 
 def runs_named(frame, first: str, second: str) -> str:
@@ -123,14 +133,16 @@ def training_runs(zoo: ModelZoo) -> dict[str, dict]:
         meta = zoo.get(model_id).meta
         history = list(meta.train.history) if meta.train and meta.train.history else lesson_history(meta)
         note = "" if history else "\n\nTrained in one run with no per-epoch log: nothing to plot."
-        runs[model_id] = {"history": history, "summary": training_summary(meta) + note}
+        runs[model_id] = {"history": history, "summary": training_summary(meta) + note,
+                          "kind": (meta.dataset, meta.output)}
     try:
         histories = read_histories(zoo.models_dir)
     except ValueError as e:  # a broken history file costs that comparison, not the tab
         LOG.warning("comparison runs not shown: %s", e)
         histories = []
     for run in histories:
-        runs[run.id] = {"history": list(run.history), "summary": (
+        runs[run.id] = {"history": list(run.history), "kind": runs.get(run.config.get("model"), {}).get("kind"),
+                        "summary": (
             f"### {run.id}\n{run.title}. A comparison run: only its history is shipped, no model file.\n\n"
             f"Made with `{run.command}` on {run.recorded.get('machine', '?')}, {run.recorded.get('date', '?')} "
             f"(commit {run.recorded.get('commit', '?')}).")}
@@ -162,11 +174,16 @@ def training_tab(zoo: ModelZoo):
         return (*(curve_plot(frame, metric, runs_named(frame, first, second) if two else "")
                   for frame, metric in zip(frames, METRICS)), runs[first]["summary"])
 
+    def overlay_choices(first: str, second: str) -> gr.Dropdown:
+        """The overlay list for a newly picked run: its comparable runs; the overlay kept if it is one."""
+        choices = comparable(runs, first) if first in runs else []
+        return gr.Dropdown([NONE, *choices], value=second if second in choices else NONE, interactive=bool(choices))
+
     first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
     with gr.Row():
         choice = gr.Dropdown(list(runs), value=first, label="run", elem_id="training-run", min_width=200)
-        other = gr.Dropdown([NONE, *runs], value=NONE, label="overlay a second run", elem_id="training-other",
-                            min_width=200)
+        other = gr.Dropdown([NONE, *comparable(runs, first)], value=NONE, label="overlay a second run (same data)",
+                            elem_id="training-other", min_width=200)
     loss, accuracy, lr = overlay(runs, first, NONE)
     with gr.Row():
         loss_plot = curve_plot(loss, "loss", elem_id="training-loss", min_width=300)
@@ -179,3 +196,4 @@ def training_tab(zoo: ModelZoo):
     for picked, name in ((choice, "training_curves"), (other, False)):
         answered = picked.change(show, [choice, other], outputs, api_name=name)
         answered.then(show, [choice, other], outputs, api_name=False)
+    choice.change(overlay_choices, [choice, other], other, api_name=False)
