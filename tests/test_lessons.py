@@ -188,6 +188,27 @@ def test_a_blown_up_run_is_charted_as_its_growth(zoo):
     assert not np.array_equal(as_array(loss_chart(lesson, shipped)), as_array(growth_chart(lesson, shipped)))
 
 
+@pytest.mark.parametrize("model_id", ["linear-regression", "logistic-regression"])
+def test_the_loss_over_w_is_the_exact_curve(zoo, model_id):
+    """Convex in w, with no float32 steps (the cross-entropy's saturated sigmoid drew a jagged kink),
+    and the stepper's own float32 loss wherever that is not saturated."""
+    from demo.inference import lessons as gd
+
+    lesson = gd.GDLesson.from_results(zoo.get(model_id).meta.measurements.results)
+    ws = np.linspace(-1.0, 8.0, 161)
+    curve = gd.loss_over_w(lesson, ws, 0.536)
+    assert np.diff(curve, 2).min() > -1e-9
+    near = ws[ws <= 3.0]
+    assert curve[:len(near)] == pytest.approx([gd.loss(lesson, float(w), 0.536) for w in near], rel=1e-5)
+
+
+def test_a_diverged_models_line_is_named_off_the_chart():
+    from demo.web.ui.stepper import model_now_label
+
+    assert model_now_label(np.array([1.0, 9.0]), (0.0, 8.0)) == "model now"
+    assert model_now_label(np.array([-40.0, 90.0, np.inf]), (0.0, 8.0)) == "model now: off this chart"
+
+
 def test_gradient_descent_shows_slow_oscillating_and_diverging_rates(zoo):
     """The learning rates the stepper offers show each behaviour on the course's line (the MSE's
     curvature along w is 2·mean(x²) ≈ 11: steps above 2/11 overshoot without end)."""

@@ -86,8 +86,13 @@ def run(lesson: GDLesson, lr: float, epochs: int, start: tuple[float, float] | N
 
 
 def loss_over_w(lesson: GDLesson, ws: np.ndarray, b: float) -> np.ndarray:
-    """The grid search: the loss at each w with b held fixed."""
-    return np.array([loss(lesson, float(w), b) for w in ws])
+    """The grid search: the loss at each w with b held fixed, the exact curve (float64; cross-entropy
+    as softplus(z) - y z). In float32 a saturated sigmoid rounds 1 - p to steps, and the curve got a
+    jagged kink far out on w that the function does not have."""
+    z = np.outer(np.asarray(ws, np.float64), lesson.x) + b
+    if lesson.kind == "logistic":
+        return np.mean(np.logaddexp(0.0, z) - lesson.y * z, axis=1)
+    return np.mean((z - lesson.y) ** 2, axis=1)
 
 
 DIVERGED = "diverged: the loss overflowed — press reset, then try a lower learning rate"

@@ -306,5 +306,8 @@ def shift_and_scale_panel(zoo: ModelZoo, ids: list[str], pad) -> None:
     for control in (dx, dy, scale):
         control.change(answer, [pad, dx, dy, scale], [moved, table], api_name=False, show_progress="hidden",
                        trigger_mode="always_last")
-    pad.input(answer, [pad, dx, dy, scale], [moved, table], api_name=False, show_progress="hidden",
+    # whole strokes (pen-up, Clear), as Look inside: every model's answer at each point of a stroke
+    # cost a queue job beside the answer's own, for a panel mostly closed
+    for drawn in (pad.release, pad.clear):
+        drawn(answer, [pad, dx, dy, scale], [moved, table], api_name=False, show_progress="hidden",
               trigger_mode="always_last")

@@ -52,10 +52,16 @@ def fit_chart(lesson: gd.GDLesson, w: float, b: float) -> Image.Image:
     with np.errstate(over="ignore", invalid="ignore"):
         ys = gd.prediction(lesson.kind, w, b, xs)
     y_axis = (0.0, 8.0) if lesson.kind == "linear" else (0.0, 1.0)
-    series = [Series(tuple(xs.tolist()), tuple(ys.tolist()), BLUE, "model now"),
+    series = [Series(tuple(xs.tolist()), tuple(ys.tolist()), BLUE, model_now_label(ys, y_axis)),
               Series(tuple(lesson.x.tolist()), tuple(lesson.y.tolist()), (0, 0, 0), "training points", "points")]
     return line_chart(series, Axes((float(xs[0]), float(xs[-1])), y_axis, "x", "y" if lesson.kind == "linear" else
                                    "P(y=1)"))
+
+
+def model_now_label(ys: np.ndarray, y_axis: tuple[float, float]) -> str:
+    """The legend's name for the model's line, which says so when a diverging run has taken it off the axes."""
+    on_chart = np.isfinite(ys) & (ys >= y_axis[0]) & (ys <= y_axis[1])
+    return "model now" if on_chart.any() else "model now: off this chart"
 
 
 def printout(lesson: gd.GDLesson, path, lr: float) -> str:
