@@ -45,7 +45,9 @@ def tick_text(value: float) -> str:
 
 def draw_axes(draw: ImageDraw.ImageDraw, box, axes: Axes, position) -> None:
     left, top, right, bottom = box
-    draw.rectangle([left, top, right, bottom], outline=(60, 60, 60))
+    # the two axes, not a frame: a frame's right edge, with a curve leaving through the top, read as
+    # one more line drawn at the last w
+    draw.line([left, top, left, bottom, right, bottom], fill=(60, 60, 60))
     for t in nice_ticks(*axes.x):
         px, _ = position(t, axes.y[0])
         draw.line([px, bottom, px, bottom + 4], fill="black")

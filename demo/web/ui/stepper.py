@@ -120,8 +120,8 @@ def stepper(lesson: gd.GDLesson, name: str):
                              elem_id=f"{name}-loss", elem_classes=["chart"], format="png", min_width=280)
         fit_view = gr.Image(fit_img, label="the model on the training points", interactive=False, buttons=[],
                             elem_id=f"{name}-fit", elem_classes=["chart"], format="png", min_width=280)
-    table = gr.Code(text, label="printout: epoch, w, b, loss", language=None, interactive=False,
-                    elem_id=f"{name}-printout")
+    table = gr.Code(text, label="printout: epoch, w, b, loss", language=None, interactive=False, wrap_lines=True,
+                    elem_id=f"{name}-printout")  # wrapped: a phone's box is narrower than one line
     wire_stepper(lesson, gr.State(state), (lr, per_click), (step_button, play_button, reset_button),
                  [status_md, loss_view, fit_view, table])
 
