@@ -605,7 +605,7 @@ def test_logistic_stepper_plays_and_pauses(page):
 def test_shift_and_scale_shows_every_model_on_the_moved_drawing(page, digits):
     draw(page, digits[8])
     page.locator("#mnist-shift").get_by_text("shift and scale").click()
-    page.wait_for_function("() => document.querySelector('#shift-table').innerText.includes('mnist-resnet')")
+    page.wait_for_function("() => document.querySelector('#shift-table')?.innerText.includes('mnist-resnet')")
     dx = page.locator("#shift-dx input[type=number]")
     dx.fill("6")
     dx.press("Enter")

@@ -182,8 +182,10 @@ def training_tab(zoo: ModelZoo):
     first = "fashion-cnn" if "fashion-cnn" in runs else next(iter(runs))
     with gr.Row():
         choice = gr.Dropdown(list(runs), value=first, label="run", elem_id="training-run", min_width=200)
+        # custom values allowed: the list is this page's run's comparable runs, and an API caller's run is
+        # checked by show() against its own first run, not against the list the page started with
         other = gr.Dropdown([NONE, *comparable(runs, first)], value=NONE, label="overlay a second run (same data)",
-                            elem_id="training-other", min_width=200)
+                            elem_id="training-other", min_width=200, allow_custom_value=True)
     loss, accuracy, lr = overlay(runs, first, NONE)
     with gr.Row():
         loss_plot = curve_plot(loss, "loss", elem_id="training-loss", min_width=300)
