@@ -68,4 +68,7 @@ SEQUENCE_MAX_LENGTH = 256  # /api/predict's cap (the models' own max_length): on
 # the longest JSON number worth sending, with its separator ("-1.1754943508222875e-38, "): JSON holding
 # N numbers is refused past N times this, plus room for names, shapes and parameters, before it is parsed
 JSON_BYTES_PER_NUMBER = 32
+V2_CONCURRENT = 4  # inferences read, parsed and run at once; more wait (their bodies unread, in the socket):
+# 64 at once, each a 4 MB JSON body, held 1.5 GB and the GIL, and the health route took 12 s to answer
+V2_WAIT_S = 15.0  # how long a request waits for one of those before "server busy"
 JSON_HEADER_BYTES = 64 * 2**10

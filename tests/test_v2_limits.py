@@ -3,13 +3,18 @@ metadata and enforced before any tensor is decoded; wrong JSON types, huge numbe
 nesting are 4xx JSON naming the field; every answer is valid JSON; no traceback in the log."""
 import inspect
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from demo.inference import limits
+from demo.settings import IMAGE_MAX_BATCH
 from demo.web.v2 import build_v2_router
 from tests.conftest import running_server
 
@@ -143,6 +148,41 @@ def test_health_answers_on_the_event_loop(server):
     assert health and all(inspect.iscoroutinefunction(endpoint) for endpoint in health.values())
     url, _ = server
     assert call(f"{url}/v2/health/live") == (200, {"live": True})
+
+
+def peak_rss_mb(pid: int, stop: threading.Event, peak: list) -> None:
+    while not stop.wait(0.02):
+        status = Path(f"/proc/{pid}/status").read_text()
+        peak[0] = max(peak[0], int(status.split("VmRSS:")[1].split()[0]) // 1024)
+
+
+def test_many_large_requests_at_once_take_turns(tmp_path):
+    """48 of the largest JSON requests to the largest model at once: at most V2_CONCURRENT are read, parsed and run together,
+    the rest wait with their bodies unread, or get a 503 after V2_WAIT_S. All 48 parsed at once held
+    ~1 GB more and kept the health route waiting seconds for the GIL."""
+    request = body(inputs=[image_input(IMAGE_MAX_BATCH, np.random.default_rng(0).random(IMAGE_MAX_BATCH * 784).tolist())])
+    with open(tmp_path / "server.log", "w") as log, running_server(log) as (url, proc):
+        idle = int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+        stop, peak, health = threading.Event(), [idle], []
+        threading.Thread(target=peak_rss_mb, args=(proc.pid, stop, peak), daemon=True).start()
+
+        def live() -> None:
+            while not stop.wait(0.1):
+                started = time.perf_counter()
+                assert call(f"{url}/v2/health/live") == (200, {"live": True})
+                health.append(time.perf_counter() - started)
+
+        watcher = threading.Thread(target=live, daemon=True)
+        watcher.start()
+        with ThreadPoolExecutor(48) as pool:
+            answers = list(pool.map(lambda _: infer(url, "mnist-resnet", request), range(48)))
+        stop.set()
+        watcher.join()
+    assert {status for status, _ in answers} <= {200, 503}, answers
+    assert all("the server is busy" in answer["error"] for status, answer in answers if status == 503)
+    assert sum(status == 200 for status, _ in answers) >= 4
+    assert peak[0] - idle < 600, (idle, peak)  # 257 MB more here; all 48 at once held 1,340 MB more
+    assert max(health) < 3, max(health)  # liveness, not speed: it answered throughout (all at once: 5.9 s)
 
 
 # --- part 3: wrong JSON types, huge numbers, deep nesting, non-finite outputs ------------------------

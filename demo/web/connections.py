@@ -132,3 +132,16 @@ async def read_body(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+async def skip_body(request: Request, limit: int) -> None:
+    """Read and drop up to `limit` bytes of the body before an early answer: sent over a body still
+    arriving, the answer reaches the client as a connection reset, not as itself."""
+    skipped = 0
+    try:
+        async for chunk in request.stream():
+            skipped += len(chunk)
+            if skipped > limit:
+                return
+    except ClientDisconnect:
+        return

@@ -15,10 +15,13 @@ binary tensors) is demo/inference/protocol.py's. Errors are `{"error": "..."}` w
 
 Limits (demo/inference/limits.py): a body over max_request_bytes, or an axis over its limit, is a 413
 before any tensor is decoded; a wrong datatype or shape a 400. The JSON is parsed, the tensors
-decoded and the model run on a worker thread, so the health routes answer during any request.
+decoded and the model run on a worker thread, so the health routes answer during any request; at
+most V2_CONCURRENT requests are read and run at once, the rest wait with their bodies unread (a 503
+after V2_WAIT_S).
 An output that is NaN or infinite (inputs far outside the training range) is refused with 422:
 JSON cannot carry it, and a NaN score ranks nothing.
 """
+import asyncio
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -29,9 +32,9 @@ from fastapi.responses import JSONResponse, Response
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from starlette.concurrency import run_in_threadpool
 
-from demo.web.connections import read_body
+from demo.web.connections import read_body, skip_body
 from demo.inference.limits import AxisLimits, axis_limits
-from demo.settings import JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES
+from demo.settings import JSON_BYTES_PER_NUMBER, JSON_HEADER_BYTES, V2_CONCURRENT, V2_WAIT_S
 from demo.inference.protocol import (HEADER_LENGTH, NUMPY_TO_V2, ProtocolError, RequestedOutput, TensorSpec, check_finite,
                            classification, encode_bytes_elements, parse_request, read_inputs, requested_outputs,
                            split_body, tensor_metadata, tensor_specs)
@@ -42,8 +45,8 @@ MODEL_VERSION = "1"  # `tinyzoo export --triton` writes each model as version 1
 ORT_RUN_ERRORS = (ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.RuntimeException, ModelError)
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ def add_model_routes(router: APIRouter, catalog: Catalog) -> None:
 
 
 def add_infer_routes(router: APIRouter, catalog: Catalog) -> None:
+    slots = asyncio.Semaphore(V2_CONCURRENT)
+
     async def infer(request: Request, model_id: str, model_version: str | None):
         if request.headers.get("content-encoding", "identity") != "identity":
             return error(415, "compressed requests are not supported; send the body uncompressed")
@@ -217,6 +222,18 @@ def add_infer_routes(router: APIRouter, catalog: Catalog) -> None:
             model = catalog.serving(model_id, model_version)
         except ProtocolError as e:
             return error(e.status, str(e))
+        try:
+            await asyncio.wait_for(slots.acquire(), V2_WAIT_S)
+        except TimeoutError:
+            await skip_body(request, model.max_request_bytes)
+            return error(503, f"the server is busy: {V2_CONCURRENT} inferences under way and more waiting for "
+                              f"{V2_WAIT_S:g} s; retry", {"Retry-After": "5"})
+        try:
+            return await infer_in_slot(request, model, model_id)
+        finally:
+            slots.release()
+
+    async def infer_in_slot(request: Request, model: Served, model_id: str):
         body = await read_body(request, model.max_request_bytes)
         if body is None:
             return error(413, f"body larger than {model.max_request_bytes} bytes, the most one request to {model_id} "
