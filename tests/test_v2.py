@@ -193,7 +193,12 @@ CASES = {
     "batch sizes disagree": ("hello-rnn", json_request({"name": "tokens", "shape": [2, 1], "datatype": "INT64",
                                                         "data": [0, 1]}, {"name": "h0", "shape": [1, 3, 4],
                                                                           "datatype": "FP32", "data": [0] * 12}),
-                             {}, 400, "could not run"),
+                             {}, 400, "input 'h0': its shape[1] (3) must be the batch of 'tokens' (2)"),
+    "an lstm's states disagree": ("hello-lstm", json_request(
+        {"name": "tokens", "shape": [2, 5], "datatype": "INT64", "data": [0] * 10},
+        {"name": "h0", "shape": [1, 2, 8], "datatype": "FP32", "data": [0] * 16},
+        {"name": "c0", "shape": [1, 1, 8], "datatype": "FP32", "data": [0] * 8}),
+        {}, 400, "input 'c0': its shape[1] (1) must be the batch of 'tokens' (2)"),
     "nan": ("spiral-mlp", b'{"inputs": [{"name": "features", "shape": [1, 2], "datatype": "FP32", "data": [NaN, 1]}]}',
             {}, 400, "NaN"),
     "truncated binary": ("mnist-cnn", *binary_request([("image", [1, 1, 28, 28], "FP32", IMAGE.tobytes())], cut=10),

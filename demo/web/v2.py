@@ -79,9 +79,14 @@ class Served:
 
 def check_tokens(model, feeds: dict[str, np.ndarray]) -> None:
     """A char RNN's token ids index its vocab; an embedding would fail on one out of range, but a
-    one-hot encoder silently reads it as all zeros, so the range is checked here for every cell."""
+    one-hot encoder silently reads it as all zeros, so the range is checked here for every cell. Its
+    state holds one row per sequence: ONNX Runtime's own refusal of another count names graph nodes."""
     if isinstance(model, CharPredictor):
         tokens = feeds[model.input_name]
+        for name in model.state_inputs:
+            if feeds[name].shape[1] != tokens.shape[0]:
+                raise ProtocolError(f"input {name!r}: its shape[1] ({feeds[name].shape[1]}) must be the batch of "
+                                    f"{model.input_name!r} ({tokens.shape[0]}): one state row per sequence")
         if tokens.min() < 0 or tokens.max() >= len(model.vocab):
             raise ProtocolError(f"input {model.input_name!r}: token ids must be 0..{len(model.vocab) - 1} "
                                 f"(the model's vocab {model.vocab})")
