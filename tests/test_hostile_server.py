@@ -428,6 +428,16 @@ def test_a_compressed_body_is_refused_as_such(server, path):
     assert "Traceback" not in log_path.read_text()
 
 
+def test_a_body_framed_two_ways_is_refused(server):
+    """Content-Length and chunked together: a proxy in front may frame the body by the other one
+    (request smuggling), so neither is taken."""
+    url, _, _ = server
+    sent = sent_before_closing(half_sent(url, b"POST /api/classify?model=mnist-cnn HTTP/1.1\r\nHost: x\r\n"
+                                              b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+    assert sent.startswith(b"HTTP/1.1 400 "), sent
+    assert b'{"error": "Content-Length and Transfer-Encoding together' in sent
+
+
 @pytest.mark.parametrize("query, fragment", [
     ("", "query parameter 'model' is required"),
     ("?model=mnist-cnn&top_k=abc", "query parameter 'top_k'"),

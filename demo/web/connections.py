@@ -72,7 +72,8 @@ class RefuseEncodedBody:
 
 class LimitBody:
     """ASGI middleware: a request body over `limit` bytes gets a 413 {"error"} at once, whether its
-    Content-Length says so or a chunked body grows past it; the route sees a disconnect."""
+    Content-Length says so or a chunked body grows past it; the route sees a disconnect. A body whose
+    length is stated both ways (request smuggling's tool) gets a 400."""
 
     def __init__(self, app, limit: int = MAX_BODY_BYTES):
         self.app = app
@@ -81,7 +82,11 @@ class LimitBody:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        if b"content-length" in headers and b"transfer-encoding" in headers:  # a proxy may read the other one
+            return await refuse_unread(send, 400, "Content-Length and Transfer-Encoding together: the body's "
+                                                  "length must be stated one way, not two")
+        declared = headers.get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > self.limit:
             return await self.refuse(send)
         received, started, refused = 0, False, False
