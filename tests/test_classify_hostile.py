@@ -19,7 +19,9 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import demo.batch.inputs
 import demo.batch.pool
@@ -97,6 +99,17 @@ def test_a_stdin_line_with_a_nul_byte_is_an_error_row(nasty, tmp_path):
     rows = read_csv(tmp_path / "s.csv")
     assert result.returncode == 1 and b"Traceback" not in result.stderr, result.stderr
     assert [r["label"] for r in rows] == ["7", ""] and "NUL byte" in rows[1]["error"]
+
+
+def test_a_broken_exif_block_is_read_past_without_a_warning(tmp_path):
+    """Pillow warned "Corrupt EXIF data", two lines of stderr per file; the block is optional metadata."""
+    picture = np.full((64, 64), 255, np.uint8)
+    picture[10:54, 28:36] = 0
+    ifd = b"II*\x00" + struct.pack("<IHHHII", 8, 1, 0x0112, 3, 1, 6)  # the next-IFD pointer is missing
+    Image.fromarray(picture).save(tmp_path / "exif.jpg", "JPEG", exif=b"Exif\x00\x00" + ifd)
+    result = cli(tmp_path / "exif.jpg", "--model", "mnist-cnn", "--out", tmp_path / "e.csv")
+    assert result.returncode == 0 and read_csv(tmp_path / "e.csv")[0]["label"]
+    assert b"EXIF" not in result.stderr and result.stderr.count(b"\n") == 1, result.stderr
 
 
 def complete_output(nasty, tmp_path, fmt) -> tuple[Path, bytes]:

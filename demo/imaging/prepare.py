@@ -52,6 +52,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # A decompression-bomb warning is a refusal in this process, wherever PIL opens the file (our
 # decoder, Gradio's own image handling): one filter at import instead of catch_warnings per image
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# a broken EXIF block is ignored (_upright): Pillow's warning about it was two lines of log or stderr per file
+warnings.filterwarnings("ignore", message="(Possibly c|C)orrupt EXIF data", category=UserWarning)
 
 
 # Decoded-image memory for the whole process (see demo/imaging/budget.py). 12 bytes per pixel:

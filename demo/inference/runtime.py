@@ -108,9 +108,12 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """Logits that are not finite (a char RNN fed a state far outside its range) give NaN here, quietly:
+    the caller refuses non-finite answers in words, and numpy's warning was two more lines of log."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
 
 
 class OnnxModel:
