@@ -165,6 +165,13 @@ def json_request(*inputs: dict) -> bytes:
     return json.dumps({"inputs": list(inputs)}).encode()
 
 
+def data_and_binary() -> tuple[bytes, dict]:
+    """One input whose values come both in its JSON and as binary bytes after the header."""
+    header = json_request({"name": "features", "shape": [1, 2], "datatype": "FP32", "data": [0.1, 0.2],
+                           "parameters": {"binary_data_size": 8}})
+    return header + np.zeros(2, np.float32).tobytes(), {"Inference-Header-Content-Length": str(len(header))}
+
+
 IMAGE = np.zeros((1, 1, 28, 28), np.float32)
 CASES = {
     "unknown model": ("no-such-model", json_request(), {}, 404, "unknown model"),
@@ -203,6 +210,9 @@ CASES = {
             {}, 400, "NaN"),
     "truncated binary": ("mnist-cnn", *binary_request([("image", [1, 1, 28, 28], "FP32", IMAGE.tobytes())], cut=10),
                          400, "truncated"),
+    "data and binary both": ("spiral-mlp", *data_and_binary(), 400, "both 'data' and binary_data_size"),
+    "a header length of 5,000 digits": ("mnist-cnn", b'{"inputs": []}', {"Inference-Header-Content-Length": "9" * 5000},
+                                        400, "got '" + "9" * 40 + "'"),
     "header length past the body": ("mnist-cnn", b'{"inputs": []}', {"Inference-Header-Content-Length": "999"},
                                     400, "Inference-Header-Content-Length"),
     "bytes for a float input": ("mnist-cnn", *binary_request([("image", [1], "BYTES", b"\x01\x00\x00\x00a")]), 400,

@@ -243,7 +243,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     try:
         size = int(header_length)
     except ValueError:
-        raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+        raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header_length[:40]!r}") from None
     if not 0 < size <= len(body):
         raise ProtocolError(f"{HEADER_LENGTH} is {size} but the body has {len(body)} bytes")
     return body[:size], body[size:]
@@ -262,6 +262,8 @@ def read_inputs(request: InferenceRequest, binary: bytes, expected: list[TensorS
             raise ProtocolError(f"input {name!r} given twice")
         check_header(tensor, wanted[name])
         size = tensor.parameters.binary_data_size if tensor.parameters else None
+        if size is not None and "data" in tensor.model_fields_set:
+            raise ProtocolError(f"input {name!r} has both 'data' and binary_data_size: send its values one way")
         if size is not None:
             if offset + size > len(binary):
                 raise ProtocolError(f"input {name!r}: binary_data_size {size} but only {len(binary) - offset} "
