@@ -18,7 +18,20 @@ def app_css() -> str:
 # Gradio runs this page script once the app can take events (mount_gradio_app's js=). A component's
 # trigger() before then is dropped without a word (its dispatcher is not wired yet): on a busy
 # machine a digit drawn right after the page appeared got no answer. The pad waits for this.
-APP_READY_JS = "() => { window.tinyzooReady = true; document.dispatchEvent(new Event('tinyzoo:ready')); }"
+APP_READY_JS = """() => {
+  window.tinyzooReady = true;
+  document.dispatchEvent(new Event('tinyzoo:ready'));
+  // a slider's number box shows what the app uses as soon as Enter is pressed: Gradio's box showed a
+  // number past the slider's end (99 of 35) until it lost focus, while the app answered for the end
+  document.addEventListener('keydown', (event) => {
+    const box = event.target;
+    if (event.key !== 'Enter' || !box.matches || !box.matches('input[type=number][min][max]')) return;
+    const value = Number(box.value), low = Number(box.min), high = Number(box.max);
+    if (box.value === '' || !Number.isFinite(value) || (value >= low && value <= high)) return;
+    box.value = String(Math.min(Math.max(value, low), high));
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  }, true);
+}"""
 
 
 def build_ui(zoo: ModelZoo) -> gr.Blocks:
