@@ -313,7 +313,8 @@ def test_a_value_no_control_sends_is_refused_naming_the_input(server, value, des
     """NaN, null, text or a list where a slider's number or a model's id goes: "input <label>: what it
     needs, got what", not a Python exception's text, and no traceback."""
     url, _, log_path = server
-    image = {"url": "data:image/png;base64," + base64.b64encode(drawn_digit_png()).decode(), "meta": {"_type": "gradio.FileData"}}
+    image = {"url": "data:image/png;base64," + base64.b64encode(drawn_digit_png()).decode(),
+             "meta": {"_type": "gradio.FileData"}}
     with urllib.request.urlopen(url + "/config", timeout=10) as response:
         config = json.loads(response.read())
     epoch = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "hello-epoch")

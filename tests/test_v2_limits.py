@@ -150,19 +150,23 @@ def test_health_answers_on_the_event_loop(server):
     assert call(f"{url}/v2/health/live") == (200, {"live": True})
 
 
+def rss_mb(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+
+
 def peak_rss_mb(pid: int, stop: threading.Event, peak: list) -> None:
     while not stop.wait(0.02):
-        status = Path(f"/proc/{pid}/status").read_text()
-        peak[0] = max(peak[0], int(status.split("VmRSS:")[1].split()[0]) // 1024)
+        peak[0] = max(peak[0], rss_mb(pid))
 
 
 def test_many_large_requests_at_once_take_turns(tmp_path):
-    """48 of the largest JSON requests to the largest model at once: at most V2_CONCURRENT are read, parsed and run together,
-    the rest wait with their bodies unread, or get a 503 after V2_WAIT_S. All 48 parsed at once held
+    """48 of the largest JSON requests to the largest model at once: at most V2_CONCURRENT are read, parsed and
+    run together, the rest wait with their bodies unread, or get a 503 after V2_WAIT_S. All 48 parsed at once held
     ~1 GB more and kept the health route waiting seconds for the GIL."""
-    request = body(inputs=[image_input(IMAGE_MAX_BATCH, np.random.default_rng(0).random(IMAGE_MAX_BATCH * 784).tolist())])
+    pixels = np.random.default_rng(0).random(IMAGE_MAX_BATCH * 784).tolist()
+    request = body(inputs=[image_input(IMAGE_MAX_BATCH, pixels)])
     with open(tmp_path / "server.log", "w") as log, running_server(log) as (url, proc):
-        idle = int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+        idle = rss_mb(proc.pid)
         stop, peak, health = threading.Event(), [idle], []
         threading.Thread(target=peak_rss_mb, args=(proc.pid, stop, peak), daemon=True).start()
 

@@ -20,7 +20,8 @@ from demo.contract.schema import (METADATA_KEY, SCHEMA_VERSION, Calibration, Con
                                   SequenceSpec, TensorNames, TrainSummary, Variant)
 from demo.contract.tensors import normalize
 
-__all__ = ["DATASETS", "DataNotFoundError", "dataset_available", "dataset_info", "load_split", "Example", "read_examples",
-           "read_manifest", "sha256_file", "update_manifest", "METADATA_KEY", "SCHEMA_VERSION", "Calibration",
-           "ContractError", "Feature", "InputSpec", "Inspection", "Tap", "MeasuredWith", "Measurements", "ModelMetadata", "Parity",
-           "Provenance", "Quantization", "SequenceSpec", "TensorNames", "TrainSummary", "Variant", "normalize"]
+__all__ = ["DATASETS", "DataNotFoundError", "dataset_available", "dataset_info", "load_split", "Example",
+           "read_examples", "read_manifest", "sha256_file", "update_manifest", "METADATA_KEY", "SCHEMA_VERSION",
+           "Calibration", "ContractError", "Feature", "InputSpec", "Inspection", "Tap", "MeasuredWith",
+           "Measurements", "ModelMetadata", "Parity", "Provenance", "Quantization", "SequenceSpec", "TensorNames",
+           "TrainSummary", "Variant", "normalize"]

@@ -142,8 +142,9 @@ def examples_gallery(examples: list[Example], dataset: str, class_names: list[st
     a click puts the picture in the upload box."""
     if not examples:
         return
-    gallery = gr.Gallery([(str(e.path), name) for e, name in zip(examples, class_names)], label="test-set examples (click one)", columns=10,
-                         height="auto", allow_preview=False, buttons=[], elem_id=f"{dataset}-examples",
+    gallery = gr.Gallery([(str(e.path), name) for e, name in zip(examples, class_names)],
+                         label="test-set examples (click one)", columns=10, height="auto", allow_preview=False,
+                         buttons=[], elem_id=f"{dataset}-examples",
                          elem_classes=["examples"])
 
     def pick(event: Click):
