@@ -194,6 +194,8 @@ def test_http_api_errors_are_json_4xx(live_server, query, body, status, message)
     ("GET", "/api/clasify", 404, None),
     ("POST", "/v2/models/mnist-cnn/nothing", 404, None),
     ("GET", "/api/" + "a" * 3000, 404, None),
+    ("FOO", "/api/classify", 405, "POST"),  # a method HTTP does not define
+    ("CONNECT", "/v2/models/mnist-cnn/infer", 405, "POST"),
 ])
 def test_http_api_unknown_paths_and_methods_get_a_json_error(live_server, method, path, status, allow):
     request = urllib.request.Request(f"{live_server}{path}", method=method, data=b"" if method == "POST" else None)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 from demo.imaging.prepare import EmptyImageError, ImageInputError, ServerBusyError, UnsupportedImageError
 from demo.inference.json_numbers import float32_lists
@@ -109,16 +109,29 @@ def answer_unknown_routes(api: FastAPI, prefixes=("/api", "/v2")) -> None:
     matched in full. Registered after every other route of `api`."""
     routes = list(api.routes)
 
+    async def unknown(request: Request):
+        allowed = [m for m in ALL_METHODS
+                   if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+        what = f"{request.method[:20]} {request.url.path[:120]}"  # a caller's long path is not echoed whole
+        if allowed:
+            return error(405, f"{what}: this endpoint takes {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
+        return error(404, f"{what}: no such endpoint (GET /api/models lists the models; docs/app-and-api.md "
+                          "lists the endpoints)")
+
     for prefix in prefixes:
-        @api.api_route(prefix + "{rest:path}", methods=ALL_METHODS, include_in_schema=False)
-        async def unknown(request: Request, rest: str):
-            allowed = [m for m in ALL_METHODS
-                       if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
-            what = f"{request.method} {request.url.path[:120]}"  # a caller's long path is not echoed whole
-            if allowed:
-                return error(405, f"{what}: this endpoint takes {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
-            return error(404, f"{what}: no such endpoint (GET /api/models lists the models; docs/app-and-api.md "
-                              "lists the endpoints)")
+        api.router.routes.append(Route(prefix + "{rest:path}", AnyMethod(unknown), include_in_schema=False))
+
+
+class AnyMethod:
+    """A request handler as an ASGI app: Starlette's Route takes every method (one HTTP does not define,
+    FOO, included) only for an app; for a function it takes GET alone."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    async def __call__(self, scope, receive, send) -> None:
+        response = await self.handler(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 # --- POST /api/predict's JSON: numbers are JSON numbers, finite (no 1e400, no 400-digit integer) --------
