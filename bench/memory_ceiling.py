@@ -8,6 +8,7 @@ under ~1.5 GB with every call answered: a label, or a clear 503 / "busy" message
 
     python -m bench.memory_ceiling                 # 32 clients
     python -m bench.memory_ceiling --clients 8 --side 4000
+    python -m bench.memory_ceiling --root /tmp/before      # another checkout's server
 """
 import argparse
 import http.client
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.app_latency import start_server
+from bench.app_latency import ROOT, start_server
 from bench.load_test import Client, rss_mib
 from bench.report import print_table
 
@@ -29,14 +30,17 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def worst_case_png(side: int) -> bytes:
-    """16-bit RGBA, side x side: white paper with a dark bar across the middle third; the rows
-    repeat, so it compresses to a few hundred KB (written row by row: never side^2 in memory)."""
-    third = side // 3
+    """16-bit RGBA, side x side: white paper with a dark stroke across the middle, two thirds of the
+    width long and a twelfth of it thick (a square block would be refused as "only a dot" before its
+    analysis); the rows repeat, so it compresses to a few hundred KB (written row by row: never
+    side^2 in memory)."""
+    third, thickness = side // 3, max(1, side // 12)
     white = b"\x00" + b"\xff" * (8 * side)  # filter byte 0, then 8 bytes per pixel
-    ink = b"\x00" + b"".join([b"\xff" * 8] * third + [b"\x00" * 6 + b"\xff" * 2] * third
-                             + [b"\xff" * 8] * (side - 2 * third))
+    ink = b"\x00" + b"".join([b"\xff" * 8] * (third // 2) + [b"\x00" * 6 + b"\xff" * 2] * (2 * third)
+                             + [b"\xff" * 8] * (side - third // 2 - 2 * third))
+    top = (side - thickness) // 2
     packer = zlib.compressobj(9)
-    rows = [packer.compress(ink if third <= y < 2 * third else white) for y in range(side)]
+    rows = [packer.compress(ink if top <= y < top + thickness else white) for y in range(side)]
     ihdr = struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0)  # 16-bit, colour type 6 = RGBA
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", b"".join(rows) + packer.flush())
             + png_chunk(b"IEND", b""))
@@ -89,10 +93,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=32, help="concurrent worst-case uploads per phase")
     p.add_argument("--side", type=int, default=6300, help="the PNG's width and height (6300^2 is just under 40 Mpx)")
+    p.add_argument("--root", type=Path, default=ROOT, help="the checkout whose server is measured (a baseline's)")
     args = p.parse_args()
 
     image = worst_case_png(args.side)
-    proc, port = start_server()
+    proc, port = start_server(args.root)
     try:
         idle = rss_mib(proc.pid)
         phases = {"HTTP API": http_api, "Gradio": gradio}

@@ -3,6 +3,7 @@ plain full-size decode.
 
     python -m bench.photo_speed                   # 48 photos, mnist-cnn
     python -m bench.photo_speed --n 64 --port 7752
+    python -m bench.photo_speed --baseline /tmp/before    # another checkout's code as "before", in turn
 
 Rows, in one run: a plain full-size Pillow decode (open + load) of each JPEG; the same decode
 DCT-scaled to 1/8, the least any reduced decode can cost (Huffman decoding is not scaled); the server's
@@ -14,6 +15,7 @@ steady-state rate (images/s after start-up, from the CLI's own summary line).
 import argparse
 import compileall
 import io
+import os
 import re
 import subprocess
 import sys
@@ -65,8 +67,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=48, help="how many phone photos (default 48)")
     p.add_argument("--model", default="mnist-cnn")
-    p.add_argument("--port", type=int, default=7752)
+    p.add_argument("--port", type=int, default=7752, help="this code's server; the baseline's is port + 1")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", default=None,
+                   help="a checkout whose code gives a 'before' column: its server and this one's take the photos in "
+                        "turn, photo by photo, and the CLIs run in turn (this machine's speed drifts by a third)")
+    p.add_argument("--cli-runs", type=int, default=3, help="CLI runs per checkout, the median reported (default 3)")
     args = p.parse_args()
 
     images, _ = load_split("mnist", "test")
@@ -74,15 +80,11 @@ def main() -> None:
     photos = [digit_photo(images[i], "phone frame", rng) for i in range(args.n)]
     sizes = [Image.open(io.BytesIO(d)).size for d in photos]
     print(f"{args.n} phone photos, {np.mean([w * h for w, h in sizes]) / 1e6:.1f} MP on average")
+    checkouts = {"before": Path(args.baseline), "after": ROOT} if args.baseline else {"this code": ROOT}
 
     decode_ms = median_ms(full_decode, photos)
     eighth_ms = median_ms(eighth_decode, photos)
-    server = Server(ROOT, args.port, None)
-    try:
-        server_ms = median_ms(lambda d: server.request("POST", f"/api/classify?model={args.model}", d), photos)
-    finally:
-        server.close()
-
+    server_ms = servers_in_turn(checkouts, args.port, args.model, photos)
     model = ModelZoo(provider="cpu").get(args.model)
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -92,29 +94,61 @@ def main() -> None:
         started = time.perf_counter()
         course_loop(paths, model)
         course_s = time.perf_counter() - started
-        cli_s, cli_rate = run_cli(folder, args.model)
+        cli = clis_in_turn(checkouts, folder, args.model, args.cli_runs)
 
-    print_table(["what", "time", "ratio"], [
-        ("plain full-size Pillow decode, median per photo", f"{decode_ms:.1f} ms", "1.00"),
-        ("JPEG decode DCT-scaled to 1/8 (a decoder's floor), median", f"{eighth_ms:.1f} ms", f"{eighth_ms / decode_ms:.2f}"),
-        ("server POST /api/classify round trip, median", f"{server_ms:.1f} ms", f"{server_ms / decode_ms:.2f}"),
-        (f"course-style loop over the folder ({args.n} photos)", f"{course_s:.2f} s", "1.00"),
-        ("tinyzoo classify on the folder (process start included)", f"{cli_s:.2f} s",
-         f"{course_s / cli_s:.1f}x faster"),
-        ("course-style loop, images/s", f"{args.n / course_s:.1f}", "1.00"),
-        ("tinyzoo classify after start-up, images/s", f"{cli_rate:.1f}", f"{cli_rate * course_s / args.n:.1f}x faster"),
-    ])
+    rate = args.n / course_s
+    rows = [("plain full-size Pillow decode, median per photo", *[f"{decode_ms:.1f} ms", "1.00"] * len(checkouts)),
+            ("JPEG decode DCT-scaled to 1/8 (a decoder's floor), median",
+             *[f"{eighth_ms:.1f} ms", f"{eighth_ms / decode_ms:.2f}"] * len(checkouts)),
+            ("server POST /api/classify round trip, median",
+             *[cell for ms in server_ms.values() for cell in (f"{ms:.1f} ms", f"{ms / decode_ms:.2f}")]),
+            (f"course-style loop over the folder ({args.n} photos)", *[f"{course_s:.2f} s", "1.00"] * len(checkouts)),
+            ("tinyzoo classify on the folder (process start included), median",
+             *[cell for wall, _ in cli.values() for cell in (f"{wall:.2f} s", f"{course_s / wall:.1f}x faster")]),
+            ("course-style loop, images/s", *[f"{rate:.1f}", "1.00"] * len(checkouts)),
+            ("tinyzoo classify after start-up, images/s, median",
+             *[cell for _, cli_rate in cli.values() for cell in (f"{cli_rate:.1f}", f"{cli_rate / rate:.1f}x faster")])]
+    print_table(["what", *[f"{name}: {column}" for name in checkouts for column in ("time", "ratio")]], rows)
 
 
-def run_cli(folder: str, model: str) -> tuple[float, float]:
+def servers_in_turn(checkouts: dict, port: int, model: str, photos: list[bytes]) -> dict:
+    """{name: median round-trip ms}: each checkout's server asked for every photo, one after another."""
+    servers = {}
+    try:
+        for i, (name, checkout) in enumerate(checkouts.items()):
+            servers[name] = Server(checkout, port + i, None)
+        times = {name: [] for name in servers}
+        for data in photos:
+            for name, server in servers.items():
+                started = time.perf_counter()
+                server.request("POST", f"/api/classify?model={model}", data)
+                times[name].append(time.perf_counter() - started)
+    finally:
+        for server in servers.values():
+            server.close()
+    return {name: float(np.median(t) * 1000) for name, t in times.items()}
+
+
+def clis_in_turn(checkouts: dict, folder: str, model: str, runs: int) -> dict:
+    """{name: (median wall s, median images/s after start-up)}, the checkouts' CLIs run in turn."""
+    results = {name: [] for name in checkouts}
+    with tempfile.TemporaryDirectory() as out:
+        for run in range(runs):
+            for i, (name, checkout) in enumerate(checkouts.items()):
+                results[name].append(run_cli(checkout, folder, model, Path(out) / f"{run}-{i}.csv"))
+    return {name: tuple(float(np.median(column)) for column in zip(*rs)) for name, rs in results.items()}
+
+
+def run_cli(checkout: Path, folder: str, model: str, out: Path) -> tuple[float, float]:
     """-> (wall seconds, process start included; images/s from its summary line, start-up excluded).
     The package's bytecode is compiled first, as `pip install` does: a checkout run with
     PYTHONDONTWRITEBYTECODE would otherwise compile every module of demo/ at each start (~40 ms)."""
-    compileall.compile_dir(ROOT / "demo", quiet=1)
+    compileall.compile_dir(checkout / "demo", quiet=1)
     cli = "import sys; from demo.batch.classify import main; sys.exit(main(sys.argv[1:]))"
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", cli, folder, "--model", model, "--out", str(Path(folder) / "out.csv")],
-                          cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run([sys.executable, "-c", cli, folder, "--model", model, "--out", str(out)],
+                          cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, stderr=subprocess.PIPE,
+                          text=True)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1):  # 1: some photos had no digit found, a row with the error each
         raise SystemExit(f"tinyzoo classify exited with {done.returncode}: {done.stderr[-500:]}")

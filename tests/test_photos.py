@@ -6,6 +6,8 @@ the shape, and the 28x28 picture the model sees matches the one from a clean dra
 Where several groups of strokes could be the digit, the model's reading picks (demo/inference/candidates.py).
 """
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from demo.imaging.photo import (MARKER_WIDTH, components, is_clean, normalize_wi
 from demo.imaging.prepare import (MNIST_STROKE_WIDTH, EmptyImageError, ImageInputError, find_candidates, mnist_digit,
                                   open_image, to_ink)
 from demo.inference.candidates import blend
+from tests.conftest import ROOT
 
 SPEC = InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,), recipe="mnist-digit")
 SIZE = (480, 360)  # (w, h)
@@ -284,6 +287,37 @@ def test_big_jpeg_decodes_reduced_and_the_box_maps_back():
     seen, box = best_placed(jpeg_bytes(big, 85))
     assert overlap(tuple(v / 8 for v in box)) > 0.6
     assert similarity(seen, clean_seen()) > 0.75
+
+
+FAULTS_PER_PREPARE = """
+import resource, sys
+from demo.contract import InputSpec
+from demo.imaging.budget import tune_malloc
+from demo.imaging.prepare import find_candidates
+if sys.argv[2] == "tuned":
+    tune_malloc()
+data, spec = open(sys.argv[1], "rb").read(), InputSpec(shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,))
+find_candidates(data, spec)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    find_candidates(data, spec)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
+"""
+
+
+def test_a_photo_prepared_again_takes_no_fresh_pages(tmp_path):
+    """tune_malloc (the server and the CLI): the heap keeps its free top between pictures, so a
+    phone-sized photo prepared again reuses its pages. With glibc's own settings each picture's
+    decode and analysis copies were handed back and faulted in again, page by page."""
+    small = Image.open(io.BytesIO(photo(np.random.default_rng(7))))
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(jpeg_bytes(small.resize((small.width * 8, small.height * 8), Image.Resampling.BILINEAR), 85))
+    faults = {}
+    for setting in ("glibc's own", "tuned"):
+        done = subprocess.run([sys.executable, "-c", FAULTS_PER_PREPARE, str(path), setting], capture_output=True,
+                              text=True, cwd=ROOT, check=True)
+        faults[setting] = float(done.stdout)
+    assert faults["tuned"] < 0.1 * faults["glibc's own"], faults
 
 
 def test_a_box_found_on_a_reduced_decode_stays_inside_the_picture():

@@ -20,6 +20,7 @@ from demo.batch.job import (Tally, check_options, error_row, exit_status, filled
 from demo.batch.output import Row, RowWriter
 from demo.batch.pool import Died, WorkerPool
 from demo.contract import InputSpec
+from demo.imaging.budget import tune_malloc
 from demo.inference.runtime import ImageClassifier, ModelError, requested_providers
 
 
@@ -122,6 +123,7 @@ def run(args, signals: Signals) -> int:
     items = list_items(args.paths, args.recursive)
     workers = args.workers or os.cpu_count() or 1
     pool, writer, stopped = None, None, True
+    tune_malloc()  # before the fork: the workers inherit it (a phone photo: ~1,100 page faults fewer)
     try:
         # the workers start before the parent's ORT session exists: forking a process with live
         # ORT (or CUDA) threads is unsafe. held(): a signal inside would leave workers unowned

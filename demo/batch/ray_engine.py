@@ -30,6 +30,7 @@ from demo.batch.inputs import Item, UsageError, list_items
 from demo.batch.output import Row, RowWriter
 from demo.batch.job import (Tally, check_options, exit_status, filled, image_model_row, labels_per_row, load_model,
                             open_results, read_items, result_rows, summarize)
+from demo.imaging.budget import tune_malloc
 from demo.inference.backend import open_zoo
 
 CONNECT_TIMEOUT_S = 10
@@ -42,6 +43,7 @@ class ClassifyActor:
 
     def __init__(self, models_dir: str, model_id: str, provider: str, backend: str, triton_url: str | None,
                  top_k: int, min_confidence: float):
+        tune_malloc()  # an actor is a process of its own: the local workers' heap settings
         self.model = open_zoo(models_dir, provider, backend, triton_url, threads=1).get(model_id)
         self.top_k, self.min_confidence = top_k, min_confidence
 

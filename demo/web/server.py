@@ -17,7 +17,7 @@ from demo.settings import (HOST, KEEP_ALIVE_S, MAX_BYTES, MAX_HEAD_BYTES, PORT, 
 from demo.web import connections
 from demo.web.api import answer_unknown_routes, build_api
 from demo.contract.manifest import MANIFEST_NAME, REBUILD_HINT
-from demo.imaging.budget import return_large_frees_to_the_os
+from demo.imaging.budget import tune_malloc
 from demo.inference.backend import add_backend_arguments, open_zoo
 from demo.inference.runtime import ModelError, ModelZoo
 from demo.web.patches import (TimedH11Protocol, answer_unknown_events, bound_sessions, check_event_inputs,
@@ -32,7 +32,7 @@ from demo.web.manual import add_manual_routes
 
 
 def create_app(zoo: ModelZoo, upload_cache_bytes: int = int(UPLOAD_CACHE_MB.default) * 2**20) -> FastAPI:
-    return_large_frees_to_the_os()  # the decode budget bounds live image bytes; this keeps RSS near them
+    tune_malloc()  # the decode budget bounds live image bytes; this keeps RSS near them, and photos off page faults
     ui = build_ui(zoo)
     ui.queue(default_concurrency_limit=4, max_size=64)
     # Gradio keeps per-session state in memory for up to this many sessions (default 10,000);
