@@ -7,7 +7,8 @@ plain full-size decode.
 
 Rows, in one run: a plain full-size Pillow decode (open + load) of each JPEG; the same decode
 DCT-scaled to 1/8, the least any reduced decode can cost (Huffman decoding is not scaled); the server's
-`POST /api/classify` round trip (JPEGs decode DCT-scaled, demo/imaging/prepare.py draft); `tinyzoo
+`POST /api/classify` round trip (JPEGs decode DCT-scaled, demo/imaging/prepare.py draft) and the
+pages the server's kernel mapped fresh for it (minor page faults, read off /proc); `tinyzoo
 classify` on the folder against the course-style loop (full decode, grey, resize to 28x28, one
 model call per image) with the same model: wall time with the CLI's process start, and the
 steady-state rate (images/s after start-up, from the CLI's own summary line).
@@ -101,7 +102,9 @@ def main() -> None:
             ("JPEG decode DCT-scaled to 1/8 (a decoder's floor), median",
              *[f"{eighth_ms:.1f} ms", f"{eighth_ms / decode_ms:.2f}"] * len(checkouts)),
             ("server POST /api/classify round trip, median",
-             *[cell for ms in server_ms.values() for cell in (f"{ms:.1f} ms", f"{ms / decode_ms:.2f}")]),
+             *[cell for ms, _ in server_ms.values() for cell in (f"{ms:.1f} ms", f"{ms / decode_ms:.2f}")]),
+            ("the server's minor page faults per photo", *[cell for _, faults in server_ms.values()
+                                                          for cell in (f"{faults:,.0f}", "")]),
             (f"course-style loop over the folder ({args.n} photos)", *[f"{course_s:.2f} s", "1.00"] * len(checkouts)),
             ("tinyzoo classify on the folder (process start included), median",
              *[cell for wall, _ in cli.values() for cell in (f"{wall:.2f} s", f"{course_s / wall:.1f}x faster")]),
@@ -112,21 +115,29 @@ def main() -> None:
 
 
 def servers_in_turn(checkouts: dict, port: int, model: str, photos: list[bytes]) -> dict:
-    """{name: median round-trip ms}: each checkout's server asked for every photo, one after another."""
+    """{name: (median round-trip ms, the server's minor page faults per photo)}: each checkout's
+    server asked for every photo, one after another."""
     servers = {}
     try:
         for i, (name, checkout) in enumerate(checkouts.items()):
             servers[name] = Server(checkout, port + i, None)
-        times = {name: [] for name in servers}
+        times, faults = {name: [] for name in servers}, {name: 0 for name in servers}
         for data in photos:
             for name, server in servers.items():
-                started = time.perf_counter()
+                before, started = minor_faults(server.process.pid), time.perf_counter()
                 server.request("POST", f"/api/classify?model={model}", data)
                 times[name].append(time.perf_counter() - started)
+                faults[name] += minor_faults(server.process.pid) - before
     finally:
         for server in servers.values():
             server.close()
-    return {name: float(np.median(t) * 1000) for name, t in times.items()}
+    return {name: (float(np.median(t) * 1000), faults[name] / len(photos)) for name, t in times.items()}
+
+
+def minor_faults(pid: int) -> int:
+    """A process's minor page faults so far (/proc/PID/stat, field 10): each is a fresh page the
+    kernel maps and zeroes, a few microseconds apiece on a VM."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
 
 
 def clis_in_turn(checkouts: dict, folder: str, model: str, runs: int) -> dict:
