@@ -200,7 +200,8 @@ def image_tab(zoo: ModelZoo, dataset: str, title: str, sketch: bool, empty_messa
     if sketch:
         shift_and_scale_panel(zoo, ids, pad)
     uploaded = wire_image_tab(make_classifier(zoo, empty_message), dataset, sketch,
-                              dict(model=model, pad=pad, upload=upload, found=found, examples=examples),
+                              dict(model=model, pad=pad, upload=upload, found=found,
+                                   example_names=example_names(examples)),
                               [label, seen, info])
     # whole drawings (pen-up, Clear): the panel is too heavy to follow every stroke. An upload removed
     # hands the panel back to the drawing, as the answer above it goes back to it
@@ -232,7 +233,7 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
     def show_upload(model_id: str, uploaded):
         if uploaded is None:  # removed: .clear shows the pad's answer again
             return (gr.skip(),) * (len(outputs) + 1) + (None,)
-        *answer, box = classify(model_id, uploaded, upload_name(uploaded, parts["examples"]))
+        *answer, box = classify(model_id, uploaded, parts["example_names"].get(uploaded, UPLOADED))
         return (*answer, "upload", box)
 
     def rerun(model_id: str, drawing, uploaded, active: str):
@@ -253,13 +254,10 @@ def wire_image_tab(classify, dataset: str, sketch: bool, parts: dict, outputs: l
     return uploaded
 
 
-def upload_name(uploaded: bytes, examples: list[Example]) -> str:
-    """What the answer line calls an upload: a gallery example (a click puts its file in the upload
-    box) by its number in the test set."""
-    for example in examples:
-        if len(uploaded) == example.path.stat().st_size and uploaded == example.path.read_bytes():
-            return f"test-set example #{example.test_index}"
-    return UPLOADED
+def example_names(examples: list[Example]) -> dict[bytes, str]:
+    """What the answer line calls a gallery example's upload (a click puts its file in the upload box),
+    by its file's bytes: its number in the test set. Read once, not at every upload."""
+    return {example.path.read_bytes(): f"test-set example #{example.test_index}" for example in examples}
 
 
 def shifted_answers(zoo: ModelZoo, ids: list[str], drawn, dx: int, dy: int, scale: float):
