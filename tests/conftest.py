@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -56,7 +57,8 @@ def require_dataset(name: str) -> None:
 
 @pytest.fixture(scope="session")
 def zoo() -> ModelZoo:
-    return ModelZoo(default_models_dir(), provider="cpu")
+    # every core per session, as a batch job has them: the tests run whole test sets through it
+    return ModelZoo(default_models_dir(), provider="cpu", threads=0)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +71,23 @@ def test_split():
         if name not in cache:
             cache[name] = load_split(name, "test")
         return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def served_answers(zoo, test_split):
+    """model id -> the fp32 file's answers (argmax) on its whole test set, each image through the
+    runtime's preparation: the accuracy floor and the int8 comparison share one run of a ResNet
+    over 10,000 images (~14 s here)."""
+    cache = {}
+
+    def get(model_id: str) -> np.ndarray:
+        if model_id not in cache:
+            model = zoo.get(model_id)
+            images, _ = test_split(model.meta.dataset)
+            cache[model_id] = model.run(np.stack([model.prepare(img).tensor for img in images])).argmax(1)
+        return cache[model_id]
 
     return get
 
@@ -156,7 +175,6 @@ def odd_uploads() -> dict[str, tuple[bytes, str | None]]:
     """name -> (file bytes, expected error fragment or None when it must classify as '7')."""
     import io
 
-    import numpy as np
     from PIL import Image
 
     seven = Image.open(io.BytesIO(drawn_digit_png())).convert("L")
