@@ -76,17 +76,18 @@ def test_split():
 
 
 @pytest.fixture(scope="session")
-def served_answers(zoo, test_split):
-    """model id -> the fp32 file's answers (argmax) on its whole test set, each image through the
-    runtime's preparation: the accuracy floor and the int8 comparison share one run of a ResNet
-    over 10,000 images (~14 s here)."""
+def served_accuracy(zoo, test_split):
+    """model id -> the fp32 file's accuracy on its whole test set, each image through the runtime's
+    preparation: the accuracy floor and the int8 comparison share one run of a ResNet over 10,000
+    images (~14 s here)."""
     cache = {}
 
-    def get(model_id: str) -> np.ndarray:
+    def get(model_id: str) -> float:
         if model_id not in cache:
             model = zoo.get(model_id)
-            images, _ = test_split(model.meta.dataset)
-            cache[model_id] = model.run(np.stack([model.prepare(img).tensor for img in images])).argmax(1)
+            images, labels = test_split(model.meta.dataset)
+            answers = model.run(np.stack([model.prepare(img).tensor for img in images])).argmax(1)
+            cache[model_id] = float((answers == labels).mean())
         return cache[model_id]
 
     return get

@@ -22,12 +22,12 @@ RECORDED_TOLERANCE = 0.005
 
 
 @pytest.mark.parametrize("model_id", IMAGE_MODELS)
-def test_int8_variant_keeps_accuracy(zoo, test_split, served_answers, model_id):
+def test_int8_variant_keeps_accuracy(zoo, test_split, served_accuracy, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
     assert int8.meta.input == fp32.meta.input  # one preparation serves both
     images, labels = test_split(fp32.meta.dataset)
     batch = np.stack([int8.prepare(img).tensor for img in images])
-    fp32_here = float((served_answers(model_id) == labels).mean())
+    fp32_here = served_accuracy(model_id)
     int8_here = float((int8.run(batch).argmax(1) == labels).mean())
     assert fp32_here - int8_here <= MAX_DROP, f"{model_id}: int8 {int8_here:.4f} vs fp32 {fp32_here:.4f} on this CPU"
     recorded = int8.meta.measurements.test_accuracy
