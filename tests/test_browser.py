@@ -42,8 +42,16 @@ def browser():
         browser.close()
 
 
+_contexts: dict = {}  # (browser, screen) -> its browser context
+
+
 def open_app(browser, server, screen=DESKTOP):
-    page = browser.new_context(**screen).new_page()
+    """A new page of the app. The pages of one screen share a browser context, as a person's tabs share
+    a profile: the app's scripts come from its cache (a page is ready ~0.7 s sooner, of ~3 s)."""
+    key = (browser, repr(sorted(screen.items())))
+    if key not in _contexts:
+        _contexts[key] = browser.new_context(**screen)
+    page = _contexts[key].new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(server[0])
     page.locator("#mnist-sketch canvas[data-ready]").wait_for()  # its script has attached the pen's listeners
@@ -54,7 +62,7 @@ def open_app(browser, server, screen=DESKTOP):
 def page(browser, server):
     page = open_app(browser, server)
     yield page
-    page.context.close()
+    page.close()
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +235,7 @@ def test_examples_gallery_shows_all_ten_without_empty_space(browser, server, scr
         assert block["y"] + block["height"] - max(t["y"] + t["height"] for t in thumbs) <= 40, (block, thumbs[-1])
         assert_caption_clear(page, "#mnist-examples", ".thumbnail-item")
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_phone_draws_and_shows_answer_and_seen_without_scrolling(browser, server, digits):
@@ -240,7 +248,7 @@ def test_phone_draws_and_shows_answer_and_seen_without_scrolling(browser, server
             box = page.locator(shown).bounding_box()
             assert box["y"] >= 0 and box["y"] + box["height"] <= 844, (shown, box)
     finally:
-        page.context.close()
+        page.close()
 
 
 # --- the rest of the app ---------------------------------------------------------------------
@@ -296,7 +304,7 @@ def test_phone_hello_table_fits_the_screen(browser, server):
         assert last["x"] + last["width"] <= 390, last
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_linear_answers_at_once_rounded_and_on_enter(page):
@@ -393,7 +401,7 @@ def test_phone_training_table_breaks_between_words(browser, server):
         assert cell.evaluate("c => getComputedStyle(c).wordBreak") not in ("break-all", "break-word")
         assert cell.evaluate("c => getComputedStyle(c).overflowWrap") != "anywhere"
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_input_errors_are_one_log_line_not_a_traceback(page, server, tmp_path):
@@ -495,7 +503,7 @@ def test_phone_shows_every_tab_lesson_and_the_spiral_legend(browser, server, scr
             wait_picture(page, f"{board} img")
             assert_caption_clear(page, board, "img")  # the legend at the picture's top is not covered
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_drawing_after_an_upload_takes_the_upload_away(page, digits, tmp_path):

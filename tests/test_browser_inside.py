@@ -18,7 +18,7 @@ def inside(browser, server, digits):  # noqa: F811
     draw(page, digits[0])
     open_inside(page)
     yield page
-    page.context.close()
+    page.close()
 
 
 def seen_picture(page, selector: str):
@@ -91,7 +91,7 @@ def test_the_open_panel_follows_each_drawing_and_clear(browser, server, digits):
         # the panel reads the whole drawing at pen-up; the answer above it, for the same drawing, agrees
         page.wait_for_function(f"""() => {{ const label = {headline_of()};
             return label && document.querySelector('#mnist-inside-message').innerText.includes(`says ${{label}} (`); }}""")
-    page.context.close()
+    page.close()
 
 
 def test_an_upload_removed_hands_the_panel_back_to_the_drawing(browser, server, digits):  # noqa: F811
@@ -111,7 +111,7 @@ def test_an_upload_removed_hands_the_panel_back_to_the_drawing(browser, server, 
     message.get_by_text(f"says {drawn} (").wait_for()
     assert headline(page) == drawn
     page.locator("#mnist-examples .thumbnail-item.selected").wait_for(state="detached")  # no example marked as shown
-    page.context.close()
+    page.close()
 
 
 def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
@@ -125,7 +125,7 @@ def test_the_panel_fits_a_phone(browser, server, digits):  # noqa: F811
     table = page.evaluate("() => { const t = document.querySelector('#mnist-inside-table .inside-table'); "
                           "return [t.scrollWidth, t.clientWidth]; }")
     assert table[0] <= table[1] + 1, table  # every model's answer in view, no scroll inside the table either
-    page.context.close()
+    page.close()
 
 
 def test_fashion_looks_inside_an_uploaded_example(browser, server):  # noqa: F811
@@ -150,4 +150,4 @@ def test_fashion_looks_inside_an_uploaded_example(browser, server):  # noqa: F81
     names = page.locator("#fashion-examples").inner_text()
     assert true_label != predicted and true_label in names and predicted in names, mistake
     assert "fashion-cnn gets" in page.locator("#fashion-inside-mistakes-caption").inner_text()
-    page.context.close()
+    page.close()

@@ -57,13 +57,15 @@ def tiny_resnet_run(out_dir, log_dir, seed: int = 0) -> None:
     ImageTrainer().fit(entry, cfg, RunPaths(out_dir, log_dir))
 
 
-def ddp_worker(rank: int, world: int, port: int, out_dir, log_dir, global_batchnorm: bool) -> None:
+def ddp_worker(rank: int, world: int, port: int, synced: tuple, per_shard: tuple) -> None:
+    """Two runs in one process group (a process start costs more than a run): (out_dir, log_dir) with
+    global BatchNorm, then the negative control, each rank normalizing with its own shard's statistics."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TINYZOO_THREADS="1")
-    if not global_batchnorm:  # the negative control: each rank normalizes with its own shard's statistics
-        distributed._cross_rank = lambda model: None
     try:
-        tiny_resnet_run(out_dir, log_dir)
+        tiny_resnet_run(*synced)
+        distributed._cross_rank = lambda model: None
+        tiny_resnet_run(*per_shard)
     finally:
         torch.distributed.destroy_process_group()
 
@@ -79,8 +81,8 @@ def test_two_processes_match_one_on_a_batchnorm_model_with_augmentation(tmp_path
     global-batch BatchNorm statistics (CrossRankBatchNorm over gloo) -> the same weights."""
     require_dataset("fashion")
     tiny_resnet_run(tmp_path / "one", tmp_path / "log1")
-    spawn(ddp_worker, args=(2, 29531, tmp_path / "two", tmp_path / "log2", True), nprocs=2)
-    spawn(ddp_worker, args=(2, 29532, tmp_path / "local-bn", tmp_path / "log3", False), nprocs=2)
+    spawn(ddp_worker, args=(2, 29531, (tmp_path / "two", tmp_path / "log2"), (tmp_path / "local-bn", tmp_path / "log3")),
+          nprocs=2)
     synced = max_weight_difference(tmp_path / "one", tmp_path / "two")
     per_shard = max_weight_difference(tmp_path / "one", tmp_path / "local-bn")
     print(f"\nmax |dw| after 4 steps: global BatchNorm {synced:.2e}, per-shard BatchNorm {per_shard:.2e}")
