@@ -1,5 +1,6 @@
 """The Gradio app and the HTTP API on a live local server (python -m demo in a subprocess)."""
 import base64
+import contextlib
 import http.client
 import json
 import posixpath
@@ -123,11 +124,23 @@ def test_the_server_refuses_a_port_it_cannot_listen_on_in_one_line(port, message
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 6, done.stderr
 
 
+@contextlib.contextmanager
+def sigint_as_at_a_terminal():
+    """Servers started inside take Ctrl-C as a terminal's foreground job does. A test run started in
+    the background has SIGINT ignored, and a child inherits that; a handled signal is reset at exec."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_the_server_stops_while_a_page_is_open(tmp_path, stop):
     """An open page holds an event stream that never ends: Ctrl-C waited on it forever (a second
     Ctrl-C forced it), and uvicorn's cancellation was a 40-line traceback."""
-    with open(tmp_path / "server.log", "w") as log, running_server(log) as (url, proc):
+    with (sigint_as_at_a_terminal(), open(tmp_path / "server.log", "w") as log,
+          running_server(log) as (url, proc)):
         page = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
         page.request("GET", "/gradio_api/heartbeat/test-open-page")
         assert page.getresponse().status == 200  # the stream is open: its body never ends
