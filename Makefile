@@ -18,9 +18,11 @@ $(VENV)/.serve: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.$(SERVE_EXTRA)'
 	touch $@
 
-# + torch, torchvision, onnx, onnxscript (training/export), the test tools and Ray (its tests run in CI)
+# + torch, torchvision, onnx, onnxscript (training/export), the test tools and Ray (its tests run in CI).
+# --no-compile: of the ~16,000 Python files these bring, a test run imports a few thousand; Python
+# compiles those on first import instead of pip compiling all of them (a minute and a half of CI here)
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[train,dev,scale]'
+	$(BIN)/pip install -q --no-compile -e '.[train,dev,scale]'
 	touch $@ $(VENV)/.serve
 
 demo: $(VENV)/.serve

@@ -1,7 +1,6 @@
 """int8 variants: within 0.3 points of fp32 through the runtime on the CPU running the test, same
 contract, selectable like any model; and the Triton model repository validates against Triton's own
 model_config schema."""
-import numpy as np
 import onnx
 import onnxruntime
 import pytest
@@ -22,11 +21,10 @@ RECORDED_TOLERANCE = 0.005
 
 
 @pytest.mark.parametrize("model_id", IMAGE_MODELS)
-def test_int8_variant_keeps_accuracy(zoo, test_split, served_accuracy, model_id):
+def test_int8_variant_keeps_accuracy(zoo, prepared_test_set, served_accuracy, model_id):
     fp32, int8 = zoo.get(model_id), zoo.get(f"{model_id}-int8")
     assert int8.meta.input == fp32.meta.input  # one preparation serves both
-    images, labels = test_split(fp32.meta.dataset)
-    batch = np.stack([int8.prepare(img).tensor for img in images])
+    batch, labels = prepared_test_set(int8)
     fp32_here = served_accuracy(model_id)
     int8_here = float((int8.run(batch).argmax(1) == labels).mean())
     assert fp32_here - int8_here <= MAX_DROP, f"{model_id}: int8 {int8_here:.4f} vs fp32 {fp32_here:.4f} on this CPU"
