@@ -46,7 +46,7 @@ def test_shipped_onnx_matches_pytorch(zoo, model_id):
     report = check_parity(model, str(zoo.models_dir / f"{model_id}.onnx"), inputs, labels, IMAGE_INPUT, LOGITS)
     assert report.argmax_agreement == 1.0 and report.examples == len(labels) == 10_000
     assert set(report.max_abs_diff) == {"batch 1", "batch 3", "batch 64"} and max(report.max_abs_diff.values()) <= ATOL
-    assert all(p.is_contiguous() for p in model.parameters())  # handed back as loaded: safetensors saves it
+    assert all(p.is_contiguous() for p in model.parameters())  # handed back in the default layout
     # recorded on the exporting machine; fp32 sums differ a little by instruction set
     recorded = zoo.get(model_id).meta.measurements.test_accuracy
     assert abs(report.ort_accuracy - recorded) <= FP32_RECORDED_TOLERANCE
