@@ -3,11 +3,19 @@ processes with no model: the ceiling, and (b) the course-style loop: PIL per ima
 ToTensor/Normalize -> the PyTorch model at batch 1. One run, same files, side by side.
 
     python -m bench.classify_speed             # 10,000 28x28 PNGs + 2,000 256x256 JPEGs from MNIST test
-    python -m bench.classify_speed --n-png 3000 --n-jpeg 300 --no-course   # a quick before/after check
+    python -m bench.classify_speed --n-png 3000 --n-jpeg 300 --no-course   # a quick check
+    python -m bench.classify_speed --n-png 2000 --n-jpeg 0 --no-course --repeat 3 --baseline /tmp/before
+
+`tinyzoo classify` runs in a process of its own, in this checkout's code (and in --baseline's, in
+turn with it), timed from its main() call to its return: the interpreter's start and imports are
+left out, its workers' start and the model's loading are in.
 """
 import argparse
+import compileall
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.photos import ROOT
 from bench.report import print_table
-from demo.batch.classify import main as classify
 from demo.contract import load_split
 from demo.inference.runtime import ModelZoo
 
@@ -53,13 +61,20 @@ def course_loop(files: list[str], model_id: str, models_dir: Path) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
-def cli_rate(folder: Path, model_id: str, out: Path) -> float:
-    started = time.perf_counter()
-    status = classify([str(folder), "--model", model_id, "--out", str(out)])
-    rate = sum(1 for _ in folder.iterdir()) / (time.perf_counter() - started)
-    if status != 0:
-        raise SystemExit(f"classify exited {status}")
-    return rate
+TIMED_CLI = ("import sys, time; from demo.batch.classify import main; started = time.perf_counter(); "
+             "status = main(sys.argv[1:]); print(time.perf_counter() - started); sys.exit(status)")
+
+
+def cli_rate(checkout: Path, folder: Path, model_id: str, out: Path) -> float:
+    """images/s of `tinyzoo classify` on the folder, in `checkout`'s code. Its bytecode is compiled
+    first, as `pip install` leaves it (run with PYTHONDONTWRITEBYTECODE, modules imported inside
+    main() would be compiled again at each run)."""
+    compileall.compile_dir(checkout / "demo", quiet=1)
+    done = subprocess.run([sys.executable, "-c", TIMED_CLI, str(folder), "--model", model_id, "--out", str(out)],
+                          cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"classify in {checkout} exited {done.returncode}: {done.stderr[-500:]}")
+    return sum(1 for _ in folder.iterdir()) / float(done.stdout.split()[-1])
 
 
 def main() -> None:
@@ -70,9 +85,12 @@ def main() -> None:
     p.add_argument("--course", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the course's PIL -> torch loop (--no-course: a quick check of classify alone)")
     p.add_argument("--repeat", type=int, default=1,
-                   help="time the bare decode and classify this many times each, alternately, and keep each "
-                        "one's best rate (a machine other jobs share: the best run is the least disturbed)")
+                   help="time the bare decode and classify this many times each, alternately, and report each "
+                        "one's median rate (this machine's rates move by a fifth from run to run)")
+    p.add_argument("--baseline", default=None,
+                   help="a checkout whose code gives 'before' rows: its classify and this one's run in turn")
     args = p.parse_args()
+    checkouts = {"before": Path(args.baseline), "after": ROOT} if args.baseline else {"": ROOT}
     zoo = ModelZoo(provider="cpu")
     images, labels = load_split(zoo.manifest["models"][args.model]["dataset"], "test")
     workers = os.cpu_count() or 1
@@ -88,14 +106,18 @@ def main() -> None:
                 img = Image.fromarray(images[i])
                 (img if side == 28 else img.resize((side, side), Image.Resampling.BICUBIC)).save(folder / f"{i:05d}.{ext}")
             files = sorted(str(f) for f in folder.iterdir())
-            out = Path(tmp) / f"{ext}.csv"
-            timed = [(bare_decode(files, workers), cli_rate(folder, args.model, out)) for _ in range(args.repeat)]
-            decode, cli = max(d for d, _ in timed), max(c for _, c in timed)
-            predicted = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
-            accuracy = float(np.mean([p == str(y) for p, y in zip(predicted, labels[:n])]))
+            outs = {who: Path(tmp) / f"{ext}-{i}.csv" for i, who in enumerate(checkouts)}
+            timed = [(bare_decode(files, workers),
+                      {who: cli_rate(checkout, folder, args.model, outs[who]) for who, checkout in checkouts.items()})
+                     for _ in range(args.repeat)]
+            decode = float(np.median([d for d, _ in timed]))
             course = course_loop(files, args.model, zoo.models_dir) if args.course else float("nan")
-            rows.append((name, n, decode, cli, course, accuracy))
-    print(f"\n{workers} CPU cores; model {args.model}; images/s (higher is better; best of {args.repeat})")
+            for who in checkouts:
+                predicted = [line.split(",")[1] for line in outs[who].read_text().splitlines()[1:]]
+                accuracy = float(np.mean([p == str(y) for p, y in zip(predicted, labels[:n])]))
+                cli = float(np.median([c[who] for _, c in timed]))
+                rows.append((f"{name} {who}".strip(), n, decode, cli, course, accuracy))
+    print(f"\n{workers} CPU cores; model {args.model}; images/s (higher is better; median of {args.repeat})")
     print_table(["files", "count", "bare decode (no model)", "tinyzoo classify", "course loop (PIL -> torch, batch 1)",
                  "classify / decode", "classify / course", "classify accuracy"],
                 [(name, f"{n:,}", f"{decode:,.0f}", f"{cli:,.0f}", f"{course:,.0f}", f"{cli / decode:.2f}",

@@ -128,7 +128,7 @@ def image_model_row(args, provider: str | None) -> tuple[ModelZoo, dict]:
     """The zoo and the manifest row of --model, which must be an image classifier (else UsageError)."""
     try:
         # one thread per session: the decode workers (or Ray's actors) own the other cores
-        zoo = open_zoo(args.models_dir, provider, args.backend, args.triton_url, threads=1)
+        zoo = open_zoo(args.models_dir, provider, args.backend, args.triton_url, threads=1, arena=True)
         row = zoo.manifest["models"].get(args.model)
     except ModelError as e:
         raise UsageError(str(e)) from None

@@ -85,7 +85,7 @@ def classify_chunk(chunk: Chunk) -> tuple[list[Row | None], list[str], list[np.n
     slots, names, seen = read_items(chunk.items, chunk.input_spec)
     if chunk.model and names:
         if _WORKER_MODEL is None:  # built on first use: a broken file fails this task, not the pool's start
-            _WORKER_MODEL = ImageClassifier(Path(chunk.model[0]), chunk.model[1], "cpu", threads=1)
+            _WORKER_MODEL = ImageClassifier(Path(chunk.model[0]), chunk.model[1], "cpu", threads=1, arena=True)
         return filled(slots, result_rows(_WORKER_MODEL, names, seen, chunk.top_k, chunk.min_confidence)), [], []
     return slots, names, seen
 

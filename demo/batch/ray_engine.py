@@ -44,7 +44,7 @@ class ClassifyActor:
     def __init__(self, models_dir: str, model_id: str, provider: str, backend: str, triton_url: str | None,
                  top_k: int, min_confidence: float):
         tune_malloc()  # an actor is a process of its own: the local workers' heap settings
-        self.model = open_zoo(models_dir, provider, backend, triton_url, threads=1).get(model_id)
+        self.model = open_zoo(models_dir, provider, backend, triton_url, threads=1, arena=True).get(model_id)
         self.top_k, self.min_confidence = top_k, min_confidence
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -92,17 +92,20 @@ def requested_providers(preference: str | None = None) -> list:
     return ["CPUExecutionProvider"]
 
 
-def session_options(threads: int = 0) -> ort.SessionOptions:
+def session_options(threads: int = 0, arena: bool = False) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads  # 0: ORT's default (one per physical core)
     # no busy-waiting between runs: a server is idle most of the time, and the CLI's decode
     # workers need the cores ORT's spinning threads would burn
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # no CPU memory arena: the arena keeps the memory of the largest batch a session ever ran (mnist-resnet
-    # batch 1024: +204 MiB held for good); without it RSS returns to idle after each run, and batch-1
-    # latency is the same (mnist-cnn 0.056 vs 0.060 ms, mnist-resnet within noise)
-    opts.enable_cpu_mem_arena = False
+    # ORT's CPU memory arena keeps the memory of the largest batch a session ever ran (mnist-resnet
+    # batch 1024: +204 MiB held for good). A server goes without: its RSS returns to idle after each
+    # request, and batch-1 latency is the same (mnist-cnn 0.056 vs 0.060 ms). A batch job's sessions
+    # (arena=True) run chunks of one bounded size again and again, and without the arena each run
+    # maps its buffers afresh, page by page (mnist-cnn, 125 images: 1,829 page faults and 15.6 ms a
+    # run without, none and 6.8 ms with it)
+    opts.enable_cpu_mem_arena = arena
     opts.log_severity_level = 3  # errors only: provider fallbacks are reported by us, not as log spam
     return opts
 
@@ -121,8 +124,10 @@ class OnnxModel:
 
     task = ""  # the metadata task a subclass serves
 
-    def __init__(self, path: Path, expected_sha256: str, provider: str | None = None, threads: int = 0):
-        """expected_sha256: the manifest's digest; there is no way to skip verification."""
+    def __init__(self, path: Path, expected_sha256: str, provider: str | None = None, threads: int = 0,
+                 arena: bool = False):
+        """expected_sha256: the manifest's digest; there is no way to skip verification. arena: keep
+        ORT's CPU memory arena (session_options), for a batch job's sessions."""
         path = Path(path)
         if not isinstance(expected_sha256, str) or not SHA256_HEX.fullmatch(expected_sha256):
             raise ModelError(f"{path}: no valid sha256 to verify it against ({expected_sha256!r}); refusing to "
@@ -135,7 +140,7 @@ class OnnxModel:
         providers = requested_providers(provider)
         try:
             # from bytes, ORT has no folder to resolve external-data files against: such models fail here
-            self.session = ort.InferenceSession(data, sess_options=session_options(threads), providers=providers)
+            self.session = ort.InferenceSession(data, sess_options=session_options(threads, arena), providers=providers)
             raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         except Exception as e:  # ORT raises its own exception types for unreadable graphs
             if "external" in str(e).lower():
@@ -331,13 +336,15 @@ MODEL_CLASSES = {cls.task: cls for cls in (ImageClassifier, CharPredictor, Tabul
 class ModelZoo:
     """Loads models by id from a models dir, verified against its manifest, once each."""
 
-    def __init__(self, models_dir: Path | None = None, provider: str | None = None, threads: int = 1):
+    def __init__(self, models_dir: Path | None = None, provider: str | None = None, threads: int = 1,
+                 arena: bool = False):
         """threads: ORT intra-op threads per session. 1 by default: a request is one small input, and
         with spinning off a second thread only adds wake-up latency (mnist-cnn batch 1: 0.05 ms on
-        one thread, 0.14 ms on two); concurrent requests use the other cores. Batch jobs pass 0 (all)."""
+        one thread, 0.14 ms on two); concurrent requests use the other cores. arena: each session
+        keeps ORT's CPU memory arena (batch jobs; see session_options)."""
         self.models_dir = Path(models_dir or default_models_dir())
         self.provider = provider
-        self.threads = threads
+        self.threads, self.arena = threads, arena
         if not self.models_dir.is_dir():
             raise ModelError(f"{self.models_dir}: no such models folder (--models-dir / TINYZOO_MODELS)")
         try:
@@ -372,7 +379,7 @@ class ModelZoo:
                 raise ModelError(f"{model_id}: manifest task {row.get('task')!r} is not one this runtime serves")
             path = self.models_dir / row["onnx"]
             try:
-                model = model_class(path, row["sha256"], self.provider, self.threads)
+                model = model_class(path, row["sha256"], self.provider, self.threads, self.arena)
             except (KeyError, TypeError, ValueError) as e:  # the file's metadata lacks what its task needs
                 raise ModelError(f"{path}: '{METADATA_KEY}' metadata incomplete ({type(e).__name__}: {e}); "
                                  f"{REBUILD_HINT}") from None
