@@ -11,11 +11,8 @@ turn with it), timed from its main() call to its return: the interpreter's start
 left out, its workers' start and the model's loading are in.
 """
 import argparse
-import compileall
 import multiprocessing
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.photos import ROOT
+from bench.photos import ROOT, classify_in
 from bench.report import print_table
 from demo.contract import load_split
 from demo.inference.runtime import ModelZoo
@@ -66,12 +63,8 @@ TIMED_CLI = ("import sys, time; from demo.batch.classify import main; started = 
 
 
 def cli_rate(checkout: Path, folder: Path, model_id: str, out: Path) -> float:
-    """images/s of `tinyzoo classify` on the folder, in `checkout`'s code. Its bytecode is compiled
-    first, as `pip install` leaves it (run with PYTHONDONTWRITEBYTECODE, modules imported inside
-    main() would be compiled again at each run)."""
-    compileall.compile_dir(checkout / "demo", quiet=1)
-    done = subprocess.run([sys.executable, "-c", TIMED_CLI, str(folder), "--model", model_id, "--out", str(out)],
-                          cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, capture_output=True, text=True)
+    """images/s of `tinyzoo classify` on the folder, in `checkout`'s code."""
+    done, _ = classify_in(checkout, TIMED_CLI, [str(folder), "--model", model_id, "--out", str(out)])
     if done.returncode != 0:
         raise SystemExit(f"classify in {checkout} exited {done.returncode}: {done.stderr[-500:]}")
     return sum(1 for _ in folder.iterdir()) / float(done.stdout.split()[-1])

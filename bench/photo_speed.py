@@ -14,12 +14,8 @@ model call per image) with the same model: wall time with the CLI's process star
 steady-state rate (images/s after start-up, from the CLI's own summary line).
 """
 import argparse
-import compileall
 import io
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench.photo_scenes import digit_photo
-from bench.photos import ROOT, Server
+from bench.photos import ROOT, Server, classify_in
 from bench.report import print_table
 from demo.contract import normalize
 from demo.inference.runtime import ModelZoo
@@ -151,20 +147,12 @@ def clis_in_turn(checkouts: dict, folder: str, model: str, runs: int) -> dict:
 
 
 def run_cli(checkout: Path, folder: str, model: str, out: Path) -> tuple[float, float]:
-    """-> (wall seconds, process start included; images/s from its summary line, start-up excluded).
-    The package's bytecode is compiled first, as `pip install` does: a checkout run with
-    PYTHONDONTWRITEBYTECODE would otherwise compile every module of demo/ at each start (~40 ms)."""
-    compileall.compile_dir(checkout / "demo", quiet=1)
+    """-> (wall seconds, process start included; images/s from its summary line, start-up excluded)."""
     cli = "import sys; from demo.batch.classify import main; sys.exit(main(sys.argv[1:]))"
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", cli, folder, "--model", model, "--out", str(out)],
-                          cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, stderr=subprocess.PIPE,
-                          text=True)
-    wall = time.perf_counter() - started
+    done, wall = classify_in(checkout, cli, [folder, "--model", model, "--out", str(out)])
     if done.returncode not in (0, 1):  # 1: some photos had no digit found, a row with the error each
         raise SystemExit(f"tinyzoo classify exited with {done.returncode}: {done.stderr[-500:]}")
     return wall, float(re.search(r"([\d,.]+) images/s", done.stderr).group(1).replace(",", ""))
-
 
 if __name__ == "__main__":
     main()
